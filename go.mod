@@ -1,0 +1,3 @@
+module github.com/ironlb/ironlb
+
+go 1.26
