@@ -1,0 +1,127 @@
+// Command controller is ironlb's IPAM: it assigns addresses from
+// IPAddressPools to LoadBalancer Services. It also checks and converts
+// configurations offline:
+//
+//	controller validate -f FILE...        check a configuration, as the cluster would
+//	controller convert-configmap -f FILE  turn a legacy MetalLB ConfigMap into CRs
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/legacy"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "validate":
+			return validate(args[1:], stdin, stdout, stderr)
+		case "convert-configmap":
+			return convertConfigMap(args[1:], stdin, stdout)
+		}
+	}
+	return fmt.Errorf("usage: controller validate -f FILE... | controller convert-configmap -f FILE")
+}
+
+// fileList collects repeated -f flags; "-" means standard input.
+type fileList []string
+
+func (f *fileList) String() string     { return strings.Join(*f, ",") }
+func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
+
+func open(name string, stdin io.Reader) (io.Reader, func(), error) {
+	if name == "-" {
+		return stdin, func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
+
+func validate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files fileList
+	fs.Var(&files, "f", "YAML file with metallb.io objects (repeatable; - for stdin)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	files = append(files, fs.Args()...)
+	if len(files) == 0 {
+		return fmt.Errorf("validate: no files given (use -f FILE or -f - for stdin)")
+	}
+	var sources []config.Source
+	for _, name := range files {
+		r, done, err := open(name, stdin)
+		if err != nil {
+			return err
+		}
+		defer done()
+		sources = append(sources, config.Source{Name: name, Reader: r})
+	}
+	skipped, err := config.ValidateSources(sources)
+	for _, s := range skipped {
+		fmt.Fprintf(stderr, "note: ignoring %s: not part of a metallb.io configuration\n", s)
+	}
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(stdout, e)
+		}
+		return fmt.Errorf("configuration refused: %d error(s)", len(errs))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "configuration is valid")
+	return nil
+}
+
+func convertConfigMap(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("convert-configmap", flag.ContinueOnError)
+	file := fs.String("f", "-", "legacy MetalLB ConfigMap (or its config text); - for stdin")
+	namespace := fs.String("namespace", "metallb-system", "namespace of the objects when the input does not name one")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, done, err := open(*file, stdin)
+	if err != nil {
+		return err
+	}
+	defer done()
+	input, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	res, err := legacy.Convert(input, *namespace)
+	if err != nil {
+		return err
+	}
+	out, err := legacy.MarshalYAML(res)
+	if err != nil {
+		return err
+	}
+	if _, err := stdout.Write(out); err != nil {
+		return err
+	}
+	if _, err := config.Build(res); err != nil {
+		return fmt.Errorf("converted, but the result is refused:\n%v", err)
+	}
+	return nil
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestValidateCommand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"validate", "-f", "../internal/config/testdata/valid/seed-003-layer2.yaml"}, nil, &stdout, &stderr); err != nil {
+		t.Fatalf("valid file refused: %v\n%s", err, stdout.String())
+	}
+	stdout.Reset()
+	bad := "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: a, namespace: x}\nspec: {addresses: [10.0.0.0/24, 10.0.0.9-10.0.0.1]}\n" +
+		"---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2, namespace: x}\nspec: {ipAddressPools: [b]}\n"
+	err := run([]string{"validate", "-f", "-"}, strings.NewReader(bad), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "2 error(s)") {
+		t.Fatalf("err = %v, want 2 errors", err)
+	}
+	want := "IPAddressPool x/a: spec.addresses[1]: invalid range \"10.0.0.9-10.0.0.1\": start is after end\n" +
+		"L2Advertisement x/l2: spec.ipAddressPools[0]: unknown IPAddressPool \"b\"\n"
+	if stdout.String() != want {
+		t.Errorf("output =\n%s\nwant\n%s", stdout.String(), want)
+	}
+}
+
+func TestConvertConfigMapCommand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"convert-configmap", "-f", "../internal/legacy/testdata/seed-001-kind-layer2.yaml"}, nil, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run([]string{"validate", "-f", "-"}, &stdout, &out, &stderr); err != nil {
+		t.Fatalf("converted output does not validate: %v\n%s", err, out.String())
+	}
+}

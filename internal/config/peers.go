@@ -1,0 +1,179 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ironlb/ironlb/internal/api/v1beta2"
+)
+
+// asTrans is AS_TRANS (RFC 6793), which may not be configured as an ASN.
+const asTrans = 23456
+
+func (b *builder) peers(bfd map[string]*BFDProfile) map[string]*Peer {
+	peers := map[string]*Peer{}
+	seen := map[string]bool{}
+	endpoints := map[string]string{} // "address port" → peer name
+	for i := range b.res.Peers {
+		in := &b.res.Peers[i]
+		obj := ref(KindBGPPeer, in.ObjectMeta)
+		if !b.checkUniqueName(seen, obj) {
+			continue
+		}
+		p, ok := b.peer(obj, in, bfd)
+		if !ok {
+			continue
+		}
+		endpoint := fmt.Sprintf("%s port %d", p.Address, p.Port)
+		if other, dup := endpoints[endpoint]; dup {
+			b.add(obj, "spec.peerAddress", "BGPPeer %s already peers with %s", other, endpoint)
+			continue
+		}
+		endpoints[endpoint] = p.Name
+		peers[p.Name] = p
+	}
+	return peers
+}
+
+func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDProfile) (*Peer, bool) {
+	errsBefore := len(b.errs)
+	spec := &in.Spec
+	p := &Peer{
+		Name:                   in.Name,
+		MyASN:                  spec.MyASN,
+		PeerASN:                spec.PeerASN,
+		LocalASN:               spec.LocalASN,
+		Port:                   spec.PeerPort,
+		NodeSelectors:          b.selectors(obj, "spec.nodeSelectors", spec.NodeSelectors),
+		GracefulRestart:        spec.EnableGracefulRestart,
+		EBGPMultiHop:           spec.EBGPMultiHop,
+		DisableMP:              spec.DisableMP,
+		DualStackAddressFamily: spec.DualStackAddressFamily,
+	}
+	if p.Port == 0 {
+		p.Port = DefaultPeerPort
+	}
+	b.checkASN(obj, "spec.myASN", spec.MyASN, true)
+	b.checkASN(obj, "spec.localASN", spec.LocalASN, false)
+	switch {
+	case spec.PeerASN != 0 && spec.DynamicASN != "":
+		b.add(obj, "spec.dynamicASN", "peerASN and dynamicASN are mutually exclusive")
+	case spec.DynamicASN == v1beta2.InternalASNMode:
+		p.PeerASN = p.MyASN
+	case spec.DynamicASN == v1beta2.ExternalASNMode:
+		b.add(obj, "spec.dynamicASN", "dynamicASN external is not supported yet: set peerASN")
+	case spec.DynamicASN != "":
+		b.add(obj, "spec.dynamicASN", "must be internal or external, got %q", spec.DynamicASN)
+	default:
+		b.checkASN(obj, "spec.peerASN", spec.PeerASN, true)
+	}
+
+	switch {
+	case spec.Interface != "":
+		b.add(obj, "spec.interface", "unnumbered BGP sessions are not supported yet: set peerAddress")
+	case spec.PeerAddress == "":
+		b.add(obj, "spec.peerAddress", "peerAddress is required")
+	default:
+		addr, err := netip.ParseAddr(spec.PeerAddress)
+		if err != nil {
+			b.add(obj, "spec.peerAddress", "%q is not an IP address", spec.PeerAddress)
+		}
+		p.Address = addr.Unmap()
+	}
+	if spec.SourceAddress != "" {
+		addr, err := netip.ParseAddr(spec.SourceAddress)
+		switch {
+		case err != nil:
+			b.add(obj, "spec.sourceAddress", "%q is not an IP address", spec.SourceAddress)
+		case p.Address.IsValid() && addr.Unmap().Is4() != p.Address.Is4():
+			b.add(obj, "spec.sourceAddress", "%s and peerAddress %s are of different IP families", addr, p.Address)
+		}
+		p.SourceAddress = addr.Unmap()
+	}
+	if spec.RouterID != "" {
+		addr, err := netip.ParseAddr(spec.RouterID)
+		if err != nil || !addr.Is4() {
+			b.add(obj, "spec.routerID", "%q is not an IPv4 address", spec.RouterID)
+		}
+		p.RouterID = addr
+	}
+
+	p.HoldTime = durationOr(spec.HoldTime, DefaultHoldTime)
+	p.KeepaliveTime = durationOr(spec.KeepaliveTime, p.HoldTime/3)
+	p.ConnectTime = durationOr(spec.ConnectTime, DefaultConnectTime)
+	switch {
+	case p.HoldTime < 0, p.HoldTime > 0 && p.HoldTime < minHoldTime, p.HoldTime > 65535*time.Second:
+		b.add(obj, "spec.holdTime", "must be 0 or between 3s and 65535s, got %s", p.HoldTime)
+	case p.KeepaliveTime < 0:
+		b.add(obj, "spec.keepaliveTime", "must not be negative, got %s", p.KeepaliveTime)
+	case p.KeepaliveTime > p.HoldTime:
+		b.add(obj, "spec.keepaliveTime", "%s is longer than holdTime %s", p.KeepaliveTime, p.HoldTime)
+	}
+	if p.ConnectTime < time.Second || p.ConnectTime > 65535*time.Second {
+		b.add(obj, "spec.connectTime", "must be between 1s and 65535s, got %s", p.ConnectTime)
+	}
+
+	b.peerPassword(obj, in, p)
+	if spec.BFDProfile != "" {
+		if _, known := bfd[spec.BFDProfile]; !known && indexByName(b.res.BFDProfiles, spec.BFDProfile) < 0 {
+			b.add(obj, "spec.bfdProfile", "unknown BFDProfile %q", spec.BFDProfile)
+		} else {
+			b.add(obj, "spec.bfdProfile", "BFD is not supported yet: remove bfdProfile (the session then relies on holdTime)")
+		}
+	}
+	if spec.VRFName != "" {
+		b.add(obj, "spec.vrf", "VRFs are not supported yet: remove vrf")
+	}
+	return p, len(b.errs) == errsBefore
+}
+
+// checkASN refuses AS 0 (RFC 7607) and AS_TRANS; when required, 0 means the
+// field is missing.
+func (b *builder) checkASN(obj objectRef, field string, asn uint32, required bool) {
+	switch {
+	case asn == 0 && required:
+		b.add(obj, field, "an AS number between 1 and 4294967295 is required")
+	case asn == asTrans:
+		b.add(obj, field, "AS %d is AS_TRANS and cannot be used", asn)
+	}
+}
+
+func (b *builder) peerPassword(obj objectRef, in *v1beta2.BGPPeer, p *Peer) {
+	ref := in.Spec.PasswordSecret
+	if ref.Name == "" {
+		p.Password = in.Spec.Password
+		return
+	}
+	if in.Spec.Password != "" {
+		b.add(obj, "spec.passwordSecret", "password and passwordSecret are mutually exclusive")
+		return
+	}
+	namespace := ref.Namespace
+	if namespace == "" {
+		namespace = in.Namespace
+	}
+	secret, found := b.res.Secrets[namespace+"/"+ref.Name]
+	switch {
+	case !found:
+		b.add(obj, "spec.passwordSecret", "Secret %s/%s not found", namespace, ref.Name)
+	case secret.Type != "kubernetes.io/basic-auth":
+		b.add(obj, "spec.passwordSecret", "Secret %s/%s has type %q, want kubernetes.io/basic-auth", namespace, ref.Name, secret.Type)
+	default:
+		password, ok := secret.Data["password"]
+		if !ok {
+			b.add(obj, "spec.passwordSecret", "Secret %s/%s has no key \"password\"", namespace, ref.Name)
+			return
+		}
+		p.Password = string(password)
+	}
+}
+
+func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return d.Duration
+}

@@ -1,0 +1,186 @@
+package manifests
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
+)
+
+var update = flag.Bool("update", false, "rewrite metallb-native.yaml from its sources")
+
+const renderedFile = "metallb-native.yaml"
+
+func TestRenderedFileIsCurrent(t *testing.T) {
+	want, err := Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(renderedFile, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(renderedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s is stale: run `make manifests` and commit the result", renderedFile)
+	}
+}
+
+// decodeAll strictly decodes every document of the rendered file.
+func decodeAll(t *testing.T) []runtime.Object {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	decoder := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+	data, err := os.ReadFile(renderedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var objects []runtime.Object
+	for {
+		doc, err := reader.Read()
+		if err == io.EOF {
+			return objects
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if onlyComments(doc) {
+			continue
+		}
+		obj, _, err := decoder.Decode(doc, nil, nil)
+		if err != nil {
+			t.Fatalf("object does not decode: %v\n%s", err, doc)
+		}
+		objects = append(objects, obj)
+	}
+}
+
+func TestEveryObjectParsesAndEveryKindIsThere(t *testing.T) {
+	objects := decodeAll(t)
+	var kinds []string
+	crds := map[string]*apiextensionsv1.CustomResourceDefinition{}
+	for _, obj := range objects {
+		kinds = append(kinds, obj.GetObjectKind().GroupVersionKind().Kind)
+		if crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok {
+			crds[crd.Spec.Names.Kind] = crd
+		}
+	}
+	for _, kind := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "DaemonSet", "Service"} {
+		if !slices.Contains(kinds, kind) {
+			t.Errorf("no %s in %s", kind, renderedFile)
+		}
+	}
+	versions := map[string]string{
+		"IPAddressPool": "v1beta1", "L2Advertisement": "v1beta1", "BGPAdvertisement": "v1beta1",
+		"Community": "v1beta1", "BFDProfile": "v1beta1", "ServiceL2Status": "v1beta1",
+		"ServiceBGPStatus": "v1beta1", "BGPPeer": "v1beta2",
+	}
+	for kind, version := range versions {
+		crd := crds[kind]
+		if crd == nil {
+			t.Errorf("no CRD for %s", kind)
+			continue
+		}
+		if crd.Spec.Group != "metallb.io" || crd.Spec.Scope != apiextensionsv1.NamespaceScoped {
+			t.Errorf("CRD %s: group %s scope %s, want metallb.io, Namespaced", kind, crd.Spec.Group, crd.Spec.Scope)
+		}
+		if len(crd.Spec.Versions) != 1 || crd.Spec.Versions[0].Name != version || crd.Spec.Versions[0].Schema == nil {
+			t.Errorf("CRD %s: want one version %s with a schema", kind, version)
+		}
+	}
+}
+
+func TestSpeakerDaemonSet(t *testing.T) {
+	var ds *appsv1.DaemonSet
+	var ns *corev1.Namespace
+	for _, obj := range decodeAll(t) {
+		switch o := obj.(type) {
+		case *appsv1.DaemonSet:
+			ds = o
+		case *corev1.Namespace:
+			ns = o
+		}
+	}
+	if ns == nil || ns.Name != "metallb-system" || ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
+		t.Fatalf("namespace = %+v, want metallb-system with privileged pod security", ns)
+	}
+	if ds == nil {
+		t.Fatal("no speaker DaemonSet")
+	}
+	pod := ds.Spec.Template.Spec
+	if !pod.HostNetwork {
+		t.Error("speaker must use the host network")
+	}
+	if pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds > 5 {
+		t.Error("speaker termination grace period must be short")
+	}
+	var tolerated []string
+	for _, tol := range pod.Tolerations {
+		tolerated = append(tolerated, tol.Key)
+	}
+	if !slices.Contains(tolerated, "node-role.kubernetes.io/control-plane") {
+		t.Errorf("tolerations %v miss control-plane nodes", tolerated)
+	}
+	c := pod.Containers[0]
+	caps := c.SecurityContext.Capabilities
+	if len(caps.Add) != 1 || caps.Add[0] != "NET_RAW" || len(caps.Drop) != 1 || caps.Drop[0] != "ALL" {
+		t.Errorf("capabilities = %+v, want only NET_RAW added, ALL dropped", caps)
+	}
+	var ports []string
+	for _, p := range c.Ports {
+		ports = append(ports, string(p.Protocol)+"/"+strconv.Itoa(int(p.ContainerPort)))
+	}
+	for _, want := range []string{"/7472", "TCP/7946", "UDP/7946"} {
+		if !slices.Contains(ports, want) {
+			t.Errorf("ports %v miss %s", ports, want)
+		}
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if ref := env["METALLB_NODE_NAME"].ValueFrom; ref == nil || ref.FieldRef.FieldPath != "spec.nodeName" {
+		t.Error("node name must come from the downward API")
+	}
+	if ref := env["METALLB_ML_SECRET_KEY"].ValueFrom; ref == nil || ref.SecretKeyRef.Name != "memberlist" || ref.SecretKeyRef.Key != "secretkey" {
+		t.Error("memberlist key must come from Secret memberlist, key secretkey")
+	}
+	if !slices.Contains(c.Args, "--node-name=$(METALLB_NODE_NAME)") {
+		t.Errorf("args %v do not pass the node name", c.Args)
+	}
+}
+
+// onlyComments reports whether a YAML document holds no object.
+func onlyComments(doc []byte) bool {
+	for _, line := range strings.Split(string(doc), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") && line != "---" {
+			return false
+		}
+	}
+	return true
+}
