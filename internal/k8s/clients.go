@@ -1,0 +1,96 @@
+// Package k8s is the Kubernetes shell shared by the controller and the
+// speakers: API clients, typed informers for the metallb.io objects, the
+// configuration watcher and Event recording. It holds no decisions: it turns
+// API state into the inputs of the pure packages and writes their results back.
+package k8s
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/kubernetes"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/ironlb/ironlb/internal/api"
+	"github.com/ironlb/ironlb/internal/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/api/v1beta2"
+)
+
+// Scheme knows the built-in kinds and the metallb.io kinds.
+var Scheme = newScheme()
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientscheme.AddToScheme(s); err != nil {
+		panic(err) // static registration; cannot fail on input
+	}
+	if err := api.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Clients are the API clients of one process.
+type Clients struct {
+	Kube kubernetes.Interface
+	// MetalLBv1beta1 and MetalLBv1beta2 are REST clients for the metallb.io
+	// versions, decoding into the typed objects of internal/api.
+	MetalLBv1beta1 rest.Interface
+	MetalLBv1beta2 rest.Interface
+}
+
+// NewClients connects with the kubeconfig at path, or the in-cluster
+// configuration when path is empty. QPS and burst are raised well above
+// client-go's defaults (5/10): writing the status of thousands of Services
+// must not wait on a client-side limiter.
+func NewClients(kubeconfig, userAgent string) (*Clients, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	cfg.UserAgent = userAgent
+	cfg.QPS = 1000
+	cfg.Burst = 2000
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	v1, err := metallbClient(cfg, v1beta1.GroupVersion)
+	if err != nil {
+		return nil, err
+	}
+	v2, err := metallbClient(cfg, v1beta2.GroupVersion)
+	if err != nil {
+		return nil, err
+	}
+	return &Clients{Kube: kube, MetalLBv1beta1: v1, MetalLBv1beta2: v2}, nil
+}
+
+func metallbClient(base *rest.Config, gv schema.GroupVersion) (rest.Interface, error) {
+	cfg := rest.CopyConfig(base)
+	cfg.GroupVersion = &gv
+	cfg.APIPath = "/apis"
+	cfg.NegotiatedSerializer = serializer.NewCodecFactory(Scheme).WithoutConversion()
+	return rest.RESTClientFor(cfg)
+}
+
+// NewEventRecorder returns a recorder that writes core/v1 Events as component.
+// Call the returned stop function on shutdown.
+func NewEventRecorder(kube kubernetes.Interface, component string) (record.EventRecorder, func()) {
+	broadcaster := record.NewBroadcaster()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	return broadcaster.NewRecorder(Scheme, corev1.EventSource{Component: component}), broadcaster.Shutdown
+}

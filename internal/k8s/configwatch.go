@@ -1,0 +1,113 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ironlb/ironlb/internal/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/api/v1beta2"
+	"github.com/ironlb/ironlb/internal/config"
+)
+
+// ConfigUpdate is the outcome of one rebuild of the configuration: either a
+// new valid Config, or the error that refused it (the previous Config then
+// keeps serving).
+type ConfigUpdate struct {
+	Config *config.Config
+	Err    error
+}
+
+// ConfigWatcher watches the metallb.io objects and Secrets of one namespace
+// and rebuilds the configuration whenever one of them changes.
+type ConfigWatcher struct {
+	namespace string
+	pools     cache.SharedIndexInformer
+	l2        cache.SharedIndexInformer
+	bgp       cache.SharedIndexInformer
+	comms     cache.SharedIndexInformer
+	bfd       cache.SharedIndexInformer
+	peers     cache.SharedIndexInformer
+	secrets   cache.SharedIndexInformer
+	changed   chan struct{}
+}
+
+// NewConfigWatcher prepares the informers; Run starts them.
+func NewConfigWatcher(c *Clients, namespace string) *ConfigWatcher {
+	secretFactory := informers.NewSharedInformerFactoryWithOptions(c.Kube, 0, informers.WithNamespace(namespace))
+	w := &ConfigWatcher{
+		namespace: namespace,
+		pools:     newInformer(c.MetalLBv1beta1, "ipaddresspools", namespace, &v1beta1.IPAddressPool{}),
+		l2:        newInformer(c.MetalLBv1beta1, "l2advertisements", namespace, &v1beta1.L2Advertisement{}),
+		bgp:       newInformer(c.MetalLBv1beta1, "bgpadvertisements", namespace, &v1beta1.BGPAdvertisement{}),
+		comms:     newInformer(c.MetalLBv1beta1, "communities", namespace, &v1beta1.Community{}),
+		bfd:       newInformer(c.MetalLBv1beta1, "bfdprofiles", namespace, &v1beta1.BFDProfile{}),
+		peers:     newInformer(c.MetalLBv1beta2, "bgppeers", namespace, &v1beta2.BGPPeer{}),
+		secrets:   secretFactory.Core().V1().Secrets().Informer(),
+		changed:   make(chan struct{}, 1),
+	}
+	notify := onAnyChange(func() {
+		select {
+		case w.changed <- struct{}{}:
+		default: // a rebuild is already pending; it will see this change
+		}
+	})
+	for _, inf := range w.informers() {
+		if _, err := inf.AddEventHandler(notify); err != nil {
+			slog.Error("registering configuration handler", "err", err)
+		}
+	}
+	return w
+}
+
+func (w *ConfigWatcher) informers() []cache.SharedIndexInformer {
+	return []cache.SharedIndexInformer{w.pools, w.l2, w.bgp, w.comms, w.bfd, w.peers, w.secrets}
+}
+
+// Run starts the informers and sends a ConfigUpdate on updates after the
+// initial sync and after every later change (changes arriving together are
+// folded into one rebuild). It returns when ctx is done.
+func (w *ConfigWatcher) Run(ctx context.Context, updates chan<- ConfigUpdate) error {
+	var synced []cache.InformerSynced
+	for _, inf := range w.informers() {
+		go inf.Run(ctx.Done())
+		synced = append(synced, inf.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return fmt.Errorf("configuration informers did not sync: %w", ctx.Err())
+	}
+	for {
+		cfg, err := config.Build(w.resources())
+		select {
+		case updates <- ConfigUpdate{Config: cfg, Err: err}:
+		case <-ctx.Done():
+			return nil
+		}
+		select {
+		case <-w.changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// resources collects the current objects from the informers' caches.
+func (w *ConfigWatcher) resources() config.Resources {
+	secrets := map[string]*corev1.Secret{}
+	for _, s := range listAs[corev1.Secret](w.secrets) {
+		secrets[s.Namespace+"/"+s.Name] = &s
+	}
+	return config.Resources{
+		Pools:             listAs[v1beta1.IPAddressPool](w.pools),
+		L2Advertisements:  listAs[v1beta1.L2Advertisement](w.l2),
+		BGPAdvertisements: listAs[v1beta1.BGPAdvertisement](w.bgp),
+		Communities:       listAs[v1beta1.Community](w.comms),
+		BFDProfiles:       listAs[v1beta1.BFDProfile](w.bfd),
+		Peers:             listAs[v1beta2.BGPPeer](w.peers),
+		Secrets:           secrets,
+	}
+}
