@@ -49,19 +49,19 @@ func New(pools []Pool) (*Allocator, error) {
 // requested IPs or, for automatic requests, the lowest free address of the
 // first eligible pool (see docs/allocation.md).
 //
-// On error (an *Error) nothing changes: the service keeps what it held.
+// On error (an *Error) the service keeps what it held, under its new sharing
+// key and ports, unless those no longer allow it to share its addresses with
+// their other holders: then it loses them. Either way Lookup tells what it
+// holds, which is what its status should show.
 func (a *Allocator) Assign(req Request) (Assignment, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := validateRequest(&req); err != nil {
-		return Assignment{}, err
-	}
 	want := newHolding(&req)
 	old := a.services[req.Service]
 	a.detach(old) // the service's own addresses count as free while it chooses
 	pool, ips, err := a.choose(&req, want, old)
 	if err != nil {
-		a.attach(old)
+		a.keepAfterError(old, want)
 		return Assignment{}, err
 	}
 	want.pool, want.ips = pool, ips
@@ -69,12 +69,28 @@ func (a *Allocator) Assign(req Request) (Assignment, error) {
 	return want.assignment(), nil
 }
 
+// keepAfterError puts back what a service held before a failed Assign or
+// Restore, with the sharing key, backend key and ports of its new request
+// (want): the allocator must judge later requests against what the service
+// is now. If the service as it is now may not share its addresses with
+// their other holders, it loses them.
+func (a *Allocator) keepAfterError(old, want *holding) {
+	if old == nil {
+		return
+	}
+	want.pool, want.ips = old.pool, old.ips
+	if a.checkSharing(want.ips, want) == nil {
+		a.attach(want)
+	}
+}
+
 // Restore records that the service described by req holds ips, as read from
 // its status on start. It checks only what keeps the allocator sound: the
 // addresses are in one pool and can be shared with the services restored
 // before (whose claims therefore win). Whether they still fit the service's
-// request is left to the Assign that follows. On error (an *Error) nothing
-// changes, and the caller should Assign the service a new address.
+// request is left to the Assign that follows. On error (an *Error) the
+// service's claim is not recorded (what it held before, if anything, is kept
+// as after a failed Assign), and the caller should Assign it a new address.
 func (a *Allocator) Restore(req Request, ips []netip.Addr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -109,18 +125,19 @@ func (a *Allocator) RestoreAll(claims []Claim) []error {
 }
 
 func (a *Allocator) restore(req *Request, ips []netip.Addr) *Error {
-	if err := validateRestore(req, ips); err != nil {
-		return err
-	}
 	want := newHolding(req)
 	old := a.services[req.Service]
 	a.detach(old)
-	pool, err := a.locate(req.Service, ips)
+	err := validateRestore(req, ips)
+	var pool *poolState
+	if err == nil {
+		pool, err = a.locate(req.Service, ips)
+	}
 	if err == nil {
 		err = a.checkSharing(ips, want)
 	}
 	if err != nil {
-		a.attach(old)
+		a.keepAfterError(old, want)
 		return err
 	}
 	want.pool, want.ips = pool, slices.Clone(ips)
@@ -210,6 +227,9 @@ func (a *Allocator) Stats() []PoolStats {
 
 // choose decides the pool and addresses for h, with old (if any) detached.
 func (a *Allocator) choose(req *Request, h, old *holding) (*poolState, []netip.Addr, *Error) {
+	if err := validateRequest(req); err != nil {
+		return nil, nil, err
+	}
 	if len(req.IPs) > 0 {
 		return a.chooseRequested(req, h)
 	}
