@@ -344,7 +344,7 @@ func (a *Allocator) chooseFree(req *Request, h *holding) (*poolState, []netip.Ad
 		ip   netip.Addr
 	}
 	offered := false
-	found := map[Family]bool{}
+	var found [2]bool // per Family.index: some candidate pool had a free address
 	for _, p := range candidates {
 		if !offers(p, req) {
 			continue
@@ -356,7 +356,7 @@ func (a *Allocator) chooseFree(req *Request, h *holding) (*poolState, []netip.Ad
 			if !ok {
 				continue
 			}
-			found[f] = true
+			found[f.index()] = true
 			ips = append(ips, ip)
 			if partial[i].pool == nil {
 				partial[i].pool, partial[i].ip = p, ip
@@ -379,7 +379,7 @@ func (a *Allocator) chooseFree(req *Request, h *holding) (*poolState, []netip.Ad
 	}
 	exhausted := &Error{Reason: PoolExhausted, Service: req.Service, Family: req.Families[0]}
 	for _, f := range req.Families {
-		if !found[f] {
+		if !found[f.index()] {
 			exhausted.Family = f
 			break
 		}

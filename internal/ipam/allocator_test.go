@@ -62,6 +62,25 @@ func TestAllocationRules(t *testing.T) {
 			},
 		},
 		{
+			name: "restricted pools come first among pools of equal priority",
+			pools: []Pool{
+				pool("a-default", "10.0.0.0/32"),
+				pool("z-team", "10.0.9.0/32", restricted),
+				pool("p1-default", "10.0.1.0/32", priority(1)),
+				pool("p1-team", "10.0.2.0/32", priority(1), restricted),
+			},
+			steps: []step{
+				assign(svc("s1"), "p1-team 10.0.2.0"),
+				assign(svc("s2"), "p1-default 10.0.1.0"),
+				assign(svc("s3"), "z-team 10.0.9.0"),
+				assign(svc("s4"), "a-default 10.0.0.0"),
+				release("s3", true),
+				release("s4", true),
+				assign(svc("other-team", admittedTo("a-default", "p1-default")), "a-default 10.0.0.0"),
+				assign(svc("team", admittedTo("a-default", "z-team")), "z-team 10.0.9.0"),
+			},
+		},
+		{
 			name: "autoAssign false serves only explicit requests",
 			pools: []Pool{
 				pool("expensive", "192.0.2.0/31", manual, priority(1)),

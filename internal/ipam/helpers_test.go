@@ -39,6 +39,7 @@ func mustRange(s string) netipx.IPRange {
 
 func manual(p *Pool)     { p.AutoAssign = false }
 func avoidBuggy(p *Pool) { p.AvoidBuggyIPs = true }
+func restricted(p *Pool) { p.Restricted = true }
 func priority(n int) func(*Pool) {
 	return func(p *Pool) { p.Priority = n }
 }

@@ -62,7 +62,8 @@ func (p *poolState) stats() PoolStats {
 type poolTable struct {
 	byName map[string]*poolState
 	// ordered lists the pools in the order automatic requests try them:
-	// priority (lower non-zero first, 0 last), then name.
+	// priority (lower non-zero first, 0 last), restricted before
+	// unrestricted, then name.
 	ordered []*poolState
 	// index lists every range of every pool, sorted, to find an address's
 	// pool by binary search.
@@ -91,9 +92,7 @@ func newPoolTable(pools []Pool) (*poolTable, error) {
 			t.index = append(t.index, indexedRange{rng: rng, pool: p})
 		}
 	}
-	slices.SortFunc(t.ordered, func(a, b *poolState) int {
-		return cmp.Or(cmp.Compare(priorityRank(a.Priority), priorityRank(b.Priority)), cmp.Compare(a.Name, b.Name))
-	})
+	slices.SortFunc(t.ordered, func(a, b *poolState) int { return comparePoolOrder(a.Pool, b.Pool) })
 	slices.SortFunc(t.index, func(a, b indexedRange) int { return a.rng.From().Compare(b.rng.From()) })
 	for i := 1; i < len(t.index); i++ {
 		prev, cur := t.index[i-1], t.index[i]
@@ -105,13 +104,24 @@ func newPoolTable(pools []Pool) (*poolTable, error) {
 	return t, nil
 }
 
-// priorityRank maps serviceAllocation.priority to a sort key: lower non-zero
-// priorities first, unset (0) after all of them.
-func priorityRank(priority int) int {
-	if priority <= 0 {
-		return math.MaxInt
+// comparePoolOrder orders pools as automatic requests try them: lower
+// non-zero priority first and unset (0) priority last, then restricted pools
+// before unrestricted ones, then by name.
+func comparePoolOrder(a, b Pool) int {
+	rank := func(p Pool) int {
+		if p.Priority <= 0 {
+			return math.MaxInt
+		}
+		return p.Priority
 	}
-	return priority
+	restrictedFirst := func(p Pool) int {
+		if p.Restricted {
+			return 0
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(restrictedFirst(a), restrictedFirst(b)),
+		cmp.Compare(a.Name, b.Name))
 }
 
 // newPoolState validates one pool and merges its ranges.

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"go4.org/netipx"
 )
 
 // TestProperties drives the allocator like the controller does, with random
@@ -99,7 +97,7 @@ func (m *model) randomPools() []Pool {
 		name := poolNames[m.r.IntN(len(poolNames))]
 		if byName[name] == nil {
 			byName[name] = &Pool{Name: name, AutoAssign: m.r.IntN(5) > 0, AvoidBuggyIPs: m.r.IntN(3) == 0,
-				Priority: m.r.IntN(3)}
+				Priority: m.r.IntN(3), Restricted: m.r.IntN(3) == 0}
 		}
 		byName[name].Ranges = append(byName[name].Ranges, mustRange(slot))
 	}
@@ -176,8 +174,6 @@ func (m *model) serviceNames() []string {
 	return names
 }
 
-var debugModel = false
-
 func (m *model) step() {
 	name := fmt.Sprintf("ns/s%d", m.r.IntN(14))
 	switch op := m.r.IntN(20); {
@@ -211,9 +207,6 @@ func (m *model) assign(name string) {
 	s := m.specs[name]
 	_, held := m.status[name]
 	asg, err := m.a.Assign(s.request(name))
-	if debugModel {
-		m.t.Logf("assign %s %+v held=%v -> %q %v", name, *s, held, format(asg), err)
-	}
 	if err != nil {
 		if _, ok := err.(*Error); !ok {
 			m.t.Fatalf("Assign(%s) returned %T %v, want *Error", name, err, err)
@@ -253,9 +246,11 @@ func (m *model) canStillShare(name string) bool {
 // request without sharing must get.
 func (m *model) lowestFree(s *spec) string {
 	pools := slices.Clone(m.pools)
-	slices.SortFunc(pools, func(a, b Pool) int {
-		return cmp.Or(cmp.Compare(priorityRank(a.Priority), priorityRank(b.Priority)), cmp.Compare(a.Name, b.Name))
-	})
+	// Sort by "unset priority?/priority/unrestricted?/name" (priorities are 0..2 here).
+	key := func(p Pool) string {
+		return fmt.Sprintf("%t/%d/%t/%s", p.Priority == 0, p.Priority, !p.Restricted, p.Name)
+	}
+	slices.SortFunc(pools, func(a, b Pool) int { return cmp.Compare(key(a), key(b)) })
 	held := map[netip.Addr]bool{}
 	for _, asg := range m.status {
 		for _, ip := range asg.IPs {
@@ -564,6 +559,3 @@ func incompatible(a, b *spec) string {
 	}
 	return ""
 }
-
-// Keep the netipx import honest: pools are built from its ranges.
-var _ netipx.IPRange

@@ -117,6 +117,11 @@ type Pool struct {
 	// Priority is serviceAllocation.priority: a lower non-zero value is tried
 	// first; 0 (unset) is tried after every pool that has a priority.
 	Priority int
+	// Restricted is set when serviceAllocation limits the pool to some
+	// namespaces or services (namespaces, namespaceSelectors or
+	// serviceSelectors). Among pools of equal priority, restricted pools
+	// that admit a service are tried before unrestricted ones, as in MetalLB.
+	Restricted bool
 }
 
 // Request describes what one service asks for. The controller builds it from
@@ -137,7 +142,8 @@ type Request struct {
 	Pool string
 	// Admits reports whether the named pool's serviceAllocation (namespaces,
 	// namespaceSelectors, serviceSelectors) admits this service. nil admits
-	// the service to every pool.
+	// the service to every pool. It is called with the Allocator locked and
+	// must not call the Allocator.
 	Admits func(pool string) bool
 	// SharingKey is the metallb.io/allow-shared-ip value, "" when the
 	// service does not share its address.
