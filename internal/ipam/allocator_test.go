@@ -242,6 +242,7 @@ func TestAllocationRules(t *testing.T) {
 				lookup("s2", "a 10.0.0.9"),
 				assignFails(svc("s2", ips("10.9.0.0")), IPNotInAnyPool),
 				lookup("s2", "a 10.0.0.9"),
+				assign(svc("s2"), "a 10.0.0.9"),
 				assign(svc("s3", fromPool("b"), admittedTo("b")), "b 10.0.1.0"),
 			},
 		},
@@ -354,6 +355,16 @@ func TestAllocationRules(t *testing.T) {
 				setPools("ns/s3", pool("renamed", "10.0.0.0/25", avoidBuggy)),
 				assignFails(svc("s3", families(RequireDualStack, v4, v6), fromPool("d")), UnknownPool),
 				setPools("", pool("renamed", "10.0.0.0/25", avoidBuggy)),
+			},
+		},
+		{
+			name:  "turning autoAssign off keeps held addresses",
+			pools: []Pool{pool("a", "10.0.0.0/24")},
+			steps: []step{
+				assign(svc("s1"), "a 10.0.0.0"),
+				setPools("", pool("a", "10.0.0.0/24", manual)),
+				assign(svc("s1"), "a 10.0.0.0"),
+				assignFails(svc("s2"), NoEligiblePool),
 			},
 		},
 		{
