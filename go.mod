@@ -3,6 +3,7 @@ module github.com/ironlb/ironlb
 go 1.26.0
 
 require (
+	github.com/google/btree v1.1.3
 	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
 	k8s.io/api v0.35.4
 	k8s.io/apiextensions-apiserver v0.35.4

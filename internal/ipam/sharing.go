@@ -1,0 +1,123 @@
+package ipam
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// sharingGroup identifies the services that may hold one address together:
+// equal non-empty sharing keys and equal backend keys.
+type sharingGroup struct{ key, backend string }
+
+// holding is what one service holds, with the attributes that decide whether
+// others may share its addresses.
+type holding struct {
+	service string
+	pool    *poolState
+	ips     []netip.Addr
+	group   sharingGroup
+	ports   []Port // sorted, without duplicates
+}
+
+// newHolding returns the (not yet placed) holding a request asks for.
+func newHolding(req *Request) *holding {
+	ports := slices.Clone(req.Ports)
+	slices.SortFunc(ports, comparePorts)
+	return &holding{
+		service: req.Service,
+		group:   sharingGroup{key: req.SharingKey, backend: req.BackendKey},
+		ports:   slices.Compact(ports),
+	}
+}
+
+func comparePorts(a, b Port) int {
+	return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Number, b.Number))
+}
+
+// assignment returns the holding as an Assignment.
+func (h *holding) assignment() Assignment {
+	return Assignment{Pool: h.pool.Name, IPs: slices.Clone(h.ips)}
+}
+
+// ipOf returns the held address of family f.
+func (h *holding) ipOf(f Family) (netip.Addr, bool) {
+	for _, ip := range h.ips {
+		if FamilyOf(ip) == f {
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// ipState is one held address: its pool, the sharing group of its holders
+// and the holders, sorted by service.
+type ipState struct {
+	pool    *poolState
+	group   sharingGroup
+	holders []*holding
+}
+
+// sharingError returns why h may not hold ip alongside its current holders,
+// or nil if it may (h itself must not be among them).
+func (a *Allocator) sharingError(ip netip.Addr, h *holding) *Error {
+	st := a.ips[ip]
+	if st == nil {
+		return nil
+	}
+	refusal := &Error{Service: h.service, IP: ip, Holder: st.holders[0].service}
+	switch {
+	case h.group.key == "" || st.group.key == "":
+		refusal.Reason = IPInUse
+	case h.group.key != st.group.key:
+		refusal.Reason, refusal.Conflict = SharingRefused, KeysDiffer
+		refusal.Detail = fmt.Sprintf("%q and %q", h.group.key, st.group.key)
+	case h.group.backend != st.group.backend:
+		refusal.Reason, refusal.Conflict = SharingRefused, BackendsDiffer
+	default:
+		for _, holder := range st.holders {
+			if port, overlap := commonPort(h.ports, holder.ports); overlap {
+				refusal.Reason, refusal.Conflict = SharingRefused, PortsOverlap
+				refusal.Holder, refusal.Port = holder.service, port
+				return refusal
+			}
+		}
+		return nil
+	}
+	return refusal
+}
+
+// commonPort returns a port present in both sorted lists.
+func commonPort(a, b []Port) (Port, bool) {
+	for len(a) > 0 && len(b) > 0 {
+		switch c := comparePorts(a[0], b[0]); {
+		case c == 0:
+			return a[0], true
+		case c < 0:
+			a = a[1:]
+		default:
+			b = b[1:]
+		}
+	}
+	return Port{}, false
+}
+
+// sharedCandidate returns the lowest address of family f in pool p that
+// already carries h's sharing key and can take h as another holder. The cost
+// is proportional to the number of addresses carrying the key.
+func (a *Allocator) sharedCandidate(p *poolState, f Family, h *holding) (netip.Addr, bool) {
+	set := a.groups[h.group]
+	if set == nil {
+		return netip.Addr{}, false
+	}
+	var found netip.Addr
+	set.Ascend(func(ip netip.Addr) bool {
+		if a.ips[ip].pool == p && FamilyOf(ip) == f && a.sharingError(ip, h) == nil {
+			found = ip
+			return false
+		}
+		return true
+	})
+	return found, found.IsValid()
+}
