@@ -2,19 +2,26 @@
 // IPAddressPools to LoadBalancer Services. It also checks and converts
 // configurations offline:
 //
+//	controller [flags]                    run against the cluster
 //	controller validate -f FILE...        check a configuration, as the cluster would
 //	controller convert-configmap -f FILE  turn a legacy MetalLB ConfigMap into CRs
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/controller"
+	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/legacy"
 )
 
@@ -34,7 +41,59 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return convertConfigMap(args[1:], stdin, stdout)
 		}
 	}
-	return fmt.Errorf("usage: controller validate -f FILE... | controller convert-configmap -f FILE")
+	return serve(args, stderr)
+}
+
+// serve runs the controller until SIGINT or SIGTERM.
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: in-cluster configuration)")
+	namespace := fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration")
+	lbClass := fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)")
+	workers := fs.Int("workers", 4, "Services reconciled in parallel")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	clients, err := k8s.NewClients(*kubeconfig, "ironlb-controller")
+	if err != nil {
+		return err
+	}
+	if created, err := k8s.EnsureMemberlistSecret(ctx, clients.Kube, *namespace); err != nil {
+		return err
+	} else if created {
+		log.Info("created the speakers' memberlist key", "secret", *namespace+"/"+k8s.MemberlistSecret)
+	}
+	recorder, stopEvents := k8s.NewEventRecorder(clients.Kube, "metallb-controller")
+	defer stopEvents()
+	log.Info("controller starting", "namespace", *namespace, "lbClass", *lbClass)
+	return controller.NewReconciler(clients, recorder, log, controller.Options{
+		Namespace: *namespace, LBClass: *lbClass, Workers: *workers,
+	}).Run(ctx)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
 }
 
 // fileList collects repeated -f flags; "-" means standard input.

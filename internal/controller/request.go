@@ -1,0 +1,170 @@
+// Package controller is the controller's reconcile loop: it turns each
+// LoadBalancer Service into an ipam.Request, asks the allocator, and writes
+// the result to the Service's status. The translation from Services and
+// configuration to allocator inputs is pure (this file and pools.go); the
+// Reconciler only moves data between informers, the allocator and the API.
+package controller
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ironlb/ironlb/internal/annotations"
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/ipam"
+)
+
+// IsOurs reports whether the controller manages svc: a LoadBalancer Service
+// whose loadBalancerClass is unset when lbClass is empty, or equal to lbClass.
+func IsOurs(svc *corev1.Service, lbClass string) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if svc.Spec.LoadBalancerClass == nil {
+		return lbClass == ""
+	}
+	return *svc.Spec.LoadBalancerClass == lbClass
+}
+
+// Key returns the "namespace/name" identity of a Service.
+func Key(svc *corev1.Service) string {
+	return svc.Namespace + "/" + svc.Name
+}
+
+// RequestFor translates a Service into an allocation request under cfg.
+// nsLabels are the labels of the Service's namespace (for namespaceSelectors).
+// warnings are deprecation notices to publish as Events; err describes a
+// malformed request, naming the annotation or field.
+func RequestFor(svc *corev1.Service, nsLabels labels.Set, cfg *config.Config) (req ipam.Request, warnings []string, err error) {
+	req = ipam.Request{
+		Service: Key(svc),
+		Policy:  familyPolicy(svc.Spec.IPFamilyPolicy),
+		Ports:   ports(svc.Spec.Ports),
+		Admits:  admits(cfg, svc, nsLabels),
+	}
+	for _, f := range svc.Spec.IPFamilies {
+		if f == corev1.IPv6Protocol {
+			req.Families = append(req.Families, ipam.IPv6)
+		} else {
+			req.Families = append(req.Families, ipam.IPv4)
+		}
+	}
+	if len(req.Families) == 0 {
+		req.Families = []ipam.Family{ipam.IPv4}
+	}
+
+	read := func(name string) annotations.Value {
+		v := annotations.Get(svc.Annotations, name)
+		if w := v.Warning(); w != "" {
+			warnings = append(warnings, w)
+		}
+		return v
+	}
+	ips := read(annotations.LoadBalancerIPs)
+	pool := read(annotations.AddressPool)
+	shared := read(annotations.AllowSharedIP)
+	req.Pool = pool.Value
+	req.SharingKey = shared.Value
+
+	switch {
+	case ips.Found() && svc.Spec.LoadBalancerIP != "":
+		return req, warnings, fmt.Errorf("both annotation %s and spec.loadBalancerIP are set: use only the annotation", ips.Key)
+	case ips.Found():
+		if req.IPs, err = ipam.ParseIPs(ips.Value); err != nil {
+			return req, warnings, fmt.Errorf("annotation %s: %v", ips.Key, err)
+		}
+	case svc.Spec.LoadBalancerIP != "":
+		if req.IPs, err = ipam.ParseIPs(svc.Spec.LoadBalancerIP); err != nil {
+			return req, warnings, fmt.Errorf("spec.loadBalancerIP: %v", err)
+		}
+	}
+	if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+		// Local services answer only where their pods run: they may share an
+		// address only with services selecting the same pods.
+		req.BackendKey = "selector:" + labels.SelectorFromSet(svc.Spec.Selector).String()
+	}
+	return req, warnings, nil
+}
+
+func familyPolicy(p *corev1.IPFamilyPolicy) ipam.FamilyPolicy {
+	switch {
+	case p == nil:
+		return ipam.SingleStack
+	case *p == corev1.IPFamilyPolicyPreferDualStack:
+		return ipam.PreferDualStack
+	case *p == corev1.IPFamilyPolicyRequireDualStack:
+		return ipam.RequireDualStack
+	}
+	return ipam.SingleStack
+}
+
+func ports(in []corev1.ServicePort) []ipam.Port {
+	out := make([]ipam.Port, 0, len(in))
+	for _, p := range in {
+		proto := string(p.Protocol)
+		if proto == "" {
+			proto = string(corev1.ProtocolTCP)
+		}
+		out = append(out, ipam.Port{Protocol: proto, Number: uint16(p.Port)})
+	}
+	return out
+}
+
+// admits returns the serviceAllocation check of cfg's pools for svc.
+func admits(cfg *config.Config, svc *corev1.Service, nsLabels labels.Set) func(string) bool {
+	return func(name string) bool {
+		pool, ok := cfg.Pools[name]
+		if !ok {
+			return false
+		}
+		return PoolAdmits(pool, svc.Namespace, nsLabels, labels.Set(svc.Labels))
+	}
+}
+
+// PoolAdmits applies a pool's serviceAllocation: the Service's namespace must
+// be listed or selected (when the pool restricts namespaces), and the Service
+// must be selected (when the pool restricts services).
+func PoolAdmits(pool *config.Pool, namespace string, nsLabels, svcLabels labels.Set) bool {
+	if len(pool.Namespaces) > 0 || len(pool.NamespaceSelectors) > 0 {
+		listed := slices.Contains(pool.Namespaces, namespace)
+		selected := len(pool.NamespaceSelectors) > 0 && pool.NamespaceSelectors.Matches(nsLabels)
+		if !listed && !selected {
+			return false
+		}
+	}
+	return pool.ServiceSelectors.Matches(svcLabels)
+}
+
+// Pools translates the configuration's pools for the allocator.
+func Pools(cfg *config.Config) []ipam.Pool {
+	out := make([]ipam.Pool, 0, len(cfg.Pools))
+	for _, p := range cfg.Pools {
+		out = append(out, ipam.Pool{
+			Name:          p.Name,
+			Ranges:        p.Ranges,
+			AutoAssign:    p.AutoAssign,
+			AvoidBuggyIPs: p.AvoidBuggyIPs,
+			Priority:      p.Priority,
+			Restricted:    len(p.Namespaces) > 0 || len(p.NamespaceSelectors) > 0 || len(p.ServiceSelectors) > 0,
+		})
+	}
+	slices.SortFunc(out, func(a, b ipam.Pool) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// StatusIPs returns the addresses in a Service's status.loadBalancer.ingress,
+// skipping entries that are not IP addresses (hostnames).
+func StatusIPs(svc *corev1.Service) []netip.Addr {
+	var out []netip.Addr
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		if ip, err := netip.ParseAddr(ing.IP); err == nil {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
