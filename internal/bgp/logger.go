@@ -82,29 +82,33 @@ func (l *gobgpLogger) forward(level slog.Level, msg string, fields gobgplog.Fiel
 	l.log.LogAttrs(ctx, level, "gobgp: "+msg, attrs...)
 }
 
-// observe records session failure reasons carried by gobgp log records.
+// observe records session failure reasons carried by gobgp log records. gobgp logs a
+// precise reason (a NOTIFICATION, a connect error) before the state change it causes,
+// which it logs with a vaguer reason; the vaguer one is kept only when no precise one
+// came first.
 func (l *gobgpLogger) observe(msg string, fields gobgplog.Fields) {
-	var explain func(hasPassword bool) string
+	addr, ok := neighborAddress(fields)
+	if !ok {
+		return
+	}
+	now := l.now()
 	switch msg {
 	case "failed to connect":
 		err, _ := fields["Error"].(error)
-		explain = func(hasPassword bool) string { return connectFailure(err, hasPassword) }
+		l.book.setError(addr, now, func(hasPassword bool) string { return connectFailure(err, hasPassword) })
 	case "received notification":
 		reason := "NOTIFICATION received: " + notificationText(fields)
-		explain = func(bool) string { return reason }
+		l.book.setError(addr, now, func(bool) string { return reason })
 	case "sent notification":
 		reason := "NOTIFICATION sent: " + notificationText(fields)
-		explain = func(bool) string { return reason }
-	case "hold timer expired":
-		explain = func(bool) string { return "hold timer expired" }
+		l.book.setError(addr, now, func(bool) string { return reason })
 	case "Peer Down":
-		reason := fmt.Sprintf("session down: %v", fields["Reason"])
-		explain = func(bool) string { return reason }
-	default:
-		return
-	}
-	if addr, ok := neighborAddress(fields); ok {
-		l.book.setError(addr, l.now(), explain)
+		l.book.setVagueError(addr, now, fmt.Sprintf("session down: %v", fields["Reason"]))
+	case "state changed":
+		if old := fmt.Sprint(fields["old"]); fmt.Sprint(fields["new"]) == "BGP_FSM_IDLE" && (old == "BGP_FSM_OPENSENT" || old == "BGP_FSM_OPENCONFIRM") {
+			l.book.setVagueError(addr, now, fmt.Sprintf("session closed during the OPEN exchange (%v): the peer may have refused it; check AS numbers, password and the peer's neighbour configuration", fields["reason"]))
+		}
+		l.book.stateChangeLogged(addr)
 	}
 }
 

@@ -437,8 +437,14 @@ func (s *Speaker) Close(ctx context.Context) error {
 	if err := srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL}); err != nil {
 		errs = append(errs, fmt.Errorf("withdrawing routes: %w", err))
 	}
-	if err := srv.ShutdownPeer(ctx, &api.ShutdownPeerRequest{Communication: shutdownCommunication}); err != nil {
-		errs = append(errs, fmt.Errorf("closing sessions: %w", err))
+	// One call per peer: gobgp shares one NOTIFICATION message between the peers of a
+	// single ShutdownPeer call and serialises it concurrently (a data race).
+	for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
+		p := s.sessions[name].peer
+		err := srv.ShutdownPeer(ctx, &api.ShutdownPeerRequest{Address: p.Address.String(), Communication: shutdownCommunication})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bgp peer %q: closing session: %w", name, err))
+		}
 	}
 	if err := waitUntil(ctx, func() bool { return !s.gobgp.book.anyEstablished() }); err != nil {
 		errs = append(errs, fmt.Errorf("waiting for sessions to close: %w", err))

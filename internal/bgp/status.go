@@ -72,6 +72,10 @@ type sessionRecord struct {
 	stateSince    time.Time
 	lastError     string
 	lastErrorTime time.Time
+	// specificError is set when a precise failure reason (a NOTIFICATION, a connect
+	// error) was recorded since gobgp last logged a state change, so that the vaguer
+	// reason gobgp logs with the state change does not replace it.
+	specificError bool
 }
 
 func newStatusBook() *statusBook {
@@ -121,13 +125,32 @@ func (b *statusBook) setState(addr netip.Addr, state SessionState, now time.Time
 	return r.status(addr), true
 }
 
-// setError records a failure reason; explain lets the caller add a hint that depends on
-// the peer's settings. It does nothing for unknown neighbours.
+// setError records a precise failure reason; explain lets the caller add a hint that
+// depends on the peer's settings. It does nothing for unknown neighbours.
 func (b *statusBook) setError(addr netip.Addr, now time.Time, explain func(hasPassword bool) string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if r, known := b.sessions[addr]; known {
-		r.lastError, r.lastErrorTime = explain(r.hasPassword), now
+		r.lastError, r.lastErrorTime, r.specificError = explain(r.hasPassword), now, true
+	}
+}
+
+// setVagueError records a failure reason unless a precise one was recorded since the
+// last logged state change.
+func (b *statusBook) setVagueError(addr netip.Addr, now time.Time, reason string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, known := b.sessions[addr]; known && !r.specificError {
+		r.lastError, r.lastErrorTime = reason, now
+	}
+}
+
+// stateChangeLogged notes that gobgp logged a state change of the neighbour.
+func (b *statusBook) stateChangeLogged(addr netip.Addr) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, known := b.sessions[addr]; known {
+		r.specificError = false
 	}
 }
 
