@@ -1,0 +1,14 @@
+// Package bgp is the speaker's BGP shell: it keeps the sessions to the configured
+// peers and the prefixes advertised on them in line with a desired state, using one
+// embedded gobgp server (github.com/osrg/gobgp/v3).
+//
+// The caller (the speaker's reconcile loop) computes, purely, which peers this node
+// peers with ([Peer]) and which prefixes go to which of them with which attributes
+// ([Route]), then calls [Speaker.SetPeers] and [Speaker.SetRoutes]. The speaker applies
+// only the difference to gobgp, so a change to one peer, pool or service never resets
+// other sessions nor re-sends routes that did not change. [Speaker.Close] withdraws
+// every route and closes the sessions, for SIGTERM. [Speaker.Status] reports each
+// session's state and last error for metrics and status.
+//
+// The package has no Kubernetes dependencies.
+package bgp

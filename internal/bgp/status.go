@@ -1,0 +1,198 @@
+package bgp
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SessionState is the state of a session's BGP finite state machine (RFC 4271 §8.2.2).
+type SessionState int
+
+// Session states, in the order of RFC 4271 (and gobgp's API).
+const (
+	SessionUnknown SessionState = iota
+	SessionIdle
+	SessionConnect
+	SessionActive
+	SessionOpenSent
+	SessionOpenConfirm
+	SessionEstablished
+)
+
+var sessionStateNames = [...]string{"unknown", "idle", "connect", "active", "opensent", "openconfirm", "established"}
+
+// String returns the lower-case state name, e.g. "established".
+func (s SessionState) String() string {
+	if s < 0 || int(s) >= len(sessionStateNames) {
+		return sessionStateNames[SessionUnknown]
+	}
+	return sessionStateNames[s]
+}
+
+// PeerStatus is a snapshot of one session, for metrics, status and logs.
+type PeerStatus struct {
+	// Name and Address identify the peer (Peer.Name, Peer.Address).
+	Name    string
+	Address netip.Addr
+	// State is the session state; StateSince is when it was entered (for
+	// SessionEstablished this is when the session came up, so uptime = now - StateSince).
+	State      SessionState
+	StateSince time.Time
+	// LastError is the most recent reason the session failed or went down (connection
+	// refused or timed out, NOTIFICATION sent or received, hold timer expiry), with its
+	// time; empty if none happened since the peer was configured.
+	LastError     string
+	LastErrorTime time.Time
+	// AdvertisedPrefixes is how many prefixes this session is given (sent while Established).
+	AdvertisedPrefixes int
+	// Message counters of the current gobgp neighbour.
+	UpdatesSent, UpdatesReceived             uint64
+	NotificationsSent, NotificationsReceived uint64
+}
+
+// Established reports whether the session is up.
+func (s PeerStatus) Established() bool { return s.State == SessionEstablished }
+
+// statusBook records what gobgp tells us about sessions: state changes from its event
+// stream and failure reasons from its log. It is keyed by neighbour address, which is
+// how gobgp names sessions.
+type statusBook struct {
+	mu       sync.Mutex
+	sessions map[netip.Addr]*sessionRecord
+}
+
+// sessionRecord is the book's entry for one neighbour.
+type sessionRecord struct {
+	name          string
+	hasPassword   bool
+	state         SessionState
+	stateSince    time.Time
+	lastError     string
+	lastErrorTime time.Time
+	// specificError is set when a precise failure reason (a NOTIFICATION, a connect
+	// error) was recorded since gobgp last logged a state change, so that the vaguer
+	// reason gobgp logs with the state change does not replace it.
+	specificError bool
+}
+
+func newStatusBook() *statusBook {
+	return &statusBook{sessions: map[netip.Addr]*sessionRecord{}}
+}
+
+// track starts recording a neighbour; an existing record for the address is replaced.
+func (b *statusBook) track(p Peer, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sessions[p.Address] = &sessionRecord{name: p.Name, hasPassword: p.Password != "", state: SessionIdle, stateSince: now}
+}
+
+// rename updates the name and password flag of a tracked neighbour without touching its state.
+func (b *statusBook) rename(p Peer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, ok := b.sessions[p.Address]; ok {
+		r.name, r.hasPassword = p.Name, p.Password != ""
+	}
+}
+
+// forget stops recording a neighbour.
+func (b *statusBook) forget(addr netip.Addr) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.sessions, addr)
+}
+
+// forgetAll drops every record.
+func (b *statusBook) forgetAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.sessions)
+}
+
+// setState records a state change; ok is false if the neighbour is unknown or the
+// state did not change.
+func (b *statusBook) setState(addr netip.Addr, state SessionState, now time.Time) (PeerStatus, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, known := b.sessions[addr]
+	if !known || r.state == state {
+		return PeerStatus{}, false
+	}
+	r.state, r.stateSince = state, now
+	return r.status(addr), true
+}
+
+// setError records a precise failure reason; explain lets the caller add a hint that
+// depends on the peer's settings. It does nothing for unknown neighbours.
+func (b *statusBook) setError(addr netip.Addr, now time.Time, explain func(hasPassword bool) string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, known := b.sessions[addr]; known {
+		r.lastError, r.lastErrorTime, r.specificError = explain(r.hasPassword), now, true
+	}
+}
+
+// setVagueError records a failure reason unless a precise one was recorded since the
+// last logged state change.
+func (b *statusBook) setVagueError(addr netip.Addr, now time.Time, reason string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, known := b.sessions[addr]; known && !r.specificError {
+		r.lastError, r.lastErrorTime = reason, now
+	}
+}
+
+// stateChangeLogged notes that gobgp logged a state change of the neighbour.
+func (b *statusBook) stateChangeLogged(addr netip.Addr) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, known := b.sessions[addr]; known {
+		r.specificError = false
+	}
+}
+
+// name returns the peer name recorded for a neighbour address.
+func (b *statusBook) name(addr netip.Addr) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.sessions[addr]
+	if !ok {
+		return "", false
+	}
+	return r.name, true
+}
+
+// snapshot returns every recorded session, sorted by name.
+func (b *statusBook) snapshot() []PeerStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]PeerStatus, 0, len(b.sessions))
+	for addr, r := range b.sessions {
+		out = append(out, r.status(addr))
+	}
+	slices.SortFunc(out, func(a, b PeerStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// anyEstablished reports whether some session is still up.
+func (b *statusBook) anyEstablished() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.sessions {
+		if r.state == SessionEstablished {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *sessionRecord) status(addr netip.Addr) PeerStatus {
+	return PeerStatus{
+		Name: r.name, Address: addr,
+		State: r.state, StateSince: r.stateSince,
+		LastError: r.lastError, LastErrorTime: r.lastErrorTime,
+	}
+}
