@@ -1,0 +1,276 @@
+package announce
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ironlb/ironlb/internal/bgp"
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/election"
+)
+
+func buildConfig(t *testing.T, docs string) *config.Config {
+	t.Helper()
+	var res config.Resources
+	if _, err := config.DecodeYAML(strings.NewReader(docs), "test", &res); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Build(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+const l2Config = `
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: lan, namespace: metallb-system}
+spec: {addresses: [172.30.0.200-172.30.0.250, "fd00:30::200-fd00:30::250"]}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: unannounced, namespace: metallb-system}
+spec: {addresses: [10.99.0.0/24]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: lan, namespace: metallb-system}
+spec: {ipAddressPools: [lan]}
+`
+
+var lanPrefixes = []netip.Prefix{netip.MustParsePrefix("172.30.0.0/24"), netip.MustParsePrefix("fd00:30::/64")}
+
+func threeNodes() map[string]Node {
+	nodes := map[string]Node{}
+	for _, name := range []string{"node1", "node2", "node3"} {
+		nodes[name] = Node{Name: name, Labels: labels.Set{"kubernetes.io/hostname": name},
+			Interfaces: []Interface{{Name: "eth0", Prefixes: lanPrefixes}}}
+	}
+	return nodes
+}
+
+func allMembers() map[string]bool {
+	return map[string]bool{"node1": true, "node2": true, "node3": true}
+}
+
+var web = Service{Key: "default/web", IPs: []netip.Addr{netip.MustParseAddr("172.30.0.200")}}
+
+// owners computes the plan of every node and returns, per IP, the nodes that
+// announce it.
+func owners(s Snapshot) map[netip.Addr][]string {
+	out := map[netip.Addr][]string{}
+	elector := election.NewElector()
+	for name := range s.Nodes {
+		s.Self = name
+		for _, a := range Compute(&s, elector).L2 {
+			out[a.IP] = append(out[a.IP], name)
+		}
+	}
+	for ip := range out {
+		slices.Sort(out[ip])
+	}
+	return out
+}
+
+func TestLayer2Ownership(t *testing.T) {
+	cfg := buildConfig(t, l2Config)
+	dual := Service{Key: "default/dual", IPs: []netip.Addr{netip.MustParseAddr("172.30.0.201"), netip.MustParseAddr("fd00:30::201")}}
+	cases := []struct {
+		name    string
+		mutate  func(*Snapshot)
+		allowed []string // nodes that may own web's IP; nil: nobody
+	}{
+		{"every node eligible", nil, []string{"node1", "node2", "node3"}},
+		{"only live members", func(s *Snapshot) { s.Members = map[string]bool{"node2": true} }, []string{"node2"}},
+		{"exclude label", func(s *Snapshot) {
+			for _, n := range []string{"node1", "node3"} {
+				node := s.Nodes[n]
+				node.Labels = labels.Set{ExcludeLabel: ""}
+				s.Nodes[n] = node
+			}
+		}, []string{"node2"}},
+		{"ETP Local follows endpoints", func(s *Snapshot) {
+			s.Services[0].LocalTrafficPolicy = true
+			s.Services[0].EndpointNodes = map[string]bool{"node3": true}
+		}, []string{"node3"}},
+		{"ETP Local without endpoints", func(s *Snapshot) { s.Services[0].LocalTrafficPolicy = true }, nil},
+		{"interface-aware", func(s *Snapshot) {
+			for _, n := range []string{"node1", "node2"} {
+				node := s.Nodes[n]
+				node.Interfaces = []Interface{{Name: "eth0", Prefixes: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}}}
+				s.Nodes[n] = node
+			}
+		}, []string{"node3"}},
+		{"unknown interfaces reach everything", func(s *Snapshot) {
+			for name, node := range s.Nodes {
+				node.Interfaces = nil
+				s.Nodes[name] = node
+			}
+		}, []string{"node1", "node2", "node3"}},
+		{"IP of a pool without L2Advertisement", func(s *Snapshot) {
+			s.Services[0].IPs = []netip.Addr{netip.MustParseAddr("10.99.0.1")}
+		}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Snapshot{Config: cfg, Nodes: threeNodes(), Members: allMembers(), Services: []Service{web}}
+			if tc.mutate != nil {
+				tc.mutate(&s)
+			}
+			got := owners(s)
+			ip := s.Services[0].IPs[0]
+			if tc.allowed == nil {
+				if len(got[ip]) != 0 {
+					t.Fatalf("%s announced by %v, want nobody", ip, got[ip])
+				}
+				return
+			}
+			if len(got[ip]) != 1 {
+				t.Fatalf("%s announced by %v, want exactly one node", ip, got[ip])
+			}
+			if !slices.Contains(tc.allowed, got[ip][0]) {
+				t.Fatalf("%s announced by %s, want one of %v", ip, got[ip][0], tc.allowed)
+			}
+		})
+	}
+	t.Run("dual-stack on one node", func(t *testing.T) {
+		got := owners(Snapshot{Config: cfg, Nodes: threeNodes(), Members: allMembers(), Services: []Service{dual}})
+		v4, v6 := got[dual.IPs[0]], got[dual.IPs[1]]
+		if len(v4) != 1 || !slices.Equal(v4, v6) {
+			t.Fatalf("IPv4 owners %v, IPv6 owners %v: want the same single node", v4, v6)
+		}
+	})
+}
+
+func TestLayer2SelectorsAndPreferences(t *testing.T) {
+	cfg := buildConfig(t, l2Config+`---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: edge, namespace: metallb-system}
+spec: {addresses: [172.30.0.10-172.30.0.20]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: edge, namespace: metallb-system}
+spec:
+  ipAddressPools: [edge]
+  nodeSelectors: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [node1, node2]}]}]
+  serviceSelectors: [{matchLabels: {exposed: "yes"}}]
+  interfaces: [eth0]
+  preferredNodeSelectors: [{weight: 50, preference: {matchLabels: {kubernetes.io/hostname: node2}}}]
+`)
+	svc := Service{Key: "default/edge", IPs: []netip.Addr{netip.MustParseAddr("172.30.0.10")}, Labels: labels.Set{"exposed": "yes"}}
+	s := Snapshot{Config: cfg, Nodes: threeNodes(), Members: allMembers(), Services: []Service{svc}}
+	if got := owners(s)[svc.IPs[0]]; !slices.Equal(got, []string{"node2"}) {
+		t.Fatalf("owners = %v, want the preferred node2", got)
+	}
+	s.Members = map[string]bool{"node1": true, "node3": true}
+	if got := owners(s)[svc.IPs[0]]; !slices.Equal(got, []string{"node1"}) {
+		t.Fatalf("owners with node2 gone = %v, want node1 (selected, preferred ones gone)", got)
+	}
+	s.Self = "node1"
+	plan := Compute(&s, election.NewElector())
+	if len(plan.L2) != 1 || !slices.Equal(plan.L2[0].Interfaces, []string{"eth0"}) {
+		t.Fatalf("plan = %+v, want the address on eth0 only", plan.L2)
+	}
+	s.Services[0].Labels = nil
+	if got := owners(s); len(got) != 0 {
+		t.Fatalf("owners of an unselected service = %v, want none", got)
+	}
+}
+
+const bgpConfig = `
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: routed, namespace: metallb-system}
+spec: {addresses: [172.32.0.0/24, "fd00:32::/64"]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: bird, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.30.0.254}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: ibgp, namespace: metallb-system}
+spec: {myASN: 65000, peerASN: 65000, peerAddress: 172.30.0.253, nodeSelectors: [{matchLabels: {rack: a}}]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: all, namespace: metallb-system}
+spec: {ipAddressPools: [routed], localPref: 200, communities: ["65535:65282"]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: aggregate, namespace: metallb-system}
+spec: {ipAddressPools: [routed], aggregationLength: 24, peers: [bird], communities: ["large:1:2:3"]}
+`
+
+func TestBGPPlan(t *testing.T) {
+	cfg := buildConfig(t, bgpConfig)
+	nodes := threeNodes()
+	node1 := nodes["node1"]
+	node1.Labels = labels.Set{"rack": "a"}
+	node1.Addresses = []netip.Addr{netip.MustParseAddr("172.30.0.11"), netip.MustParseAddr("fd00:30::11")}
+	nodes["node1"] = node1
+	svc := Service{Key: "default/api", IPs: []netip.Addr{netip.MustParseAddr("172.32.0.5")}}
+	s := Snapshot{Config: cfg, Self: "node1", Nodes: nodes, Members: allMembers(), Services: []Service{svc}}
+
+	plan := Compute(&s, election.NewElector()).BGP
+	var peers []string
+	for _, p := range plan.Peers {
+		peers = append(peers, p.Name)
+	}
+	if !slices.Equal(peers, []string{"bird", "ibgp"}) {
+		t.Fatalf("peers = %v, want bird and ibgp", peers)
+	}
+	if plan.Peers[0].NextHopIPv6.String() != "fd00:30::11" {
+		t.Errorf("IPv6 next hop = %s, want the node's IPv6 address", plan.Peers[0].NextHopIPv6)
+	}
+	want := []bgp.Route{
+		{Prefix: netip.MustParsePrefix("172.32.0.0/24"), Peers: []string{"bird"}, LargeCommunities: []bgp.LargeCommunity{{GlobalAdmin: 1, LocalData1: 2, LocalData2: 3}}},
+		{Prefix: netip.MustParsePrefix("172.32.0.5/32"), Peers: []string{"bird", "ibgp"}, LocalPref: 200, Communities: []uint32{65535<<16 | 65282}},
+	}
+	if !routesEqual(plan.Routes, want) {
+		t.Fatalf("routes =\n %+v\nwant\n %+v", plan.Routes, want)
+	}
+	if got := plan.ServicePeers["default/api"]; !slices.Equal(got, []string{"bird", "ibgp"}) {
+		t.Errorf("service peers = %v", got)
+	}
+
+	// node2 is not in rack a: only the eBGP peer.
+	s.Self = "node2"
+	plan = Compute(&s, election.NewElector()).BGP
+	if len(plan.Peers) != 1 || plan.Peers[0].Name != "bird" {
+		t.Fatalf("node2 peers = %+v, want only bird", plan.Peers)
+	}
+
+	// ETP Local: only nodes with an endpoint advertise.
+	s.Services[0].LocalTrafficPolicy = true
+	s.Services[0].EndpointNodes = map[string]bool{"node1": true}
+	if plan = Compute(&s, election.NewElector()).BGP; len(plan.Routes) != 0 {
+		t.Errorf("node2 without endpoints advertises %+v", plan.Routes)
+	}
+	s.Self = "node1"
+	if plan = Compute(&s, election.NewElector()).BGP; len(plan.Routes) != 2 {
+		t.Errorf("node1 with an endpoint advertises %+v, want 2 routes", plan.Routes)
+	}
+
+	// Excluded nodes keep no session.
+	node1.Labels[ExcludeLabel] = "true"
+	if plan = Compute(&s, election.NewElector()).BGP; len(plan.Peers)+len(plan.Routes) != 0 {
+		t.Errorf("excluded node plans %+v", plan)
+	}
+}
+
+func routesEqual(a, b []bgp.Route) bool {
+	return slices.EqualFunc(a, b, func(x, y bgp.Route) bool {
+		return x.Prefix == y.Prefix && slices.Equal(x.Peers, y.Peers) && x.LocalPref == y.LocalPref &&
+			slices.Equal(x.Communities, y.Communities) && slices.Equal(x.LargeCommunities, y.LargeCommunities)
+	})
+}
