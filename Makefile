@@ -20,7 +20,7 @@ help:
 	@echo "make lab-down   tear down a lab left up by KEEP=1"
 
 build:
-	$(GO) build -trimpath -o $(BIN)/ ./controller
+	$(GO) build -trimpath -o $(BIN)/ ./controller ./speaker
 
 test: lint unit fuzz
 ifeq ($(IS_ROOT),yes)

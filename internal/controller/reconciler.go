@@ -191,8 +191,8 @@ func (r *Reconciler) restore(cfg *config.Config) {
 	}
 	var claims []ipam.Claim
 	for _, svc := range services {
-		ips := StatusIPs(svc)
-		if !IsOurs(svc, r.opts.LBClass) || len(ips) == 0 {
+		ips := k8s.StatusIPs(svc)
+		if !k8s.IsOurs(svc, r.opts.LBClass) || len(ips) == 0 {
 			continue
 		}
 		// A malformed request still restores: the status is kept as it is.
@@ -234,7 +234,7 @@ func (r *Reconciler) enqueueAll() {
 		return
 	}
 	for _, svc := range services {
-		r.queue.Add(Key(svc))
+		r.queue.Add(k8s.ServiceKey(svc))
 	}
 }
 
@@ -251,7 +251,7 @@ func (r *Reconciler) namespaceUpdated(oldObj, newObj any) {
 		return
 	}
 	for _, svc := range services {
-		r.queue.Add(Key(svc))
+		r.queue.Add(k8s.ServiceKey(svc))
 	}
 }
 
@@ -286,7 +286,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if !IsOurs(svc, r.opts.LBClass) {
+	if !k8s.IsOurs(svc, r.opts.LBClass) {
 		return r.disown(ctx, svc)
 	}
 
@@ -317,7 +317,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 func (r *Reconciler) assign(svc *corev1.Service) (held ipam.Assignment, assignErr, requestErr error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	key := Key(svc)
+	key := k8s.ServiceKey(svc)
 	req, warnings, err := RequestFor(svc, r.namespaceLabels(svc.Namespace), r.cfg)
 	for _, w := range warnings {
 		r.recorder.Event(svc, corev1.EventTypeWarning, ReasonDeprecatedAnnotation, w)
@@ -345,7 +345,7 @@ func (r *Reconciler) release(key string) bool {
 // released, and if it stopped being a LoadBalancer the status we wrote is
 // cleared. Services of another loadBalancerClass are never written.
 func (r *Reconciler) disown(ctx context.Context, svc *corev1.Service) error {
-	key := Key(svc)
+	key := k8s.ServiceKey(svc)
 	released := r.release(key)
 	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
 		return nil // another implementation's Service
@@ -367,7 +367,7 @@ func (r *Reconciler) disown(ctx context.Context, svc *corev1.Service) error {
 // writing only what differs. It reports whether the addresses changed.
 func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, held ipam.Assignment) (bool, error) {
 	services := r.clients.Kube.CoreV1().Services(svc.Namespace)
-	ipsChanged := !slices.Equal(StatusIPs(svc), held.IPs) || len(svc.Status.LoadBalancer.Ingress) != len(held.IPs)
+	ipsChanged := !slices.Equal(k8s.StatusIPs(svc), held.IPs) || len(svc.Status.LoadBalancer.Ingress) != len(held.IPs)
 	if ipsChanged {
 		ingress := make([]corev1.LoadBalancerIngress, 0, len(held.IPs))
 		for _, ip := range held.IPs {

@@ -7,7 +7,6 @@ package controller
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -17,24 +16,8 @@ import (
 	"github.com/ironlb/ironlb/internal/annotations"
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/ipam"
+	"github.com/ironlb/ironlb/internal/k8s"
 )
-
-// IsOurs reports whether the controller manages svc: a LoadBalancer Service
-// whose loadBalancerClass is unset when lbClass is empty, or equal to lbClass.
-func IsOurs(svc *corev1.Service, lbClass string) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return lbClass == ""
-	}
-	return *svc.Spec.LoadBalancerClass == lbClass
-}
-
-// Key returns the "namespace/name" identity of a Service.
-func Key(svc *corev1.Service) string {
-	return svc.Namespace + "/" + svc.Name
-}
 
 // RequestFor translates a Service into an allocation request under cfg.
 // nsLabels are the labels of the Service's namespace (for namespaceSelectors).
@@ -42,7 +25,7 @@ func Key(svc *corev1.Service) string {
 // malformed request, naming the annotation or field.
 func RequestFor(svc *corev1.Service, nsLabels labels.Set, cfg *config.Config) (req ipam.Request, warnings []string, err error) {
 	req = ipam.Request{
-		Service: Key(svc),
+		Service: k8s.ServiceKey(svc),
 		Policy:  familyPolicy(svc.Spec.IPFamilyPolicy),
 		Ports:   ports(svc.Spec.Ports),
 		Admits:  admits(cfg, svc, nsLabels),
@@ -154,17 +137,5 @@ func Pools(cfg *config.Config) []ipam.Pool {
 		})
 	}
 	slices.SortFunc(out, func(a, b ipam.Pool) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
-
-// StatusIPs returns the addresses in a Service's status.loadBalancer.ingress,
-// skipping entries that are not IP addresses (hostnames).
-func StatusIPs(svc *corev1.Service) []netip.Addr {
-	var out []netip.Addr
-	for _, ing := range svc.Status.LoadBalancer.Ingress {
-		if ip, err := netip.ParseAddr(ing.IP); err == nil {
-			out = append(out, ip)
-		}
-	}
 	return out
 }

@@ -160,29 +160,6 @@ func TestPoolAdmits(t *testing.T) {
 	}
 }
 
-func TestIsOurs(t *testing.T) {
-	mine, theirs := "ironlb", "other"
-	cases := []struct {
-		name    string
-		typ     corev1.ServiceType
-		class   *string
-		lbClass string
-		want    bool
-	}{
-		{"LoadBalancer without class, default controller", corev1.ServiceTypeLoadBalancer, nil, "", true},
-		{"ClusterIP", corev1.ServiceTypeClusterIP, nil, "", false},
-		{"other class, default controller", corev1.ServiceTypeLoadBalancer, &theirs, "", false},
-		{"our class", corev1.ServiceTypeLoadBalancer, &mine, "ironlb", true},
-		{"no class, class-specific controller", corev1.ServiceTypeLoadBalancer, nil, "ironlb", false},
-	}
-	for _, tc := range cases {
-		svc := service(func(s *corev1.Service) { s.Spec.Type = tc.typ; s.Spec.LoadBalancerClass = tc.class })
-		if got := IsOurs(svc, tc.lbClass); got != tc.want {
-			t.Errorf("%s: IsOurs = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
 func TestPoolsForAllocator(t *testing.T) {
 	pools := Pools(testConfig(t))
 	if len(pools) != 2 || pools[0].Name != "open" || pools[1].Name != "team" {

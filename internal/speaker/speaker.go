@@ -1,0 +1,439 @@
+// Package speaker is the speaker's loop: it watches Services, EndpointSlices,
+// Nodes, the configuration and the memberlist members, computes this node's
+// plan with package announce, and applies the difference to the layer 2
+// announcer and the BGP speaker. Every input change triggers one
+// recomputation; changes arriving together are folded into one.
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/ironlb/ironlb/internal/announce"
+	"github.com/ironlb/ironlb/internal/bgp"
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/k8s"
+	"github.com/ironlb/ironlb/internal/layer2"
+	"github.com/ironlb/ironlb/internal/members"
+)
+
+// Options configure a Speaker.
+type Options struct {
+	// NodeName is this node's Kubernetes name.
+	NodeName string
+	// Namespace holds the configuration and the memberlist Secret.
+	Namespace string
+	// LBClass is the loadBalancerClass handled ("" for Services without one).
+	LBClass string
+	// Memberlist enables fast failure detection; without it, membership
+	// follows the Nodes' Ready condition (tens of seconds).
+	Memberlist bool
+	// MemberlistBind is the address gossip binds to; invalid means the
+	// node's first InternalIP.
+	MemberlistBind netip.Addr
+	MemberlistPort int
+	// MemberlistSecret is the memberlist Secret's secretkey; nil reads the
+	// Secret from the API.
+	MemberlistSecret []byte
+	// MemberlistTiming overrides members.DefaultConfig's timing (zero fields
+	// keep the defaults).
+	MemberlistTiming members.Config
+}
+
+// Speaker announces this node's share of the LoadBalancer addresses.
+type Speaker struct {
+	opts     Options
+	clients  *k8s.Clients
+	recorder record.EventRecorder
+	log      *slog.Logger
+
+	services  corelisters.ServiceLister
+	nodes     corelisters.NodeLister
+	endpoints cache.Indexer
+
+	members   *members.List
+	announcer *layer2.Announcer
+	bgp       *bgp.Speaker
+	elector   *election.Elector
+	status    *statusWriter
+
+	cfg     *config.Config
+	applied announce.Plan
+	changed chan struct{}
+}
+
+// endpointsByService indexes EndpointSlices by "namespace/service".
+const endpointsByService = "service"
+
+// New returns a Speaker; Run starts it.
+func New(clients *k8s.Clients, recorder record.EventRecorder, log *slog.Logger, opts Options) *Speaker {
+	return &Speaker{
+		opts:     opts,
+		clients:  clients,
+		recorder: recorder,
+		log:      log.With("node", opts.NodeName),
+		elector:  election.NewElector(),
+		changed:  make(chan struct{}, 1),
+	}
+}
+
+func (s *Speaker) signal() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Run announces until ctx is done, then leaves gracefully: it leaves the
+// memberlist cluster (so another node takes over at once), stops answering and
+// withdraws its BGP routes.
+func (s *Speaker) Run(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactory(s.clients.Kube, 0)
+	svcInformer := factory.Core().V1().Services().Informer()
+	nodeInformer := factory.Core().V1().Nodes().Informer()
+	epInformer := factory.Discovery().V1().EndpointSlices().Informer()
+	if err := epInformer.AddIndexers(cache.Indexers{endpointsByService: indexByService}); err != nil {
+		return err
+	}
+	notify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.signal() },
+		UpdateFunc: func(any, any) { s.signal() },
+		DeleteFunc: func(any) { s.signal() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{svcInformer, nodeInformer, epInformer} {
+		if _, err := inf.AddEventHandler(notify); err != nil {
+			return err
+		}
+	}
+	s.services = factory.Core().V1().Services().Lister()
+	s.nodes = factory.Core().V1().Nodes().Lister()
+	s.endpoints = epInformer.GetIndexer()
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("informer for %v did not sync", typ)
+		}
+	}
+	self, err := s.nodes.Get(s.opts.NodeName)
+	if err != nil {
+		return fmt.Errorf("node %q: %w", s.opts.NodeName, err)
+	}
+
+	s.announcer = layer2.New(layer2.Config{Logger: s.log.With("component", "layer2")})
+	announcerDone := make(chan error, 1)
+	go func() { announcerDone <- s.announcer.Run(ctx) }()
+
+	if s.opts.Memberlist {
+		if err := s.startMembers(ctx, self); err != nil {
+			return err
+		}
+		defer s.members.Shutdown()
+	}
+	s.status = newStatusWriter(s.clients, s.recorder, s.services, s.opts.Namespace, s.opts.NodeName, s.log)
+	go s.status.run(ctx)
+
+	updates := make(chan k8s.ConfigUpdate)
+	watcher := k8s.NewConfigWatcher(s.clients, s.opts.Namespace)
+	go func() {
+		if err := watcher.Run(ctx, updates); err != nil {
+			s.log.Error("configuration watch stopped", "err", err)
+		}
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			s.shutdown()
+			return nil
+		case err := <-announcerDone:
+			if ctx.Err() == nil {
+				return fmt.Errorf("layer 2 announcer: %w", err)
+			}
+		case u := <-updates:
+			if u.Err != nil {
+				s.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
+				continue
+			}
+			s.cfg = u.Config
+			s.reconcile(ctx)
+		case <-s.changed:
+			s.reconcile(ctx)
+		}
+	}
+}
+
+// startMembers joins the speakers' memberlist cluster, gossiping this node's
+// interfaces, and keeps joining nodes as they appear.
+func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
+	secret := s.opts.MemberlistSecret
+	if secret == nil {
+		obj, err := s.clients.Kube.CoreV1().Secrets(s.opts.Namespace).Get(ctx, k8s.MemberlistSecret, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("reading the memberlist key: %w", err)
+		}
+		secret = obj.Data[k8s.MemberlistSecretKey]
+	}
+	key, err := members.DeriveKey(secret)
+	if err != nil {
+		return fmt.Errorf("memberlist key: %w", err)
+	}
+	bind := s.opts.MemberlistBind
+	if !bind.IsValid() {
+		addrs := internalIPs(self)
+		if len(addrs) == 0 {
+			return fmt.Errorf("node %s has no InternalIP to bind memberlist to: set --memberlist-bind-addr", self.Name)
+		}
+		bind = addrs[0]
+	}
+	cfg := s.opts.MemberlistTiming
+	cfg.NodeName = s.opts.NodeName
+	cfg.BindAddr = bind
+	cfg.Port = s.opts.MemberlistPort
+	cfg.Key = key
+	cfg.Meta = s.interfacesMeta()
+	cfg.Logger = s.log.With("component", "memberlist")
+	s.members, err = members.New(cfg)
+	if err != nil {
+		return fmt.Errorf("memberlist on %s:%d: %w", bind, s.opts.MemberlistPort, err)
+	}
+	s.joinNodes()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.members.Changes():
+				s.signal()
+			}
+		}
+	}()
+	go s.maintainMembership(ctx)
+	return nil
+}
+
+// maintainMembership joins nodes that appeared and refreshes this node's
+// gossiped interfaces.
+func (s *Speaker) maintainMembership(ctx context.Context) {
+	ticker := time.NewTicker(5 * time.Second)
+	defer ticker.Stop()
+	meta := s.interfacesMeta()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		s.joinNodes()
+		if current := s.interfacesMeta(); !slices.Equal(current, meta) {
+			if err := s.members.SetMeta(current); err != nil {
+				s.log.Warn("gossiping interfaces", "err", err)
+				continue
+			}
+			meta = current
+		}
+	}
+}
+
+func (s *Speaker) interfacesMeta() []byte {
+	links, err := layer2.Links()
+	if err != nil {
+		s.log.Warn("listing interfaces", "err", err)
+		return nil
+	}
+	return encodeInterfaces(links, members.MaxMetaSize)
+}
+
+// joinNodes contacts the speakers of every node (at their InternalIPs).
+func (s *Speaker) joinNodes() {
+	nodes, err := s.nodes.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	var peers []netip.AddrPort
+	for _, node := range nodes {
+		if node.Name == s.opts.NodeName {
+			continue
+		}
+		for _, ip := range internalIPs(node) {
+			peers = append(peers, netip.AddrPortFrom(ip, uint16(s.opts.MemberlistPort)))
+		}
+	}
+	if len(peers) == 0 {
+		return
+	}
+	if _, err := s.members.Join(peers); err != nil {
+		s.log.Debug("joining speakers", "err", err)
+	}
+}
+
+// snapshot gathers the plan's inputs from the caches.
+func (s *Speaker) snapshot() *announce.Snapshot {
+	snap := &announce.Snapshot{Config: s.cfg, Self: s.opts.NodeName, Nodes: map[string]announce.Node{}, Members: map[string]bool{}}
+	metaByNode := map[string][]byte{}
+	if s.members != nil {
+		for _, m := range s.members.Members() {
+			snap.Members[m.Name] = true
+			metaByNode[m.Name] = m.Meta
+		}
+	}
+	nodes, _ := s.nodes.List(labels.Everything())
+	for _, node := range nodes {
+		snap.Nodes[node.Name] = nodeFor(node, decodeInterfaces(metaByNode[node.Name]))
+		if s.members == nil && nodeReady(node) {
+			snap.Members[node.Name] = true
+		}
+	}
+	services, _ := s.services.List(labels.Everything())
+	for _, svc := range services {
+		if !k8s.IsOurs(svc, s.opts.LBClass) || len(svc.Status.LoadBalancer.Ingress) == 0 {
+			continue
+		}
+		items, _ := s.endpoints.ByIndex(endpointsByService, k8s.ServiceKey(svc))
+		endpointSlices := make([]*discoveryv1.EndpointSlice, 0, len(items))
+		for _, item := range items {
+			if slice, ok := item.(*discoveryv1.EndpointSlice); ok {
+				endpointSlices = append(endpointSlices, slice)
+			}
+		}
+		snap.Services = append(snap.Services, serviceFor(svc, endpointSlices))
+	}
+	return snap
+}
+
+// indexByService keys an EndpointSlice by the Service it belongs to.
+func indexByService(obj any) ([]string, error) {
+	slice, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	name := slice.Labels[discoveryv1.LabelServiceName]
+	if name == "" {
+		return nil, nil
+	}
+	return []string{slice.Namespace + "/" + name}, nil
+}
+
+// reconcile computes the plan and applies what changed.
+func (s *Speaker) reconcile(ctx context.Context) {
+	if s.cfg == nil {
+		return // nothing is announced before the first valid configuration
+	}
+	plan := announce.Compute(s.snapshot(), s.elector)
+	s.applyL2(plan.L2)
+	s.applyBGP(ctx, plan.BGP)
+	s.applied = plan
+	s.status.update(plan)
+}
+
+func (s *Speaker) applyL2(desired []announce.L2Announcement) {
+	if slices.EqualFunc(desired, s.applied.L2, func(a, b announce.L2Announcement) bool {
+		return a.IP == b.IP && a.Service == b.Service && slices.Equal(a.Interfaces, b.Interfaces)
+	}) {
+		return
+	}
+	anns := make([]layer2.Announcement, len(desired))
+	for i, a := range desired {
+		anns[i] = layer2.Announcement{IP: a.IP, Interfaces: a.Interfaces}
+	}
+	s.announcer.SetOwned(anns)
+	logOwnershipChanges(s.log, s.applied.L2, desired)
+}
+
+// logOwnershipChanges writes one line per address taken over or given up.
+func logOwnershipChanges(log *slog.Logger, before, after []announce.L2Announcement) {
+	had := map[netip.Addr]string{}
+	for _, a := range before {
+		had[a.IP] = a.Service
+	}
+	has := map[netip.Addr]bool{}
+	for _, a := range after {
+		has[a.IP] = true
+		if _, ok := had[a.IP]; !ok {
+			log.Info("announcing address in layer 2", "service", a.Service, "ip", a.IP)
+		}
+	}
+	for ip, svc := range had {
+		if !has[ip] {
+			log.Info("stopped announcing address in layer 2", "service", svc, "ip", ip)
+		}
+	}
+}
+
+func (s *Speaker) applyBGP(ctx context.Context, desired announce.BGPPlan) {
+	if s.bgp == nil {
+		if len(desired.Peers) == 0 {
+			return
+		}
+		if err := s.startBGP(ctx); err != nil {
+			s.log.Error("starting BGP", "err", err)
+			return
+		}
+	}
+	if !reflect.DeepEqual(desired.Peers, s.applied.BGP.Peers) {
+		if err := s.bgp.SetPeers(ctx, desired.Peers); err != nil {
+			s.log.Error("configuring BGP peers", "err", err)
+		}
+	}
+	if !reflect.DeepEqual(desired.Routes, s.applied.BGP.Routes) {
+		if err := s.bgp.SetRoutes(ctx, desired.Routes); err != nil {
+			s.log.Error("advertising BGP routes", "err", err)
+		}
+	}
+}
+
+func (s *Speaker) startBGP(ctx context.Context) error {
+	self, err := s.nodes.Get(s.opts.NodeName)
+	if err != nil {
+		return err
+	}
+	var routerID netip.Addr
+	for _, ip := range internalIPs(self) {
+		if ip.Is4() {
+			routerID = ip
+			break
+		}
+	}
+	s.bgp, err = bgp.New(ctx, bgp.Config{
+		RouterID: routerID,
+		Logger:   s.log.With("component", "bgp"),
+		OnStateChange: func(st bgp.PeerStatus) {
+			s.log.Info("BGP session state", "peer", st.Name, "state", st.State.String(), "lastError", st.LastError)
+		},
+	})
+	return err
+}
+
+// shutdown leaves gracefully, quickest handover first.
+func (s *Speaker) shutdown() {
+	if s.members != nil {
+		if err := s.members.Leave(time.Second); err != nil {
+			s.log.Warn("leaving memberlist", "err", err)
+		}
+	}
+	s.announcer.SetOwned(nil)
+	if s.bgp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := s.bgp.Close(ctx); err != nil && !errors.Is(err, bgp.ErrClosed) {
+			s.log.Warn("closing BGP sessions", "err", err)
+		}
+	}
+	s.log.Info("speaker stopped")
+}

@@ -1,0 +1,249 @@
+package speaker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/ironlb/ironlb/internal/announce"
+	"github.com/ironlb/ironlb/internal/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/k8s"
+)
+
+// Labels of the ServiceL2Status and ServiceBGPStatus objects, to find the
+// objects of one node or one Service.
+const (
+	LabelNode             = "metallb.io/node"
+	LabelServiceName      = "metallb.io/service-name"
+	LabelServiceNamespace = "metallb.io/service-namespace"
+)
+
+// ReasonNodeAssigned is the Event reason when a node starts announcing a
+// Service.
+const ReasonNodeAssigned = "nodeAssigned"
+
+// serviceState is what this node reports for one Service.
+type serviceState struct {
+	// l2 is set when this node announces the Service in layer 2.
+	l2         bool
+	interfaces []string
+	// bgp is set when this node advertises the Service over BGP, to peers.
+	bgp   bool
+	peers []string
+}
+
+// statusWriter publishes what this node announces as ServiceL2Status and
+// ServiceBGPStatus objects and nodeAssigned Events. It works off the
+// speaker's hot path: it only ever writes the latest plan, and only the
+// objects that differ from what it wrote before.
+type statusWriter struct {
+	clients   *k8s.Clients
+	recorder  record.EventRecorder
+	services  corelisters.ServiceLister
+	namespace string
+	node      string
+	log       *slog.Logger
+
+	latest  chan announce.Plan
+	written map[string]serviceState
+}
+
+func newStatusWriter(clients *k8s.Clients, recorder record.EventRecorder, services corelisters.ServiceLister, namespace, node string, log *slog.Logger) *statusWriter {
+	return &statusWriter{clients: clients, recorder: recorder, services: services, namespace: namespace, node: node, log: log,
+		latest: make(chan announce.Plan, 1), written: map[string]serviceState{}}
+}
+
+// update hands over the latest plan, replacing one not yet written.
+func (w *statusWriter) update(plan announce.Plan) {
+	for {
+		select {
+		case w.latest <- plan:
+			return
+		default:
+		}
+		select {
+		case <-w.latest:
+		default:
+		}
+	}
+}
+
+// desiredStates returns, per Service, what the plan announces.
+func desiredStates(plan announce.Plan) map[string]serviceState {
+	out := map[string]serviceState{}
+	for _, a := range plan.L2 {
+		st := out[a.Service]
+		st.l2 = true
+		st.interfaces = a.Interfaces
+		out[a.Service] = st
+	}
+	for svc, peers := range plan.BGP.ServicePeers {
+		st := out[svc]
+		st.bgp = true
+		st.peers = peers
+		out[svc] = st
+	}
+	return out
+}
+
+func (w *statusWriter) run(ctx context.Context) {
+	w.adoptExisting(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case plan := <-w.latest:
+			w.write(ctx, desiredStates(plan))
+		}
+	}
+}
+
+// adoptExisting loads this node's status objects left by a previous run, so
+// that those no longer true are deleted.
+func (w *statusWriter) adoptExisting(ctx context.Context) {
+	for _, resource := range []string{"servicel2statuses", "servicebgpstatuses"} {
+		var list struct {
+			Items []metav1.PartialObjectMetadata `json:"items"`
+		}
+		raw, err := w.clients.MetalLBv1beta1.Get().Namespace(w.namespace).Resource(resource).
+			Param("labelSelector", LabelNode+"="+w.node).DoRaw(ctx)
+		if err == nil {
+			err = json.Unmarshal(raw, &list)
+		}
+		if err != nil {
+			w.log.Warn("listing status objects of this node", "resource", resource, "err", err)
+			continue
+		}
+		for _, item := range list.Items {
+			key := item.Labels[LabelServiceNamespace] + "/" + item.Labels[LabelServiceName]
+			st := w.written[key]
+			if resource == "servicel2statuses" {
+				st.l2 = true
+			} else {
+				st.bgp = true // peers unknown: rewritten or deleted on the first write
+			}
+			w.written[key] = st
+		}
+	}
+}
+
+func (w *statusWriter) write(ctx context.Context, desired map[string]serviceState) {
+	for key, want := range desired {
+		have := w.written[key]
+		if err := w.writeService(ctx, key, have, want); err != nil {
+			w.log.Warn("writing service status", "service", key, "err", err)
+			continue
+		}
+		w.written[key] = want
+	}
+	for key, have := range w.written {
+		if _, still := desired[key]; still {
+			continue
+		}
+		if err := w.writeService(ctx, key, have, serviceState{}); err != nil {
+			w.log.Warn("deleting service status", "service", key, "err", err)
+			continue
+		}
+		delete(w.written, key)
+	}
+}
+
+// writeService moves one Service's status objects from have to want.
+func (w *statusWriter) writeService(ctx context.Context, key string, have, want serviceState) error {
+	namespace, name, _ := cache.SplitMetaNamespaceKey(key)
+	if want.l2 != have.l2 || !slices.Equal(want.interfaces, have.interfaces) {
+		if want.l2 {
+			ifaces := make([]v1beta1.InterfaceInfo, len(want.interfaces))
+			for i, n := range want.interfaces {
+				ifaces[i] = v1beta1.InterfaceInfo{Name: n}
+			}
+			status := v1beta1.MetalLBServiceL2Status{Node: w.node, ServiceName: name, ServiceNamespace: namespace, Interfaces: ifaces}
+			if err := w.put(ctx, "servicel2statuses", "ServiceL2Status", "l2", namespace, name, status); err != nil {
+				return err
+			}
+			if !have.l2 {
+				w.event(namespace, name, "layer2")
+			}
+		} else if err := w.remove(ctx, "servicel2statuses", "l2", namespace, name); err != nil {
+			return err
+		}
+	}
+	if want.bgp != have.bgp || !slices.Equal(want.peers, have.peers) {
+		if want.bgp {
+			status := v1beta1.MetalLBServiceBGPStatus{Node: w.node, ServiceName: name, ServiceNamespace: namespace, Peers: want.peers}
+			if err := w.put(ctx, "servicebgpstatuses", "ServiceBGPStatus", "bgp", namespace, name, status); err != nil {
+				return err
+			}
+			if !have.bgp {
+				w.event(namespace, name, "bgp")
+			}
+		} else if err := w.remove(ctx, "servicebgpstatuses", "bgp", namespace, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *statusWriter) event(namespace, name, protocol string) {
+	svc, err := w.services.Services(namespace).Get(name)
+	if err != nil {
+		return
+	}
+	w.recorder.Eventf(svc, corev1.EventTypeNormal, ReasonNodeAssigned, "announcing from node %q with protocol %q", w.node, protocol)
+}
+
+// objectName is the status object's name: unique per node, Service and
+// protocol, and a valid DNS label whatever the names' lengths.
+func (w *statusWriter) objectName(prefix, namespace, name string) string {
+	sum := sha256.Sum256([]byte(w.node + "/" + namespace + "/" + name))
+	return prefix + "-" + hex.EncodeToString(sum[:10])
+}
+
+// put creates the status object if needed and writes its status.
+func (w *statusWriter) put(ctx context.Context, resource, kind, prefix, namespace, name string, status any) error {
+	objName := w.objectName(prefix, namespace, name)
+	obj := map[string]any{
+		"apiVersion": v1beta1.GroupVersion.String(),
+		"kind":       kind,
+		"metadata": map[string]any{
+			"name": objName, "namespace": w.namespace,
+			"labels": map[string]string{LabelNode: w.node, LabelServiceName: name, LabelServiceNamespace: namespace},
+		},
+	}
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	client := w.clients.MetalLBv1beta1
+	err = client.Post().Namespace(w.namespace).Resource(resource).Body(body).Do(ctx).Error()
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating %s %s: %w", kind, objName, err)
+	}
+	patch, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	return client.Patch(types.MergePatchType).Namespace(w.namespace).Resource(resource).Name(objName).
+		SubResource("status").Body(patch).Do(ctx).Error()
+}
+
+func (w *statusWriter) remove(ctx context.Context, resource, prefix, namespace, name string) error {
+	err := w.clients.MetalLBv1beta1.Delete().Namespace(w.namespace).Resource(resource).
+		Name(w.objectName(prefix, namespace, name)).Do(ctx).Error()
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
