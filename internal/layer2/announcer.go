@@ -127,11 +127,12 @@ func (a *Announcer) SetOwned(anns []Announcement) {
 	if a.runCtx == nil {
 		return
 	}
+	running := a.runningLocked()
 	for ip := range next.ips {
 		if _, had := prev.ips[ip]; !had {
 			ctx, cancel := context.WithCancel(a.runCtx)
 			a.takeovers[ip] = cancel
-			go a.announce(ctx, ip, "")
+			go a.announce(ctx, []netip.Addr{ip}, running)
 		}
 	}
 }
@@ -216,7 +217,7 @@ func (a *Announcer) reconcile(ctx context.Context, links []Link) {
 		}
 		a.links[name] = r
 		a.log.Info("started responders", "interface", name)
-		go a.announce(r.ctx, netip.Addr{}, name)
+		go a.announce(r.ctx, a.owned.Load().sorted(), []*responder{r})
 	}
 }
 
@@ -234,10 +235,12 @@ func (a *Announcer) stopAll() {
 	a.runCtx = nil
 }
 
-// announce sends gratuitous packets on the schedule: for ip on every link
-// (a takeover), or, with ip invalid, for every owned IP on the named link
-// (a link that just came up).
-func (a *Announcer) announce(ctx context.Context, ip netip.Addr, linkName string) {
+// announce sends gratuitous packets for ips on the given responders, on the
+// schedule. A takeover announces its IP on the links running at that moment;
+// a link that comes up announces the IPs owned at that moment; so each
+// (IP, link) pair gets one schedule. An IP that stops being owned, or a link
+// that stops, is skipped from then on.
+func (a *Announcer) announce(ctx context.Context, ips []netip.Addr, rs []*responder) {
 	start := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -249,29 +252,19 @@ func (a *Announcer) announce(ctx context.Context, ip netip.Addr, linkName string
 		case <-timer.C:
 		}
 		owned := a.owned.Load()
-		for _, r := range a.responders(linkName) {
-			if ip.IsValid() {
-				r.gratuitous(ip, owned)
+		for _, r := range rs {
+			if r.ctx.Err() != nil {
 				continue
 			}
-			for _, each := range owned.sorted() {
-				r.gratuitous(each, owned)
+			for _, ip := range ips {
+				r.gratuitous(ip, owned)
 			}
 		}
 	}
 }
 
-// responders returns the running responder of the named link, or all when
-// name is empty.
-func (a *Announcer) responders(name string) []*responder {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if name != "" {
-		if r, ok := a.links[name]; ok {
-			return []*responder{r}
-		}
-		return nil
-	}
+// runningLocked returns the running responders; a.mu must be held.
+func (a *Announcer) runningLocked() []*responder {
 	rs := make([]*responder, 0, len(a.links))
 	for _, r := range a.links {
 		rs = append(rs, r)

@@ -95,11 +95,9 @@ func (l Link) Reaches(ip netip.Addr) bool {
 	return false
 }
 
-// Interface flag bits from <linux/if.h> and the Ethernet ARPHRD type.
+// IFF_NOARP from <linux/if.h> (net.Flags lacks it) and the Ethernet ARPHRD
+// type.
 const (
-	iffUp       = 0x1
-	iffLoopback = 0x8
-	iffRunning  = 0x40
 	iffNoARP    = 0x80
 	arphrdEther = 1
 )
@@ -143,10 +141,10 @@ func readLink(ifi net.Interface) (Link, error) {
 		Name:       ifi.Name,
 		Index:      ifi.Index,
 		MAC:        ifi.HardwareAddr,
-		Up:         flags&iffUp != 0,
-		Running:    flags&iffRunning != 0,
+		Up:         ifi.Flags&net.FlagUp != 0,
+		Running:    ifi.Flags&net.FlagRunning != 0,
 		NoARP:      flags&iffNoARP != 0,
-		Loopback:   flags&iffLoopback != 0,
+		Loopback:   ifi.Flags&net.FlagLoopback != 0,
 		Ethernet:   linkType == arphrdEther && len(ifi.HardwareAddr) == 6,
 		BondSlave:  exists(filepath.Join(dir, "bonding_slave")),
 		BridgePort: exists(filepath.Join(dir, "brport")),
