@@ -35,7 +35,7 @@ const speakerASN = 64501
 // testRouter is a plain gobgp server standing in for a network router: it listens on
 // a loopback address and passively accepts the speaker's session.
 type testRouter struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *server.BgpServer
 	addr netip.Addr
 	port uint16
@@ -52,7 +52,7 @@ type routerOptions struct {
 // newTestRouter starts a router on addr (a free port) in AS asn. Routers must be
 // created before the test's speaker, because gobgp's StartBgp writes package state
 // that running servers read.
-func newTestRouter(t *testing.T, addr string, asn uint32, opts routerOptions) *testRouter {
+func newTestRouter(t testing.TB, addr string, asn uint32, opts routerOptions) *testRouter {
 	t.Helper()
 	ip := netip.MustParseAddr(addr)
 	port := freePort(t, ip)
@@ -91,7 +91,7 @@ func newTestRouter(t *testing.T, addr string, asn uint32, opts routerOptions) *t
 }
 
 // freePort returns a TCP port that is free on addr.
-func freePort(t *testing.T, addr netip.Addr) uint16 {
+func freePort(t testing.TB, addr netip.Addr) uint16 {
 	t.Helper()
 	l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
 	if err != nil {
@@ -138,7 +138,7 @@ func (r *testRouter) paths() map[netip.Prefix]receivedPath {
 }
 
 // decodePath turns a gobgp API path into its prefix and the attributes the tests check.
-func decodePath(t *testing.T, p *api.Path) (netip.Prefix, receivedPath) {
+func decodePath(t testing.TB, p *api.Path) (netip.Prefix, receivedPath) {
 	t.Helper()
 	nlri, err := apiutil.GetNativeNlri(p)
 	if err != nil {
@@ -260,7 +260,7 @@ func (u *updateRecorder) get() []receivedUpdate {
 
 // eventually polls cond until it returns true or the timeout passes, then fails the
 // test with the last explanation cond gave.
-func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -276,7 +276,7 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 }
 
 // newTestSpeaker starts a speaker that logs to the test and is closed at cleanup.
-func newTestSpeaker(t *testing.T, onChange func(PeerStatus)) *Speaker {
+func newTestSpeaker(t testing.TB, onChange func(PeerStatus)) *Speaker {
 	t.Helper()
 	s, err := New(context.Background(), Config{
 		RouterID:      netip.MustParseAddr("10.255.0.1"),
@@ -320,7 +320,7 @@ func waitEstablished(t *testing.T, s *Speaker, names ...string) {
 
 // testLogger writes the speaker's warnings and errors to the test log until the
 // test's cleanup has run (gobgp goroutines may outlive the test).
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(func() {
 		w.mu.Lock()
@@ -334,7 +334,7 @@ func testLogger(t *testing.T) *slog.Logger {
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type testWriter struct {
-	t    *testing.T
+	t    testing.TB
 	mu   sync.Mutex
 	done bool
 }
