@@ -347,3 +347,102 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// BGP message types (RFC 4271 §4.1).
+const (
+	bgpMsgOpen         = 1
+	bgpMsgUpdate       = 2
+	bgpMsgNotification = 3
+	bgpMsgKeepalive    = 4
+)
+
+// scriptedPeer is a hand-driven BGP speaker on loopback, for sending what a real
+// router would not.
+type scriptedPeer struct {
+	t        *testing.T
+	addr     netip.Addr
+	port     uint16
+	asn      uint16
+	listener net.Listener
+}
+
+func newScriptedPeer(t *testing.T, addr string, asn uint16) *scriptedPeer {
+	t.Helper()
+	a := netip.MustParseAddr(addr)
+	l, err := net.Listen("tcp", netip.AddrPortFrom(a, 0).String())
+	if err != nil {
+		t.Fatalf("scripted peer: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return &scriptedPeer{t: t, addr: a, port: uint16(l.Addr().(*net.TCPAddr).Port), asn: asn, listener: l}
+}
+
+// accept waits for the speaker to connect.
+func (p *scriptedPeer) accept(timeout time.Duration) net.Conn {
+	p.t.Helper()
+	_ = p.listener.(*net.TCPListener).SetDeadline(time.Now().Add(timeout))
+	conn, err := p.listener.Accept()
+	if err != nil {
+		p.t.Fatalf("scripted peer: no connection from the speaker: %v", err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	return conn
+}
+
+// expectConnection waits for a new connection attempt and closes it.
+func (p *scriptedPeer) expectConnection(timeout time.Duration) {
+	p.t.Helper()
+	p.accept(timeout).Close()
+}
+
+// establishAndSend accepts the speaker's session, completes the OPEN exchange, sends
+// raw and returns the speaker's next message other than a KEEPALIVE.
+func (p *scriptedPeer) establishAndSend(raw []byte) []byte {
+	p.t.Helper()
+	conn := p.accept(15 * time.Second)
+	defer conn.Close()
+	if msg := p.read(conn); msg[18] != bgpMsgOpen {
+		p.t.Fatalf("scripted peer: first message % x is not an OPEN", msg)
+	}
+	caps := []bgp.ParameterCapabilityInterface{bgp.NewCapMultiProtocol(bgp.RF_IPv4_UC), bgp.NewCapFourOctetASNumber(uint32(p.asn))}
+	open := bgp.NewBGPOpenMessage(p.asn, 90, "10.255.9.9", []bgp.OptionParameterInterface{bgp.NewOptionParameterCapability(caps)})
+	for _, m := range []*bgp.BGPMessage{open, bgp.NewBGPKeepAliveMessage()} {
+		b, err := m.Serialize()
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if _, err := conn.Write(b); err != nil {
+			p.t.Fatalf("scripted peer: write: %v", err)
+		}
+	}
+	if msg := p.read(conn); msg[18] != bgpMsgKeepalive {
+		p.t.Fatalf("scripted peer: expected KEEPALIVE, got % x", msg)
+	}
+	if _, err := conn.Write(raw); err != nil {
+		p.t.Fatalf("scripted peer: write: %v", err)
+	}
+	for {
+		if msg := p.read(conn); msg[18] != bgpMsgKeepalive {
+			return msg
+		}
+	}
+}
+
+// read reads one BGP message.
+func (p *scriptedPeer) read(conn net.Conn) []byte {
+	p.t.Helper()
+	header := make([]byte, 19)
+	if _, err := io.ReadFull(conn, header); err != nil {
+		p.t.Fatalf("scripted peer: reading header: %v", err)
+	}
+	length := int(header[16])<<8 | int(header[17])
+	if length < 19 {
+		p.t.Fatalf("scripted peer: bad length %d", length)
+	}
+	msg := make([]byte, length)
+	copy(msg, header)
+	if _, err := io.ReadFull(conn, msg[19:]); err != nil {
+		p.t.Fatalf("scripted peer: reading body: %v", err)
+	}
+	return msg
+}

@@ -337,6 +337,9 @@ func (s *Speaker) applyAdverts(ctx context.Context, wanted map[string]peerAdvert
 	for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
 		sess := s.sessions[name]
 		diff := diffAdverts(sess.adverts, wanted[name])
+		if diff.empty() {
+			continue
+		}
 		for _, prefix := range diff.withdraw {
 			if err := ctx.Err(); err != nil {
 				return append(errs, err)

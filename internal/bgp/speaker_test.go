@@ -420,3 +420,41 @@ func TestSpeakerRejectsInvalidInput(t *testing.T) {
 		t.Errorf("status = %+v, want 1 advertised prefix", st)
 	}
 }
+
+// TestSpeakerMalformedUpdate checks that a peer sending a malformed UPDATE gets a
+// NOTIFICATION, the reason shows in Status, the session is retried, and another
+// session is untouched. The misbehaving peer is a scripted BGP speaker on loopback.
+func TestSpeakerMalformedUpdate(t *testing.T) {
+	healthy := newTestRouter(t, "127.0.0.2", 64500, routerOptions{})
+	bad := newScriptedPeer(t, "127.0.0.9", 64500)
+	s := newTestSpeaker(t, nil)
+	ctx := context.Background()
+	badPeer := Peer{Name: "bad", MyASN: speakerASN, PeerASN: 64500, Address: bad.addr, Port: bad.port, SourceAddress: ip(speakerAddr), ConnectTime: time.Second}
+	if err := s.SetPeers(ctx, []Peer{healthy.peer("healthy"), badPeer}); err != nil {
+		t.Fatalf("SetPeers() error = %v", err)
+	}
+	waitEstablished(t, s, "healthy")
+	healthyBefore, _ := statusOf(s, "healthy")
+
+	// An UPDATE whose withdrawn-routes length runs past the end of the message.
+	malformed := []byte{
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0x00, 23, bgpMsgUpdate,
+		0xff, 0xff, // withdrawn routes length
+		0x00, 0x00, // total path attribute length
+	}
+	notification := bad.establishAndSend(malformed)
+	if len(notification) < 21 || notification[18] != bgpMsgNotification || notification[19] != 3 {
+		t.Fatalf("speaker answered % x, want a NOTIFICATION with error code 3 (UPDATE message error)", notification)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		st, _ := statusOf(s, "bad")
+		want := "malformed message from the peer: withdrawn route length exceeds message length; NOTIFICATION sent: code 3(update) subcode 1(malformed attribute list)"
+		return st.LastError == want, fmt.Sprintf("last error %q, want %q", st.LastError, want)
+	})
+	bad.expectConnection(20 * time.Second) // the session is retried
+	healthyAfter, _ := statusOf(s, "healthy")
+	if !healthyAfter.Established() || !healthyAfter.StateSince.Equal(healthyBefore.StateSince) {
+		t.Errorf("healthy session disturbed: before %+v, after %+v", healthyBefore, healthyAfter)
+	}
+}
