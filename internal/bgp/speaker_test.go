@@ -458,3 +458,35 @@ func TestSpeakerMalformedUpdate(t *testing.T) {
 		t.Errorf("healthy session disturbed: before %+v, after %+v", healthyBefore, healthyAfter)
 	}
 }
+
+// TestSpeakerPeerMovesAddress checks that a peer whose address changes is re-created at
+// the new address with its routes, and that the old router loses them.
+func TestSpeakerPeerMovesAddress(t *testing.T) {
+	oldRouter := newTestRouter(t, "127.0.0.2", 64500, routerOptions{})
+	newRouter := newTestRouter(t, "127.0.0.3", 64500, routerOptions{})
+	s := newTestSpeaker(t, nil)
+	ctx := context.Background()
+	if err := s.SetPeers(ctx, []Peer{oldRouter.peer("r")}); err != nil {
+		t.Fatalf("SetPeers() error = %v", err)
+	}
+	if err := s.SetRoutes(ctx, []Route{{Prefix: pfx("203.0.113.1/32"), Peers: []string{"r"}, Communities: []uint32{7}}}); err != nil {
+		t.Fatalf("SetRoutes() error = %v", err)
+	}
+	eventually(t, 15*time.Second, func() (bool, string) { return len(oldRouter.paths()) == 1, "old router has no route" })
+
+	if err := s.SetPeers(ctx, []Peer{newRouter.peer("r")}); err != nil {
+		t.Fatalf("SetPeers(moved) error = %v", err)
+	}
+	want := map[netip.Prefix]receivedPath{pfx("203.0.113.1/32"): {nextHop: ip(speakerAddr), asPath: "64501", communities: []uint32{7}}}
+	eventually(t, 15*time.Second, func() (bool, string) {
+		got := newRouter.paths()
+		return reflect.DeepEqual(got, want), fmt.Sprintf("new router has %+v", got)
+	})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return !oldRouter.established() && len(oldRouter.paths()) == 0, "old router still has the session or the route"
+	})
+	st, _ := statusOf(s, "r")
+	if st.Address != newRouter.addr || !st.Established() || st.AdvertisedPrefixes != 1 {
+		t.Errorf("status = %+v, want established at %s with 1 prefix", st, newRouter.addr)
+	}
+}
