@@ -2,7 +2,10 @@ module github.com/ironlb/ironlb
 
 go 1.26
 
-require github.com/osrg/gobgp/v3 v3.37.0
+require (
+	github.com/osrg/gobgp/v3 v3.37.0
+	google.golang.org/protobuf v1.33.0
+)
 
 require (
 	github.com/dgryski/go-farm v0.0.0-20200201041132-a6ae2369ad13 // indirect
@@ -30,7 +33,6 @@ require (
 	golang.org/x/text v0.23.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20230525234030-28d5490b6b19 // indirect
 	google.golang.org/grpc v1.56.3 // indirect
-	google.golang.org/protobuf v1.33.0 // indirect
 	gopkg.in/ini.v1 v1.67.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
