@@ -37,7 +37,9 @@ func vrfFor(name string, id uint32) (*api.Vrf, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route target for %s: %w", name, err)
 	}
-	return &api.Vrf{Name: name, Id: id, Rd: rd, ImportRt: []*anypb.Any{rt}, ExportRt: []*anypb.Any{rt}}, nil
+	// Id stays 0: gobgp uses VRF ids only for zebra, and for every path it changes it
+	// tests each VRF with a non-zero id against the path (a regexp compilation each).
+	return &api.Vrf{Name: name, Rd: rd, ImportRt: []*anypb.Any{rt}, ExportRt: []*anypb.Any{rt}}, nil
 }
 
 // neighborFor is the gobgp neighbour configuration of a peer bound to its VRF.

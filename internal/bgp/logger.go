@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
@@ -95,13 +96,23 @@ func (l *gobgpLogger) observe(msg string, fields gobgplog.Fields) {
 	switch msg {
 	case "failed to connect":
 		err, _ := fields["Error"].(error)
-		l.book.setError(addr, now, func(hasPassword bool) string { return connectFailure(err, hasPassword) })
+		l.book.setError(addr, now, func(r sessionRecord) string { return connectFailure(err, r.hasPassword) })
 	case "received notification":
 		reason := "NOTIFICATION received: " + notificationText(fields)
-		l.book.setError(addr, now, func(bool) string { return reason })
+		l.book.setError(addr, now, func(sessionRecord) string { return reason })
+	case "Session will be reset due to malformed BGP header",
+		"Session will be reset due to malformed BGP message",
+		"Session will be reset due to malformed BGP update message":
+		reason := fmt.Sprintf("malformed message from the peer: %v", fields["Error"])
+		l.book.setError(addr, now, func(sessionRecord) string { return reason })
 	case "sent notification":
 		reason := "NOTIFICATION sent: " + notificationText(fields)
-		l.book.setError(addr, now, func(bool) string { return reason })
+		l.book.setError(addr, now, func(r sessionRecord) string {
+			if r.specificError && strings.HasPrefix(r.lastError, "malformed message") {
+				return r.lastError + "; " + reason
+			}
+			return reason
+		})
 	case "Peer Down":
 		l.book.setVagueError(addr, now, fmt.Sprintf("session down: %v", fields["Reason"]))
 	case "state changed":

@@ -35,7 +35,7 @@ const speakerASN = 64501
 // testRouter is a plain gobgp server standing in for a network router: it listens on
 // a loopback address and passively accepts the speaker's session.
 type testRouter struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *server.BgpServer
 	addr netip.Addr
 	port uint16
@@ -52,7 +52,7 @@ type routerOptions struct {
 // newTestRouter starts a router on addr (a free port) in AS asn. Routers must be
 // created before the test's speaker, because gobgp's StartBgp writes package state
 // that running servers read.
-func newTestRouter(t *testing.T, addr string, asn uint32, opts routerOptions) *testRouter {
+func newTestRouter(t testing.TB, addr string, asn uint32, opts routerOptions) *testRouter {
 	t.Helper()
 	ip := netip.MustParseAddr(addr)
 	port := freePort(t, ip)
@@ -91,7 +91,7 @@ func newTestRouter(t *testing.T, addr string, asn uint32, opts routerOptions) *t
 }
 
 // freePort returns a TCP port that is free on addr.
-func freePort(t *testing.T, addr netip.Addr) uint16 {
+func freePort(t testing.TB, addr netip.Addr) uint16 {
 	t.Helper()
 	l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
 	if err != nil {
@@ -138,7 +138,7 @@ func (r *testRouter) paths() map[netip.Prefix]receivedPath {
 }
 
 // decodePath turns a gobgp API path into its prefix and the attributes the tests check.
-func decodePath(t *testing.T, p *api.Path) (netip.Prefix, receivedPath) {
+func decodePath(t testing.TB, p *api.Path) (netip.Prefix, receivedPath) {
 	t.Helper()
 	nlri, err := apiutil.GetNativeNlri(p)
 	if err != nil {
@@ -260,7 +260,7 @@ func (u *updateRecorder) get() []receivedUpdate {
 
 // eventually polls cond until it returns true or the timeout passes, then fails the
 // test with the last explanation cond gave.
-func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -276,7 +276,7 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 }
 
 // newTestSpeaker starts a speaker that logs to the test and is closed at cleanup.
-func newTestSpeaker(t *testing.T, onChange func(PeerStatus)) *Speaker {
+func newTestSpeaker(t testing.TB, onChange func(PeerStatus)) *Speaker {
 	t.Helper()
 	s, err := New(context.Background(), Config{
 		RouterID:      netip.MustParseAddr("10.255.0.1"),
@@ -320,7 +320,7 @@ func waitEstablished(t *testing.T, s *Speaker, names ...string) {
 
 // testLogger writes the speaker's warnings and errors to the test log until the
 // test's cleanup has run (gobgp goroutines may outlive the test).
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(func() {
 		w.mu.Lock()
@@ -334,7 +334,7 @@ func testLogger(t *testing.T) *slog.Logger {
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type testWriter struct {
-	t    *testing.T
+	t    testing.TB
 	mu   sync.Mutex
 	done bool
 }
@@ -346,4 +346,103 @@ func (w *testWriter) Write(p []byte) (int, error) {
 		w.t.Log(strings.TrimSpace(string(p)))
 	}
 	return len(p), nil
+}
+
+// BGP message types (RFC 4271 §4.1).
+const (
+	bgpMsgOpen         = 1
+	bgpMsgUpdate       = 2
+	bgpMsgNotification = 3
+	bgpMsgKeepalive    = 4
+)
+
+// scriptedPeer is a hand-driven BGP speaker on loopback, for sending what a real
+// router would not.
+type scriptedPeer struct {
+	t        *testing.T
+	addr     netip.Addr
+	port     uint16
+	asn      uint16
+	listener net.Listener
+}
+
+func newScriptedPeer(t *testing.T, addr string, asn uint16) *scriptedPeer {
+	t.Helper()
+	a := netip.MustParseAddr(addr)
+	l, err := net.Listen("tcp", netip.AddrPortFrom(a, 0).String())
+	if err != nil {
+		t.Fatalf("scripted peer: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return &scriptedPeer{t: t, addr: a, port: uint16(l.Addr().(*net.TCPAddr).Port), asn: asn, listener: l}
+}
+
+// accept waits for the speaker to connect.
+func (p *scriptedPeer) accept(timeout time.Duration) net.Conn {
+	p.t.Helper()
+	_ = p.listener.(*net.TCPListener).SetDeadline(time.Now().Add(timeout))
+	conn, err := p.listener.Accept()
+	if err != nil {
+		p.t.Fatalf("scripted peer: no connection from the speaker: %v", err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	return conn
+}
+
+// expectConnection waits for a new connection attempt and closes it.
+func (p *scriptedPeer) expectConnection(timeout time.Duration) {
+	p.t.Helper()
+	p.accept(timeout).Close()
+}
+
+// establishAndSend accepts the speaker's session, completes the OPEN exchange, sends
+// raw and returns the speaker's next message other than a KEEPALIVE.
+func (p *scriptedPeer) establishAndSend(raw []byte) []byte {
+	p.t.Helper()
+	conn := p.accept(15 * time.Second)
+	defer conn.Close()
+	if msg := p.read(conn); msg[18] != bgpMsgOpen {
+		p.t.Fatalf("scripted peer: first message % x is not an OPEN", msg)
+	}
+	caps := []bgp.ParameterCapabilityInterface{bgp.NewCapMultiProtocol(bgp.RF_IPv4_UC), bgp.NewCapFourOctetASNumber(uint32(p.asn))}
+	open := bgp.NewBGPOpenMessage(p.asn, 90, "10.255.9.9", []bgp.OptionParameterInterface{bgp.NewOptionParameterCapability(caps)})
+	for _, m := range []*bgp.BGPMessage{open, bgp.NewBGPKeepAliveMessage()} {
+		b, err := m.Serialize()
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if _, err := conn.Write(b); err != nil {
+			p.t.Fatalf("scripted peer: write: %v", err)
+		}
+	}
+	if msg := p.read(conn); msg[18] != bgpMsgKeepalive {
+		p.t.Fatalf("scripted peer: expected KEEPALIVE, got % x", msg)
+	}
+	if _, err := conn.Write(raw); err != nil {
+		p.t.Fatalf("scripted peer: write: %v", err)
+	}
+	for {
+		if msg := p.read(conn); msg[18] != bgpMsgKeepalive {
+			return msg
+		}
+	}
+}
+
+// read reads one BGP message.
+func (p *scriptedPeer) read(conn net.Conn) []byte {
+	p.t.Helper()
+	header := make([]byte, 19)
+	if _, err := io.ReadFull(conn, header); err != nil {
+		p.t.Fatalf("scripted peer: reading header: %v", err)
+	}
+	length := int(header[16])<<8 | int(header[17])
+	if length < 19 {
+		p.t.Fatalf("scripted peer: bad length %d", length)
+	}
+	msg := make([]byte, length)
+	copy(msg, header)
+	if _, err := io.ReadFull(conn, msg[19:]); err != nil {
+		p.t.Fatalf("scripted peer: reading body: %v", err)
+	}
+	return msg
 }

@@ -202,17 +202,17 @@ func (s *Speaker) restartGobgp(ctx context.Context, routerID netip.Addr) error {
 	s.gobgp.stop()
 	clear(s.sessions)
 	inst, err := s.startGobgp(ctx, routerID)
-	if err != nil {
-		// Leave a usable speaker on the previous router ID so that the next call can retry.
-		inst, err2 := s.startGobgp(ctx, s.gobgp.routerID)
-		if err2 != nil {
-			return errors.Join(err, err2)
-		}
+	if err == nil {
 		s.gobgp = inst
-		return err
+		return nil
 	}
-	s.gobgp = inst
-	return nil
+	// Leave a usable speaker on the previous router ID so that the next call can retry.
+	previous, errPrevious := s.startGobgp(ctx, s.gobgp.routerID)
+	if errPrevious != nil {
+		return errors.Join(err, errPrevious)
+	}
+	s.gobgp = previous
+	return err
 }
 
 // applyPeerPlan applies a peer plan to gobgp, recording each step that succeeded.
@@ -337,6 +337,9 @@ func (s *Speaker) applyAdverts(ctx context.Context, wanted map[string]peerAdvert
 	for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
 		sess := s.sessions[name]
 		diff := diffAdverts(sess.adverts, wanted[name])
+		if diff.empty() {
+			continue
+		}
 		for _, prefix := range diff.withdraw {
 			if err := ctx.Err(); err != nil {
 				return append(errs, err)
@@ -381,7 +384,8 @@ func (s *Speaker) withdraw(ctx context.Context, sess *session, prefix netip.Pref
 	return s.gobgp.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_VRF, VrfId: sess.vrf, Family: path.Family, Path: path})
 }
 
-// Status returns a snapshot of every session, sorted by peer name.
+// Status returns a snapshot of every session, sorted by peer name. It waits for a
+// SetPeers or SetRoutes in progress to finish.
 func (s *Speaker) Status() []PeerStatus {
 	statuses := s.book.Load().snapshot()
 	counts := s.messageCounts()

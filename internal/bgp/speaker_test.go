@@ -68,6 +68,7 @@ func TestSpeakerAdvertisesAttributesToListedPeersOnly(t *testing.T) {
 		return reflect.DeepEqual(got, wantIBGP), fmt.Sprintf("iBGP router has %+v, want %+v", got, wantIBGP)
 	})
 
+	waitEstablished(t, s, "ebgp")
 	st, _ := statusOf(s, "ebgp")
 	if !st.Established() || st.AdvertisedPrefixes != 4 || st.Address != ebgpRouter.addr {
 		t.Errorf("status of ebgp = %+v, want established with 4 prefixes", st)
@@ -211,11 +212,12 @@ func TestSpeakerPeerChangesAreHitless(t *testing.T) {
 	eventually(t, 10*time.Second, func() (bool, string) {
 		return len(routerB.paths()) == 2 && len(routerA.paths()) == 1, "routes not received yet"
 	})
-	mu.Lock()
-	if !slices.Contains(events, "a:established") || !slices.Contains(events, "b:established") {
-		t.Errorf("state change callbacks = %v, want both sessions established", events)
-	}
-	mu.Unlock()
+	eventually(t, 5*time.Second, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(events, "a:established") && slices.Contains(events, "b:established"),
+			fmt.Sprintf("state change callbacks = %v, want both sessions established", events)
+	})
 	bBefore, _ := statusOf(s, "b")
 	bRouterBefore := routerB.session()
 	recB := routerB.recordUpdates()
@@ -231,10 +233,15 @@ func TestSpeakerPeerChangesAreHitless(t *testing.T) {
 		return routerA.established() && strings.Contains(caps, "GracefulRestart"), "router a does not see the graceful restart capability yet: " + caps
 	})
 	// A timer change is applied in place, without a reset.
+	waitEstablished(t, s, "a")
 	aBefore, _ := statusOf(s, "a")
 	a.HoldTime = 30 * time.Second
 	if err := s.SetPeers(ctx, []Peer{a, b}); err != nil {
 		t.Fatalf("SetPeers(a with hold time) error = %v", err)
+	}
+	time.Sleep(500 * time.Millisecond) // a reset would show by now
+	if aAfter, _ := statusOf(s, "a"); !aAfter.Established() || !aAfter.StateSince.Equal(aBefore.StateSince) {
+		t.Errorf("hold time change reset the session: before %+v, after %+v", aBefore, aAfter)
 	}
 	// Removing a leaves b alone; a's router loses its routes.
 	if err := s.SetPeers(ctx, []Peer{b}); err != nil {
@@ -246,9 +253,6 @@ func TestSpeakerPeerChangesAreHitless(t *testing.T) {
 	eventually(t, 10*time.Second, func() (bool, string) {
 		return !routerA.established() && len(routerA.paths()) == 0, "router a still has the session or routes"
 	})
-	if !aBefore.Established() {
-		t.Errorf("a was not established before the hold time change: %+v", aBefore)
-	}
 
 	bAfter, _ := statusOf(s, "b")
 	if !bAfter.Established() || !bAfter.StateSince.Equal(bBefore.StateSince) {
@@ -418,5 +422,75 @@ func TestSpeakerRejectsInvalidInput(t *testing.T) {
 	})
 	if st, _ := statusOf(s, "r"); st.AdvertisedPrefixes != 1 {
 		t.Errorf("status = %+v, want 1 advertised prefix", st)
+	}
+}
+
+// TestSpeakerMalformedUpdate checks that a peer sending a malformed UPDATE gets a
+// NOTIFICATION, the reason shows in Status, the session is retried, and another
+// session is untouched. The misbehaving peer is a scripted BGP speaker on loopback.
+func TestSpeakerMalformedUpdate(t *testing.T) {
+	healthy := newTestRouter(t, "127.0.0.2", 64500, routerOptions{})
+	bad := newScriptedPeer(t, "127.0.0.9", 64500)
+	s := newTestSpeaker(t, nil)
+	ctx := context.Background()
+	badPeer := Peer{Name: "bad", MyASN: speakerASN, PeerASN: 64500, Address: bad.addr, Port: bad.port, SourceAddress: ip(speakerAddr), ConnectTime: time.Second}
+	if err := s.SetPeers(ctx, []Peer{healthy.peer("healthy"), badPeer}); err != nil {
+		t.Fatalf("SetPeers() error = %v", err)
+	}
+	waitEstablished(t, s, "healthy")
+	healthyBefore, _ := statusOf(s, "healthy")
+
+	// An UPDATE whose withdrawn-routes length runs past the end of the message.
+	malformed := []byte{
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0x00, 23, bgpMsgUpdate,
+		0xff, 0xff, // withdrawn routes length
+		0x00, 0x00, // total path attribute length
+	}
+	notification := bad.establishAndSend(malformed)
+	if len(notification) < 21 || notification[18] != bgpMsgNotification || notification[19] != 3 {
+		t.Fatalf("speaker answered % x, want a NOTIFICATION with error code 3 (UPDATE message error)", notification)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		st, _ := statusOf(s, "bad")
+		want := "malformed message from the peer: withdrawn route length exceeds message length; NOTIFICATION sent: code 3(update) subcode 1(malformed attribute list)"
+		return st.LastError == want, fmt.Sprintf("last error %q, want %q", st.LastError, want)
+	})
+	bad.expectConnection(20 * time.Second) // the session is retried
+	healthyAfter, _ := statusOf(s, "healthy")
+	if !healthyAfter.Established() || !healthyAfter.StateSince.Equal(healthyBefore.StateSince) {
+		t.Errorf("healthy session disturbed: before %+v, after %+v", healthyBefore, healthyAfter)
+	}
+}
+
+// TestSpeakerPeerMovesAddress checks that a peer whose address changes is re-created at
+// the new address with its routes, and that the old router loses them.
+func TestSpeakerPeerMovesAddress(t *testing.T) {
+	oldRouter := newTestRouter(t, "127.0.0.2", 64500, routerOptions{})
+	newRouter := newTestRouter(t, "127.0.0.3", 64500, routerOptions{})
+	s := newTestSpeaker(t, nil)
+	ctx := context.Background()
+	if err := s.SetPeers(ctx, []Peer{oldRouter.peer("r")}); err != nil {
+		t.Fatalf("SetPeers() error = %v", err)
+	}
+	if err := s.SetRoutes(ctx, []Route{{Prefix: pfx("203.0.113.1/32"), Peers: []string{"r"}, Communities: []uint32{7}}}); err != nil {
+		t.Fatalf("SetRoutes() error = %v", err)
+	}
+	eventually(t, 15*time.Second, func() (bool, string) { return len(oldRouter.paths()) == 1, "old router has no route" })
+
+	if err := s.SetPeers(ctx, []Peer{newRouter.peer("r")}); err != nil {
+		t.Fatalf("SetPeers(moved) error = %v", err)
+	}
+	want := map[netip.Prefix]receivedPath{pfx("203.0.113.1/32"): {nextHop: ip(speakerAddr), asPath: "64501", communities: []uint32{7}}}
+	eventually(t, 15*time.Second, func() (bool, string) {
+		got := newRouter.paths()
+		return reflect.DeepEqual(got, want), fmt.Sprintf("new router has %+v", got)
+	})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return !oldRouter.established() && len(oldRouter.paths()) == 0, "old router still has the session or the route"
+	})
+	waitEstablished(t, s, "r")
+	if st, _ := statusOf(s, "r"); st.Address != newRouter.addr || st.AdvertisedPrefixes != 1 {
+		t.Errorf("status = %+v, want %s with 1 prefix", st, newRouter.addr)
 	}
 }

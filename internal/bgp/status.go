@@ -105,13 +105,6 @@ func (b *statusBook) forget(addr netip.Addr) {
 	delete(b.sessions, addr)
 }
 
-// forgetAll drops every record.
-func (b *statusBook) forgetAll() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	clear(b.sessions)
-}
-
 // setState records a state change; ok is false if the neighbour is unknown or the
 // state did not change.
 func (b *statusBook) setState(addr netip.Addr, state SessionState, now time.Time) (PeerStatus, bool) {
@@ -125,13 +118,14 @@ func (b *statusBook) setState(addr netip.Addr, state SessionState, now time.Time
 	return r.status(addr), true
 }
 
-// setError records a precise failure reason; explain lets the caller add a hint that
-// depends on the peer's settings. It does nothing for unknown neighbours.
-func (b *statusBook) setError(addr netip.Addr, now time.Time, explain func(hasPassword bool) string) {
+// setError records a precise failure reason; explain builds it from the neighbour's
+// record (its settings and the reason recorded so far). It does nothing for unknown
+// neighbours.
+func (b *statusBook) setError(addr netip.Addr, now time.Time, explain func(r sessionRecord) string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if r, known := b.sessions[addr]; known {
-		r.lastError, r.lastErrorTime, r.specificError = explain(r.hasPassword), now, true
+		r.lastError, r.lastErrorTime, r.specificError = explain(*r), now, true
 	}
 }
 
