@@ -62,7 +62,7 @@ func (l *Lab) HasController() bool { return l.bins.controller != "" }
 func (l *Lab) HasSpeaker() bool { return l.bins.speaker != "" }
 
 // StartController starts the controller against the lab's API server, in
-// the root namespace (metrics on 127.0.0.1:7472 there), replacing one that
+// the root namespace with metrics on a free loopback port, replacing one that
 // runs.
 func (l *Lab) StartController() error {
 	if !l.HasController() {
@@ -71,10 +71,14 @@ func (l *Lab) StartController() error {
 	if l.controller != nil {
 		l.controller.Stop(5 * time.Second)
 	}
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return err
+	}
 	args := append([]string{l.bins.controller,
 		"--kubeconfig", l.Kubeconfig(),
 		"--namespace", IronLBNamespace,
-		"--metrics-addr", "127.0.0.1:7472",
+		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", port),
 		"--log-level", "debug",
 	}, l.opts.ControllerArgs...)
 	p, err := startProcess(LogDir(l.repo), "controller", "", args)

@@ -127,7 +127,7 @@ func (l *Lab) up(ctx context.Context) error {
 		return err
 	}
 	logDir := LogDir(l.repo)
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
+	if err := keepPreviousLogs(logDir); err != nil {
 		return err
 	}
 	if err := createNetwork(ctx, l.opts.Nodes); err != nil {
@@ -274,6 +274,19 @@ func cleanup(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// keepPreviousLogs moves the logs of the last run to logDir.previous and
+// starts logDir empty.
+func keepPreviousLogs(logDir string) error {
+	previous := logDir + ".previous"
+	if err := os.RemoveAll(previous); err != nil {
+		return err
+	}
+	if err := os.Rename(logDir, previous); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.MkdirAll(logDir, 0o755)
 }
 
 // Running reports whether a lab's network exists on this machine.

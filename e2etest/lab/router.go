@@ -147,6 +147,9 @@ func (r *Router) startFRR(ctx context.Context, config string) error {
 	if out, err := exec.CommandContext(ctx, "chown", "-R", "frr:frr", dir).CombinedOutput(); err != nil {
 		return fmt.Errorf("chown %s: %w: %s (is frr installed?)", dir, err, out)
 	}
+	if err := checkFRRConfig(ctx, dir, filepath.Join(dir, "bgpd.conf")); err != nil {
+		return err
+	}
 	for _, daemon := range frrDaemons {
 		args := []string{"/usr/lib/frr/" + daemon,
 			"-u", "frr", "-g", "frr",
@@ -165,6 +168,20 @@ func (r *Router) startFRR(ctx context.Context, config string) error {
 		if err := waitForFile(ctx, filepath.Join(dir, daemon+".vty"), p); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkFRRConfig runs `bgpd --dryrun` on conf, with scratch files in dir
+// (owned by frr). bgpd exits 0 even on bad lines, so its error lines decide.
+func checkFRRConfig(ctx context.Context, dir, conf string) error {
+	out, err := exec.CommandContext(ctx, "/usr/lib/frr/bgpd", "--dryrun", "-f", conf,
+		"-u", "frr", "-g", "frr",
+		"-i", filepath.Join(dir, "dryrun.pid"),
+		"-z", filepath.Join(dir, "dryrun.api"),
+		"--vty_socket", dir).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "[EC ") {
+		return fmt.Errorf("bgpd configuration %s: %v: %s", conf, err, out)
 	}
 	return nil
 }
@@ -396,20 +413,20 @@ router id %s;
 protocol device { }
 protocol kernel kernel4 { ipv4 { import none; export all; }; merge paths on; }
 protocol kernel kernel6 { ipv6 { import none; export all; }; merge paths on; }
-template bgp node4 {
+template bgp nodes_v4 {
   local %s as %d;
   connect delay time 1; connect retry time 5; error wait time 1, 10;
   ipv4 { import all; export none; };
 }
-template bgp node6 {
+template bgp nodes_v6 {
   local %s as %d;
   connect delay time 1; connect retry time 5; error wait time 1, 10;
   ipv6 { import all; export none; };
 }
 `, RouterIPv4, RouterIPv4, RouterASN, RouterIPv6, RouterASN)
 	for i := 1; i <= nodes; i++ {
-		fmt.Fprintf(&b, "protocol bgp %s from node4 { neighbor %s as %d; }\n", NodeName(i), NodeIPv4(i), NodeASN)
-		fmt.Fprintf(&b, "protocol bgp %s_v6 from node6 { neighbor %s as %d; }\n", NodeName(i), NodeIPv6(i), NodeASN)
+		fmt.Fprintf(&b, "protocol bgp %s from nodes_v4 { neighbor %s as %d; }\n", NodeName(i), NodeIPv4(i), NodeASN)
+		fmt.Fprintf(&b, "protocol bgp %s_v6 from nodes_v6 { neighbor %s as %d; }\n", NodeName(i), NodeIPv6(i), NodeASN)
 	}
 	return b.String()
 }
