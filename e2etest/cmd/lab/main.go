@@ -6,7 +6,7 @@
 //	lab status                                      what runs now
 //	lab kubectl ARGS...                             the lab's kubectl against the running lab
 //	lab build                                       build kube-apiserver, kubectl and etcd into the user cache
-//	lab deps                                        install the Debian packages the lab needs
+//	lab deps                                        install the Debian packages and BIRD 1.6.8
 //
 // The lab runs as root; see docs/lab.md.
 package main
@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
@@ -42,7 +43,7 @@ const usage = `usage: lab up|down|demo|status|kubectl|build|deps [flags]
   status                                     what runs now
   kubectl ARGS...                            run the lab's kubectl against the lab
   build                                      build kube-apiserver, kubectl and etcd
-  deps                                       install the Debian packages the lab needs`
+  deps                                       install the Debian packages and BIRD 1.6.8`
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -76,7 +77,15 @@ func run(ctx context.Context, args []string) error {
 		fmt.Printf("kube-apiserver: %s\nkubectl:        %s\netcd:           %s\n", bins.APIServer, bins.Kubectl, bins.Etcd)
 		return nil
 	case "deps":
-		return lab.EnsurePackages(ctx, os.Stderr)
+		if err := lab.EnsurePackages(ctx, os.Stderr); err != nil {
+			return err
+		}
+		dir, err := lab.BIRD1Dir(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Debian packages: %s\nBIRD 1.6.8:      %s\n", strings.Join(lab.DebianPackages, " "), dir)
+		return nil
 	case "backend":
 		return backend(ctx, args)
 	case "service-ip-sync":
