@@ -58,6 +58,20 @@ func TestLoadBalancerService(t *testing.T) {
 			t.Errorf("EndpointSlice %s: %+v, want ready endpoints on node1..node3", s.Name, s.Endpoints)
 		}
 	}
+	// Endpoints move like the endpointslice controller would move them.
+	if err := l.SetEndpoints(ctx, svc, 2); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := l.KubeClient().DiscoveryV1().EndpointSlices("default").Get(ctx, "smoke-lab-ipv4", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(moved.Endpoints) != 1 || *moved.Endpoints[0].NodeName != lab.NodeName(2) {
+		t.Errorf("after SetEndpoints(node2): %+v", moved.Endpoints)
+	}
+	if err := l.SetEndpoints(ctx, svc, 1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
 	if !l.HasController() {
 		t.Log("no ./controller package in this clone yet: proved the Service and its endpoints in the API only")
 		return

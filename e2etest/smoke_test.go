@@ -109,6 +109,44 @@ func TestNetwork(t *testing.T) {
 	}
 }
 
+// TestPartition: a partitioned node reaches neither the client nor the API
+// server, and comes back as it was once healed.
+func TestPartition(t *testing.T) {
+	l := requireLab(t)
+	ctx := t.Context()
+	node := l.Node(2)
+	apiserver := netip.AddrPortFrom(lab.ControlPlaneIPv4, uint16(lab.APIServerPort)).String()
+	if err := l.Partition(ctx, node.Index); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Heal(context.Background(), node.Index) })
+	if got, err := l.Client().Curl(ctx, node.IPv4); err == nil {
+		t.Errorf("client reached partitioned %s (answer %q)", node.Name, got)
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, time.Second)
+	conn, err := node.NS.DialContext(dialCtx, "tcp", apiserver)
+	cancel()
+	if err == nil {
+		conn.Close()
+		t.Errorf("partitioned %s reached the API server", node.Name)
+	}
+	if err := l.Heal(ctx, node.Index); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, node.Name+" healed", func() error {
+		for _, ip := range []netip.Addr{node.IPv4, node.IPv6} {
+			if got, err := l.Client().Curl(ctx, ip); err != nil || got != node.Name {
+				return fmt.Errorf("GET http://%s/: %q, %v", ip, got, err)
+			}
+		}
+		conn, err := node.NS.DialContext(ctx, "tcp", apiserver)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	})
+}
+
 // TestServiceIPsLikeKubeProxy: an ingress IP in a LoadBalancer Service's
 // status lands on every node's kube-ipvs0 and leaves with it; with strict
 // ARP no node answers ARP or NDP for it by itself, while routed traffic to it

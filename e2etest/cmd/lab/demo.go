@@ -101,9 +101,10 @@ func (n *narrator) unavailable(what, why string) {
 	fmt.Printf("    [not available yet] %s: %s\n", what, why)
 }
 
-// show prints a command and its output, indented.
+// show prints a command (lines after the first are its input) and its
+// output, indented.
 func (n *narrator) show(command, output string) {
-	fmt.Printf("    $ %s\n", command)
+	fmt.Printf("    $ %s\n", strings.ReplaceAll(command, "\n", "\n      "))
 	for _, line := range strings.Split(strings.TrimRight(output, "\n"), "\n") {
 		fmt.Printf("      %s\n", line)
 	}
@@ -138,7 +139,11 @@ func demo(ctx context.Context, args []string) (err error) {
 	}()
 	kubectl := func(stdin string, args ...string) (string, error) {
 		out, err := l.Kubectl(ctx, stdin, args...)
-		n.show("kubectl "+strings.Join(args, " "), out)
+		command := "kubectl " + strings.Join(args, " ")
+		if stdin != "" {
+			command += " <<EOF\n" + stdin + "EOF"
+		}
+		n.show(command, out)
 		return out, err
 	}
 	if _, err := kubectl("", "get", "nodes", "-o", "wide"); err != nil {
@@ -147,18 +152,16 @@ func demo(ctx context.Context, args []string) (err error) {
 	n.say("No kubelet runs: the lab wrote these Node objects, and it writes EndpointSlices as if")
 	n.say("a backend pod ran on every node. Each node answers HTTP with its own name.")
 
-	if !l.HasController() || len(l.CRDs()) == 0 {
-		n.section("Configuring a pool and creating a LoadBalancer Service")
-		n.unavailable("everything from here on", "this clone has no ./controller or no CRDs in manifests/crds yet")
+	n.section("Applying an address pool on the nodes' segment and an L2Advertisement")
+	if len(l.CRDs()) == 0 {
+		n.unavailable("everything from here on", "this clone has no CRDs in manifests/crds yet")
 		return nil
 	}
-	n.section("Applying an address pool on the nodes' segment and an L2Advertisement")
 	if _, err := kubectl(demoL2, "apply", "-f", "-"); err != nil {
 		return err
 	}
-	n.say("%s", strings.ReplaceAll(strings.TrimSpace(demoL2), "\n", "\n    "))
 
-	n.section("Creating a LoadBalancer Service")
+	n.section("Creating a LoadBalancer Service with endpoints on every node")
 	if _, err := kubectl(demoService("web", ""), "apply", "-f", "-"); err != nil {
 		return err
 	}
@@ -168,6 +171,10 @@ func demo(ctx context.Context, args []string) (err error) {
 	}
 	if err := l.SetEndpoints(ctx, svc, allNodes(l)...); err != nil {
 		return err
+	}
+	if !l.HasController() {
+		n.unavailable("IP assignment, curl, failover and BGP", "this clone has no ./controller yet")
+		return nil
 	}
 	vip, elapsed, err := waitForIP(ctx, l, "web")
 	if err != nil {
