@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,6 +216,20 @@ func TestRouters(t *testing.T) {
 	svc = createService(t, svc)
 	setIngress(t, svc, vip4, vip6)
 	t.Cleanup(func() { l.Router().UseDefault(context.Background(), lab.BIRD2) })
+	announcers := []int{1, 3}
+	// The stand-in speakers need the nodes' BGP port and sessions.
+	for _, i := range announcers {
+		if speaker := l.Speaker(i); speaker != nil && speaker.Running() {
+			if err := l.KillSpeaker(i, syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := l.StartSpeaker(i); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
 	for _, kind := range []lab.RouterKind{lab.BIRD2, lab.FRR, lab.BIRD1} {
 		t.Run(string(kind), func(t *testing.T) {
 			if err := l.Router().UseDefault(ctx, kind); err != nil {
@@ -224,7 +239,6 @@ func TestRouters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			announcers := []int{1, 3}
 			var stops []func()
 			for _, i := range announcers {
 				stops = append(stops, announceWithBIRD(t, l.Node(i), kind, vip4, vip6))

@@ -130,6 +130,7 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := keepPreviousLogs(logDir); err != nil {
 		return err
 	}
+	l.logf("lab: creating the network: bridge %s, %d nodes, client, router, ext", BridgeName, l.opts.Nodes)
 	if err := createNetwork(ctx, l.opts.Nodes); err != nil {
 		return err
 	}
@@ -149,6 +150,7 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.router.UseDefault(ctx, l.opts.Router); err != nil {
 		return err
 	}
+	l.logf("lab: starting etcd and kube-apiserver %s on %s:%d", KubeVersion, ControlPlaneIPv4, APIServerPort)
 	var err error
 	if l.cp, err = startControlPlane(ctx, l.kubeBins, logDir, l.Kubeconfig()); err != nil {
 		return err
@@ -159,6 +161,7 @@ func (l *Lab) up(ctx context.Context) error {
 	if l.crds, err = installCRDs(ctx, l.dyn, l.repo); err != nil {
 		return err
 	}
+	l.logf("lab: API server ready; %d CRDs from manifests/crds installed", len(l.crds))
 	if err := createIronLBNamespace(ctx, l.kube); err != nil {
 		return err
 	}
@@ -175,13 +178,18 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.waitBackends(ctx); err != nil {
 		return err
 	}
-	if l.opts.WithoutIronLB {
+	switch {
+	case l.opts.WithoutIronLB:
+		l.logf("lab: controller and speakers not started (WithoutIronLB)")
 		return nil
+	case !l.HasController() && !l.HasSpeaker():
+		l.logf("lab: this clone has no ./controller or ./speaker yet: none started")
 	}
 	if l.HasController() {
 		if err := l.StartController(); err != nil {
 			return err
 		}
+		l.logf("lab: started the controller")
 	}
 	if l.HasSpeaker() {
 		for i := 1; i <= l.opts.Nodes; i++ {
@@ -189,6 +197,7 @@ func (l *Lab) up(ctx context.Context) error {
 				return err
 			}
 		}
+		l.logf("lab: started %d speakers", l.opts.Nodes)
 	}
 	return nil
 }

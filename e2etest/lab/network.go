@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -163,10 +164,17 @@ func labNamespaces() []Namespace {
 }
 
 // removeNetwork kills every process inside a lab namespace, deletes the
-// namespaces (their veth pairs go with them) and the bridge. It removes what
-// exists and ignores what does not.
+// lab's links in the root namespace (the bridge ports, at once with their
+// peers), the namespaces and the bridge. It removes what exists and ignores
+// what does not.
 func removeNetwork(ctx context.Context) error {
 	var errs []string
+	links, _ := filepath.Glob("/sys/class/net/" + Prefix + "*")
+	for _, link := range links {
+		if err := ip(ctx, "link", "delete", filepath.Base(link)); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 	for _, ns := range labNamespaces() {
 		killProcessesInNetns(string(ns))
 		if err := ip(ctx, "netns", "delete", string(ns)); err != nil {

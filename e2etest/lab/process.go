@@ -55,6 +55,7 @@ func startProcess(logDir, name, netns string, argv []string, env ...string) (*Pr
 	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
 	if err := recordPID(name, cmd.Process.Pid); err != nil {
 		cmd.Process.Kill()
+		cmd.Wait()
 		return nil, err
 	}
 	go func() {
