@@ -30,7 +30,7 @@ func runWithLab(m *testing.M) int {
 	// The first run builds kube-apiserver, kubectl and etcd: allow for it.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{})
+	l, err := lab.Up(ctx, lab.Options{ControllerManager: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2etest: lab up:", err)
 		return 1

@@ -74,6 +74,37 @@ func TestControlPlane(t *testing.T) {
 	t.Logf("CRDs installed: %v", l.CRDs())
 }
 
+// TestNamespaceDeletion: kube-controller-manager's namespace controller
+// empties and removes a deleted namespace.
+func TestNamespaceDeletion(t *testing.T) {
+	l := requireLab(t)
+	ctx := t.Context()
+	kube := l.KubeClient()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "smoke-deleted"}}
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc := lab.NewLoadBalancerService(ns.Name, "doomed")
+	svc.Spec.LoadBalancerClass = ptr.To("lab.ironlb.io/manual")
+	created, err := kube.CoreV1().Services(ns.Name).Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetEndpoints(ctx, created, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "namespace "+ns.Name+" is gone", func() error {
+		_, err := kube.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (%v)", err)
+	})
+}
+
 // TestNetwork: every node's backend answers the client on the lab segment
 // and ext behind the router, over IPv4 and IPv6, and the nodes answer ARP
 // and neighbor discovery for their own addresses.

@@ -27,10 +27,11 @@ import (
 
 // controlPlane is etcd on loopback and kube-apiserver on the lab bridge.
 type controlPlane struct {
-	etcd, apiserver *Process
-	token           string
-	url             string
-	restConfig      *rest.Config
+	etcd, apiserver   *Process
+	controllerManager *Process // nil unless asked for
+	token             string
+	url               string
+	restConfig        *rest.Config
 }
 
 // startControlPlane starts etcd and kube-apiserver (token auth, AlwaysAllow,
@@ -113,6 +114,24 @@ func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfi
 	return cp, nil
 }
 
+// controllerManagerControllers are the only controllers the lab runs: the
+// lab itself writes Nodes and EndpointSlices.
+const controllerManagerControllers = "namespace,garbagecollector,serviceaccount"
+
+// startControllerManager starts kube-controller-manager with
+// controllerManagerControllers, without leader election or serving port.
+func (cp *controlPlane) startControllerManager(bins KubeBinaries, logDir, kubeconfig string) error {
+	var err error
+	cp.controllerManager, err = startProcess(logDir, "kube-controller-manager", "", []string{bins.ControllerManager,
+		"--kubeconfig", kubeconfig,
+		"--controllers", controllerManagerControllers,
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--v", "1",
+	})
+	return err
+}
+
 // waitReady polls /readyz until it answers 200.
 func (cp *controlPlane) waitReady(ctx context.Context) error {
 	client := &http.Client{
@@ -172,7 +191,7 @@ func (cp *controlPlane) clients() (kubernetes.Interface, dynamic.Interface, erro
 
 // stop ends kube-apiserver, then etcd.
 func (cp *controlPlane) stop() {
-	for _, p := range []*Process{cp.apiserver, cp.etcd} {
+	for _, p := range []*Process{cp.controllerManager, cp.apiserver, cp.etcd} {
 		if p != nil {
 			p.Stop(5 * time.Second)
 		}

@@ -29,6 +29,11 @@ type Options struct {
 	// their packages exist; scenarios start them with StartController and
 	// StartSpeaker.
 	WithoutIronLB bool
+	// ControllerManager runs kube-controller-manager with only the
+	// namespace, garbagecollector and serviceaccount controllers, so that
+	// deleted namespaces go away (never the endpointslice or node
+	// controllers: the lab plays their part).
+	ControllerManager bool
 	// ControllerArgs and SpeakerArgs are added to the binaries' flags.
 	ControllerArgs []string
 	SpeakerArgs    []string
@@ -162,6 +167,11 @@ func (l *Lab) up(ctx context.Context) error {
 		return err
 	}
 	l.logf("lab: API server ready; %d CRDs from manifests/crds installed", len(l.crds))
+	if l.opts.ControllerManager {
+		if err := l.cp.startControllerManager(l.kubeBins, logDir, l.Kubeconfig()); err != nil {
+			return err
+		}
+	}
 	if err := createIronLBNamespace(ctx, l.kube); err != nil {
 		return err
 	}

@@ -1,11 +1,12 @@
 // Command lab brings ironlb's end-to-end lab up and down and runs the demo.
 //
-//	lab up [--nodes N] [--router bird2|bird1|frr]   bring the lab up and leave it running
+//	lab up [--nodes N] [--router bird2|bird1|frr] [--controller-manager]
+//	                                                bring the lab up and leave it running
 //	lab down                                        remove the lab (also leftovers of a crashed run)
 //	lab demo [--nodes N]                            the guided tour behind `make demo` (KEEP=1 keeps the lab)
 //	lab status                                      what runs now
 //	lab kubectl ARGS...                             the lab's kubectl against the running lab
-//	lab build                                       build kube-apiserver, kubectl and etcd into the user cache
+//	lab build                                       build the Kubernetes binaries and etcd into the user cache
 //	lab deps                                        install the Debian packages and BIRD 1.6.8
 //
 // The lab runs as root; see docs/lab.md.
@@ -37,12 +38,13 @@ func main() {
 
 // usage is printed for a missing or unknown subcommand.
 const usage = `usage: lab up|down|demo|status|kubectl|build|deps [flags]
-  up [--nodes N] [--router bird2|bird1|frr]  bring the lab up and leave it running
+  up [--nodes N] [--router bird2|bird1|frr] [--controller-manager]
+                                             bring the lab up and leave it running
   down                                       remove the lab
   demo [--nodes N]                           guided tour (KEEP=1 leaves the lab up)
   status                                     what runs now
   kubectl ARGS...                            run the lab's kubectl against the lab
-  build                                      build kube-apiserver, kubectl and etcd
+  build                                      build kube-apiserver, kube-controller-manager, kubectl, etcd
   deps                                       install the Debian packages and BIRD 1.6.8`
 
 func run(ctx context.Context, args []string) error {
@@ -74,7 +76,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("kube-apiserver: %s\nkubectl:        %s\netcd:           %s\n", bins.APIServer, bins.Kubectl, bins.Etcd)
+		fmt.Printf("kube-apiserver:          %s\nkube-controller-manager: %s\nkubectl:                 %s\netcd:                    %s\n", bins.APIServer, bins.ControllerManager, bins.Kubectl, bins.Etcd)
 		return nil
 	case "deps":
 		if err := lab.EnsurePackages(ctx, os.Stderr); err != nil {
@@ -100,10 +102,11 @@ func up(ctx context.Context, args []string) error {
 	flags := flag.NewFlagSet("up", flag.ContinueOnError)
 	nodes := flags.Int("nodes", 3, "number of nodes")
 	router := flags.String("router", string(lab.BIRD2), "router daemon: bird2, bird1 or frr")
+	controllerManager := flags.Bool("controller-manager", false, "run kube-controller-manager (namespace deletion, garbage collection)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	l, err := lab.Up(ctx, lab.Options{Nodes: *nodes, Router: lab.RouterKind(*router)})
+	l, err := lab.Up(ctx, lab.Options{Nodes: *nodes, Router: lab.RouterKind(*router), ControllerManager: *controllerManager})
 	if err != nil {
 		return err
 	}
