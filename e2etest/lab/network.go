@@ -28,6 +28,12 @@ var routerSysctls = []string{
 	"net.ipv6.conf.all.forwarding=1",
 }
 
+// unreachableFromRoot are the lab networks that exist only behind the
+// router. The root namespace gets unreachable routes for them, so that
+// traffic to them from there fails instead of following the machine's
+// default route out of the lab.
+var unreachableFromRoot = []netip.Prefix{ExtPrefixIPv4, ExtPrefixIPv6, BGPPoolIPv4, BGPPoolIPv6}
+
 // hostSpec is one namespace attached to the lab bridge.
 type hostSpec struct {
 	ns         Namespace
@@ -66,6 +72,11 @@ func createNetwork(ctx context.Context, nodes int) error {
 		[]string{"link", "set", BridgeName, "up"},
 	); err != nil {
 		return err
+	}
+	for _, prefix := range unreachableFromRoot {
+		if err := ip(ctx, "route", "add", "unreachable", prefix.String()); err != nil {
+			return err
+		}
 	}
 	hosts := []hostSpec{
 		{ns: RouterNS, ipv4: RouterIPv4, ipv6: RouterIPv6, sysctls: routerSysctls},
@@ -180,6 +191,10 @@ func removeNetwork(ctx context.Context) error {
 		if err := ip(ctx, "netns", "delete", string(ns)); err != nil {
 			errs = append(errs, err.Error())
 		}
+	}
+	for _, prefix := range unreachableFromRoot {
+		// Absent after a clean teardown; nothing else to do then.
+		ip(ctx, "route", "del", "unreachable", prefix.String())
 	}
 	if _, err := os.Stat("/sys/class/net/" + BridgeName); err == nil {
 		if err := ip(ctx, "link", "delete", BridgeName); err != nil {
