@@ -57,7 +57,18 @@ func TestControlPlane(t *testing.T) {
 			t.Errorf("Node %s labels %v lack kubernetes.io/hostname", node.Name, node.Labels)
 		}
 	}
-	out, err := l.Kubectl(ctx, "", "get", "nodes", "-o", "name")
+	if err := l.SetNodeLabels(ctx, 2, map[string]string{"zone": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.SetNodeLabels(context.Background(), 2, nil) })
+	out, err := l.Kubectl(ctx, "", "get", "nodes", "-l", "zone=b", "-o", "name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != "node/"+lab.NodeName(2) {
+		t.Errorf("kubectl get nodes -l zone=b: %q, want node/%s", out, lab.NodeName(2))
+	}
+	out, err = l.Kubectl(ctx, "", "get", "nodes", "-o", "name")
 	if err != nil {
 		t.Fatal(err)
 	}

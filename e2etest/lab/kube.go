@@ -135,7 +135,7 @@ func createIronLBNamespace(ctx context.Context, kube kubernetes.Interface) error
 }
 
 // NodeLabels are the labels every lab Node object carries; scenarios add
-// their own with SetNodeLabels.
+// their own with Lab.SetNodeLabels.
 func NodeLabels(i int) map[string]string {
 	return map[string]string{
 		"kubernetes.io/hostname": NodeName(i),

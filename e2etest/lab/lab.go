@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -57,7 +59,6 @@ type Lab struct {
 	client     *Host
 	ext        *Host
 	router     *Router
-	ipSync     *Process
 	controller *Process
 }
 
@@ -180,7 +181,7 @@ func (l *Lab) up(ctx context.Context) error {
 			return err
 		}
 	}
-	l.ipSync, err = startProcess(logDir, "service-ip-sync", "",
+	_, err = startProcess(logDir, "service-ip-sync", "",
 		[]string{l.bins.lab, "service-ip-sync", "--kubeconfig", l.Kubeconfig(), "--nodes", fmt.Sprint(l.opts.Nodes)})
 	if err != nil {
 		return err
@@ -378,6 +379,20 @@ func (l *Lab) Partition(ctx context.Context, i int) error {
 // Heal undoes Partition.
 func (l *Lab) Heal(ctx context.Context, i int) error {
 	return ip(ctx, "link", "set", NodeNS(i), "up")
+}
+
+// SetNodeLabels makes node i's labels NodeLabels(i) plus extra.
+func (l *Lab) SetNodeLabels(ctx context.Context, i int, extra map[string]string) error {
+	node, err := l.kube.CoreV1().Nodes().Get(ctx, NodeName(i), metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	node.Labels = NodeLabels(i)
+	maps.Copy(node.Labels, extra)
+	if _, err := l.kube.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("label Node %s: %w", node.Name, err)
+	}
+	return nil
 }
 
 // SetEndpoints makes the Service's endpoints ready backends on the given
