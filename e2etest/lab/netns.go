@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -84,10 +83,4 @@ func (ns Namespace) Netlink() (*netlink.Handle, error) {
 	}
 	defer target.Close()
 	return netlink.NewHandleAt(target)
-}
-
-// exists reports whether the namespace exists.
-func (ns Namespace) exists() bool {
-	_, err := os.Stat("/run/netns/" + string(ns))
-	return err == nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -93,6 +94,10 @@ func LoadBalancerIPs(services []*corev1.Service) map[netip.Addr]bool {
 // syncDeviceAddrs makes the host addresses (/32, /128) on device in ns
 // exactly want, leaving the others alone.
 func syncDeviceAddrs(ns Namespace, device string, want map[netip.Addr]bool, log *slog.Logger) error {
+	have, err := DeviceAddrs(ns, device)
+	if err != nil {
+		return err
+	}
 	h, err := ns.Netlink()
 	if err != nil {
 		return err
@@ -102,34 +107,22 @@ func syncDeviceAddrs(ns Namespace, device string, want map[netip.Addr]bool, log 
 	if err != nil {
 		return fmt.Errorf("%s in %s: %w", device, ns, err)
 	}
-	addrs, err := h.AddrList(link, netlink.FAMILY_ALL)
-	if err != nil {
-		return err
+	hostAddr := func(ip netip.Addr) *netlink.Addr {
+		return &netlink.Addr{IPNet: prefixToIPNet(netip.PrefixFrom(ip, ip.BitLen()))}
 	}
-	have := map[netip.Addr]bool{}
-	for _, a := range addrs {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		ones, bits := a.Mask.Size()
-		if !ok || ones != bits {
-			continue
-		}
-		ip = ip.Unmap()
-		have[ip] = true
+	for _, ip := range have {
 		if !want[ip] {
-			if err := h.AddrDel(link, &a); err != nil {
+			if err := h.AddrDel(link, hostAddr(ip)); err != nil {
 				return fmt.Errorf("remove %s from %s in %s: %w", ip, device, ns, err)
 			}
 			log.Info("removed Service IP", "ns", ns, "ip", ip)
 		}
 	}
 	for ip := range want {
-		if have[ip] {
+		if slices.Contains(have, ip) {
 			continue
 		}
-		addr, err := netlink.ParseAddr(netip.PrefixFrom(ip, ip.BitLen()).String())
-		if err != nil {
-			return err
-		}
+		addr := hostAddr(ip)
 		if ip.Is6() {
 			addr.Flags = unix.IFA_F_NODAD
 		}
