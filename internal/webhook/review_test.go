@@ -112,11 +112,11 @@ func TestReview(t *testing.T) {
 			},
 		},
 		{
-			name:     "update into an overlap refused",
-			existing: poolA + "---\n" + strings.Replace(poolBOverlapping, "192.168.10.128-192.168.10.200", "10.0.0.0/24", 1),
-			op:       admissionv1.Update,
-			object:   poolBOverlapping,
-			wantCode: http.StatusUnprocessableEntity,
+			name:        "update into an overlap refused",
+			existing:    poolA + "---\n" + strings.Replace(poolBOverlapping, "192.168.10.128-192.168.10.200", "10.0.0.0/24", 1),
+			op:          admissionv1.Update,
+			object:      poolBOverlapping,
+			wantCode:    http.StatusUnprocessableEntity,
 			wantMessage: []string{"overlaps 192.168.10.0-192.168.10.255 of IPAddressPool a"},
 		},
 		{
