@@ -70,7 +70,7 @@ func (v Validator) Review(req *admissionv1.AdmissionRequest, current config.Reso
 	if req.Operation == admissionv1.Delete {
 		message = fmt.Sprintf("%s %s/%s is still needed:\n%s", req.Kind.Kind, req.Namespace, req.Name, message)
 	}
-	return denied(req, http.StatusUnprocessableEntity, message)
+	return denied(req, http.StatusForbidden, message)
 }
 
 // newErrors returns the lines of after's errors that before does not have.
@@ -124,7 +124,7 @@ func reasonFor(code int32) metav1.StatusReason {
 	switch code {
 	case http.StatusBadRequest:
 		return metav1.StatusReasonBadRequest
-	case http.StatusUnprocessableEntity:
+	case http.StatusForbidden:
 		return metav1.StatusReasonInvalid
 	case http.StatusInternalServerError:
 		return metav1.StatusReasonInternalError

@@ -3,6 +3,8 @@ package webhook
 import (
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -106,7 +108,7 @@ func TestReview(t *testing.T) {
 			existing: poolA,
 			op:       admissionv1.Create,
 			object:   poolBOverlapping,
-			wantCode: http.StatusUnprocessableEntity,
+			wantCode: http.StatusForbidden,
 			wantMessage: []string{
 				"IPAddressPool metallb-system/b: spec.addresses[0]: 192.168.10.128-192.168.10.200 overlaps 192.168.10.0-192.168.10.255 of IPAddressPool a (spec.addresses[0])",
 			},
@@ -116,7 +118,7 @@ func TestReview(t *testing.T) {
 			existing:    poolA + "---\n" + strings.Replace(poolBOverlapping, "192.168.10.128-192.168.10.200", "10.0.0.0/24", 1),
 			op:          admissionv1.Update,
 			object:      poolBOverlapping,
-			wantCode:    http.StatusUnprocessableEntity,
+			wantCode:    http.StatusForbidden,
 			wantMessage: []string{"overlaps 192.168.10.0-192.168.10.255 of IPAddressPool a"},
 		},
 		{
@@ -135,7 +137,7 @@ func TestReview(t *testing.T) {
 			name:        "advertisement naming a missing pool refused",
 			op:          admissionv1.Create,
 			object:      l2ForA,
-			wantCode:    http.StatusUnprocessableEntity,
+			wantCode:    http.StatusForbidden,
 			wantMessage: []string{`L2Advertisement metallb-system/l2: spec.ipAddressPools[0]: unknown IPAddressPool "a"`},
 		},
 		{
@@ -143,7 +145,7 @@ func TestReview(t *testing.T) {
 			existing: poolA + "---\n" + l2ForA,
 			op:       admissionv1.Delete,
 			object:   poolA,
-			wantCode: http.StatusUnprocessableEntity,
+			wantCode: http.StatusForbidden,
 			wantMessage: []string{
 				"IPAddressPool metallb-system/a is still needed:",
 				`L2Advertisement metallb-system/l2: spec.ipAddressPools[0]: unknown IPAddressPool "a"`,
@@ -177,7 +179,7 @@ kind: BGPPeer
 metadata: {name: router, namespace: metallb-system}
 spec: {myASN: 64512, peerASN: 64500, peerAddress: 10.0.0.1, bfdProfile: fast}
 `,
-			wantCode:    http.StatusUnprocessableEntity,
+			wantCode:    http.StatusForbidden,
 			wantMessage: []string{"BGPPeer metallb-system/router: spec.bfdProfile:"},
 		},
 		{
@@ -190,7 +192,7 @@ kind: BGPAdvertisement
 metadata: {name: adv, namespace: metallb-system}
 spec: {ipAddressPools: [a], communities: ["65536:1"]}
 `,
-			wantCode:    http.StatusUnprocessableEntity,
+			wantCode:    http.StatusForbidden,
 			wantMessage: []string{"BGPAdvertisement metallb-system/adv: spec.communities[0]:"},
 		},
 		{
@@ -292,4 +294,26 @@ func FuzzReview(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRefusalFixture pins the refusal of testdata/refused: applying
+// existing.yaml then object.yaml is refused with message.txt. The lab's
+// end-to-end test applies the same files with kubectl and expects the same
+// words in kubectl's error.
+func TestRefusalFixture(t *testing.T) {
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join("testdata", "refused", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	req := request(t, admissionv1.Create, read("object.yaml"))
+	resp := Validator{Namespace: namespace}.Review(req, resources(t, read("existing.yaml")))
+	if resp.Allowed {
+		t.Fatal("allowed")
+	}
+	if want := strings.TrimSpace(read("message.txt")); resp.Result.Message != want {
+		t.Errorf("message = %q\nwant      %q", resp.Result.Message, want)
+	}
 }
