@@ -20,7 +20,7 @@ const namespace = "metallb-system"
 
 // resources decodes YAML documents into Resources, as `controller validate`
 // reads them.
-func resources(t *testing.T, docs string) config.Resources {
+func resources(t testing.TB, docs string) config.Resources {
 	t.Helper()
 	var res config.Resources
 	if _, err := config.DecodeYAML(strings.NewReader(docs), "test", &res); err != nil {
@@ -30,7 +30,7 @@ func resources(t *testing.T, docs string) config.Resources {
 }
 
 // request builds an AdmissionRequest for one object given as YAML.
-func request(t *testing.T, op admissionv1.Operation, doc string) *admissionv1.AdmissionRequest {
+func request(t testing.TB, op admissionv1.Operation, doc string) *admissionv1.AdmissionRequest {
 	t.Helper()
 	raw, err := yaml.YAMLToJSON([]byte(doc))
 	if err != nil {
