@@ -1,0 +1,120 @@
+package metrics
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The protocol label values of metallb_speaker_announced and
+// ironlb_announce_latency_seconds.
+const (
+	ProtocolLayer2 = "layer2"
+	ProtocolBGP    = "bgp"
+)
+
+// Announcement is one address a speaker announces for one Service.
+type Announcement struct {
+	// Service is "namespace/name".
+	Service string
+	// Protocol is ProtocolLayer2 or ProtocolBGP.
+	Protocol string
+	IP       netip.Addr
+}
+
+// Speaker exports what one speaker announces (MetalLB's
+// metallb_speaker_announced) and ironlb's own speaker metrics: layer 2
+// ownership changes, failover duration, announce latency and the memberlist
+// size this speaker sees.
+type Speaker struct {
+	node             string
+	announced        *prometheus.GaugeVec
+	ownershipChanges *prometheus.CounterVec
+	failover         prometheus.Histogram
+	announceLatency  *prometheus.HistogramVec
+	members          prometheus.Gauge
+
+	mu      sync.Mutex
+	current map[Announcement]bool
+}
+
+// NewSpeaker registers the speaker metrics of node on reg.
+func NewSpeaker(reg prometheus.Registerer, node string) *Speaker {
+	s := &Speaker{
+		node: node,
+		announced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespaceMetalLB, Subsystem: "speaker", Name: "announced",
+			Help: "Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.",
+		}, []string{"service", "protocol", "node", "ip"}),
+		ownershipChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespaceIronLB, Subsystem: "layer2", Name: "ownership_changes_total",
+			Help: "Times this node gained or lost the layer 2 ownership of an IP (change=gained|lost).",
+		}, []string{"ip", "change"}),
+		failover: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespaceIronLB, Subsystem: "layer2", Name: "failover_duration_seconds",
+			Help:    "Time from the owner of an IP leaving the cluster (as memberlist reports it) to this node announcing the IP.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60},
+		}),
+		announceLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespaceIronLB, Name: "announce_latency_seconds",
+			Help:    "Time from this speaker seeing a Service's address to announcing it.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"protocol"}),
+		members: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespaceIronLB, Subsystem: "memberlist", Name: "members",
+			Help: "Speakers in the memberlist cluster as this speaker sees it, itself included.",
+		}),
+		current: map[Announcement]bool{},
+	}
+	reg.MustRegister(s.announced, s.ownershipChanges, s.failover, s.announceLatency, s.members)
+	return s
+}
+
+// SetAnnounced replaces the set of announcements exported for this node
+// with list.
+func (s *Speaker) SetAnnounced(list []Announcement) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := make(map[Announcement]bool, len(list))
+	for _, a := range list {
+		next[a] = true
+		if !s.current[a] {
+			s.announced.WithLabelValues(a.Service, a.Protocol, s.node, a.IP.String()).Set(1)
+		}
+	}
+	for a := range s.current {
+		if !next[a] {
+			s.announced.DeleteLabelValues(a.Service, a.Protocol, s.node, a.IP.String())
+		}
+	}
+	s.current = next
+}
+
+// OwnershipGained counts this node becoming the layer 2 owner of ip.
+func (s *Speaker) OwnershipGained(ip netip.Addr) {
+	s.ownershipChanges.WithLabelValues(ip.String(), "gained").Inc()
+}
+
+// OwnershipLost counts this node ceasing to be the layer 2 owner of ip.
+func (s *Speaker) OwnershipLost(ip netip.Addr) {
+	s.ownershipChanges.WithLabelValues(ip.String(), "lost").Inc()
+}
+
+// ObserveFailover records how long a failover took: from the previous
+// owner's departure to this node's first announcement.
+func (s *Speaker) ObserveFailover(d time.Duration) {
+	s.failover.Observe(d.Seconds())
+}
+
+// ObserveAnnounceLatency records how long an announcement took to apply,
+// for protocol ProtocolLayer2 or ProtocolBGP.
+func (s *Speaker) ObserveAnnounceLatency(protocol string, d time.Duration) {
+	s.announceLatency.WithLabelValues(protocol).Observe(d.Seconds())
+}
+
+// SetMembers records the number of memberlist members this speaker sees.
+func (s *Speaker) SetMembers(n int) {
+	s.members.Set(float64(n))
+}

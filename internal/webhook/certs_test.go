@@ -1,0 +1,112 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/pem"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	t0    = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	names = DNSNames(DefaultServiceName, namespace)
+)
+
+func TestDNSNames(t *testing.T) {
+	want := "metallb-webhook-service metallb-webhook-service.metallb-system metallb-webhook-service.metallb-system.svc metallb-webhook-service.metallb-system.svc.cluster.local"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("DNSNames = %s", got)
+	}
+}
+
+func TestGenerateAndCheck(t *testing.T) {
+	kp, err := Generate(t0, DefaultLifetime, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewAt, err := kp.Check(t0, names)
+	if err != nil {
+		t.Fatalf("fresh key pair: %v", err)
+	}
+	// Two thirds of the lifetime, counted from the backdated start.
+	want := t0.Add(-clockSkew).Add((DefaultLifetime + clockSkew) / 3 * 2)
+	if d := renewAt.Sub(want); d < -time.Second || d > time.Second {
+		t.Errorf("renewAt = %s, want %s", renewAt, want)
+	}
+	for _, tc := range []struct {
+		name    string
+		kp      KeyPair
+		now     time.Time
+		names   []string
+		wantErr string
+	}{
+		{"fresh", kp, t0.Add(time.Hour), names, ""},
+		{"clock slightly behind", kp, t0.Add(-30 * time.Minute), names, ""},
+		{"empty", KeyPair{}, t0, names, "no certificate yet"},
+		{"garbage CA", KeyPair{CA: []byte("x"), Cert: kp.Cert, Key: kp.Key}, t0, names, "CA certificate: not a PEM certificate"},
+		{"garbage cert", KeyPair{CA: kp.CA, Cert: []byte("x"), Key: kp.Key}, t0, names, "serving certificate: not a PEM certificate"},
+		{"other service", kp, t0, DNSNames("other", namespace), "does not verify for other"},
+		{"due for renewal", kp, renewAt, names, "due for renewal"},
+		{"expired", kp, t0.Add(DefaultLifetime + time.Hour), names, "does not verify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.kp.Check(tc.now, tc.names)
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Check error = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+
+	other, err := Generate(t0, DefaultLifetime, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (KeyPair{CA: other.CA, Cert: kp.Cert, Key: kp.Key}).Check(t0, names); err == nil {
+		t.Error("certificate accepted under a CA that did not sign it")
+	}
+	if _, err := (KeyPair{CA: kp.CA, Cert: kp.Cert, Key: other.Key}).Check(t0, names); err == nil || !strings.Contains(err.Error(), "key pair") {
+		t.Errorf("mismatched key: %v", err)
+	}
+}
+
+func countCerts(bundle []byte) int {
+	n := 0
+	for rest := bundle; ; n++ {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return n
+		}
+	}
+}
+
+func TestMergeBundle(t *testing.T) {
+	old, err := Generate(t0, DefaultLifetime, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(DefaultLifetime * 2 / 3)
+	current, err := Generate(later, DefaultLifetime, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := old.Cert // a serving certificate, not a CA
+
+	merged := MergeBundle(current.CA, bytes.Join([][]byte{old.CA, foreign, current.CA, []byte("junk")}, nil), later)
+	if !bytes.HasPrefix(merged, current.CA) || !bytes.Contains(merged, old.CA) || countCerts(merged) != 2 {
+		t.Errorf("merged bundle: want the current CA first, then the previous one, nothing else; got %d certificates", countCerts(merged))
+	}
+	if again := MergeBundle(current.CA, merged, later); !bytes.Equal(again, merged) {
+		t.Error("merging is not idempotent")
+	}
+	afterOldExpired := t0.Add(DefaultLifetime + time.Hour)
+	if got := MergeBundle(current.CA, merged, afterOldExpired); !bytes.Equal(got, current.CA) {
+		t.Errorf("expired CA kept: %d certificates", countCerts(got))
+	}
+	if got := MergeBundle(current.CA, nil, later); !bytes.Equal(got, current.CA) {
+		t.Error("empty bundle: want only the current CA")
+	}
+}

@@ -1,0 +1,203 @@
+package manifests
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+)
+
+const prometheusDir = "prometheus"
+
+// promtool runs Debian's promtool (package prometheus, installed by
+// .ci/run) in the prometheus directory.
+func promtool(t *testing.T, args ...string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: install the Debian package prometheus")
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Dir = prometheusDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func TestAlertRulesPassPromtool(t *testing.T) {
+	promtool(t, "check", "rules", "rules.yaml")
+	promtool(t, "test", "rules", "rules_test.yaml")
+}
+
+func readYAML(t *testing.T, name string, into any) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(prometheusDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(data, into); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+type ruleGroups struct {
+	Groups []struct {
+		Name  string `json:"name"`
+		Rules []struct {
+			Alert       string            `json:"alert"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
+func TestPrometheusRuleHoldsTheRulesFile(t *testing.T) {
+	var file ruleGroups
+	readYAML(t, "rules.yaml", &file)
+	var cr struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name      string            `json:"name"`
+			Namespace string            `json:"namespace"`
+			Labels    map[string]string `json:"labels"`
+		} `json:"metadata"`
+		Spec ruleGroups `json:"spec"`
+	}
+	readYAML(t, "prometheusrule.yaml", &cr)
+	if cr.APIVersion != "monitoring.coreos.com/v1" || cr.Kind != "PrometheusRule" || cr.Metadata.Namespace != "metallb-system" {
+		t.Errorf("PrometheusRule header = %s %s in %q", cr.APIVersion, cr.Kind, cr.Metadata.Namespace)
+	}
+	if !reflect.DeepEqual(file, cr.Spec) {
+		t.Error("prometheusrule.yaml and rules.yaml differ: keep their groups identical")
+	}
+	want := []string{"MetalLBAddressPoolNearlyExhausted", "MetalLBAddressPoolExhausted", "MetalLBBGPSessionDown",
+		"MetalLBStaleConfig", "MetalLBConfigNotLoaded", "IronLBSpeakerMissingFromMemberlist"}
+	var got []string
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			got = append(got, r.Alert)
+			if r.Labels["severity"] == "" || r.Annotations["summary"] == "" || r.Annotations["description"] == "" {
+				t.Errorf("alert %s needs a severity, a summary and a description", r.Alert)
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("alerts = %v, want %v", got, want)
+	}
+}
+
+// TestAlertsUseDocumentedMetrics ties the alerts to the metrics ironlb
+// exports: every metric an expression names is documented in
+// docs/metrics.md, which a test of internal/metrics keeps complete.
+func TestAlertsUseDocumentedMetrics(t *testing.T) {
+	var file ruleGroups
+	readYAML(t, "rules.yaml", &file)
+	doc, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metric := regexp.MustCompile(`\b(?:metallb|ironlb)_[a-z0-9_]+`)
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			for _, name := range metric.FindAllString(r.Expr, -1) {
+				if !bytes.Contains(doc, []byte("`"+name+"`")) {
+					t.Errorf("alert %s uses %s, which ironlb does not export", r.Alert, name)
+				}
+			}
+		}
+	}
+}
+
+func TestPodMonitorsSelectThePods(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(prometheusDir, "podmonitors.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pod labels and port names of the workloads, by component.
+	podLabels := map[string]labels.Set{}
+	ports := map[string][]string{}
+	for _, obj := range decodeAll(t) {
+		var template *appsv1.DeploymentSpec
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			template = &o.Spec
+		case *appsv1.DaemonSet:
+			template = &appsv1.DeploymentSpec{Template: o.Spec.Template}
+		default:
+			continue
+		}
+		component := template.Template.Labels["component"]
+		podLabels[component] = template.Template.Labels
+		for _, p := range template.Template.Spec.Containers[0].Ports {
+			ports[component] = append(ports[component], p.Name)
+		}
+	}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	found := map[string]bool{}
+	for {
+		doc, err := reader.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pm struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
+				Name      string            `json:"name"`
+				Namespace string            `json:"namespace"`
+				Labels    map[string]string `json:"labels"`
+			} `json:"metadata"`
+			Spec struct {
+				Selector struct {
+					MatchLabels map[string]string `json:"matchLabels"`
+				} `json:"selector"`
+				NamespaceSelector struct {
+					MatchNames []string `json:"matchNames"`
+				} `json:"namespaceSelector"`
+				PodMetricsEndpoints []struct {
+					Port string `json:"port"`
+					Path string `json:"path"`
+				} `json:"podMetricsEndpoints"`
+			} `json:"spec"`
+		}
+		if err := yaml.UnmarshalStrict(doc, &pm); err != nil {
+			t.Fatal(err)
+		}
+		if pm.Kind != "PodMonitor" {
+			continue
+		}
+		selector := labels.SelectorFromSet(pm.Spec.Selector.MatchLabels)
+		for component, set := range podLabels {
+			if !selector.Matches(set) {
+				continue
+			}
+			found[component] = true
+			for _, ep := range pm.Spec.PodMetricsEndpoints {
+				if !slices.Contains(ports[component], ep.Port) || ep.Path != "/metrics" {
+					t.Errorf("PodMonitor for %s scrapes port %q path %q; pod ports are %v", component, ep.Port, ep.Path, ports[component])
+				}
+			}
+		}
+	}
+	if !found["controller"] || !found["speaker"] {
+		t.Errorf("PodMonitors select %v, want the controller and the speakers", found)
+	}
+}
