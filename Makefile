@@ -55,6 +55,7 @@ demo: build
 	$(GO) run ./e2etest/cmd/lab demo
 
 e2e:
+	$(GO) run ./e2etest/cmd/lab build
 	$(GO) test -p 1 -count=1 -timeout 40m ./e2etest/...
 
 bench:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ironlb's lab needs on this machine, non-interactively: the
 # Debian packages (bird2 frr arping ndisc6 tcpdump tshark curl iproute2
-# procps), BIRD 1.6.8 unpacked into the user cache, and kube-apiserver,
+# procps prometheus), BIRD 1.6.8 unpacked into the user cache, and kube-apiserver,
 # kubectl and etcd built from the Go module proxy into the user cache (the
 # first build takes ~7-12 minutes; later runs find them and return at once).
 # Needs root. Run from anywhere inside the repository.

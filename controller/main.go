@@ -3,6 +3,7 @@
 // configurations offline:
 //
 //	controller [flags]                    run against the cluster
+//	controller status                     print each LoadBalancer IP and who announces it
 //	controller validate -f FILE...        check a configuration, as the cluster would
 //	controller convert-configmap -f FILE  turn a legacy MetalLB ConfigMap into CRs
 package main
@@ -23,6 +24,10 @@ import (
 	"github.com/ironlb/ironlb/internal/controller"
 	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/legacy"
+	"github.com/ironlb/ironlb/internal/logging"
+	"github.com/ironlb/ironlb/internal/metrics"
+	"github.com/ironlb/ironlb/internal/statusview"
+	"github.com/ironlb/ironlb/internal/webhook"
 )
 
 func main() {
@@ -39,6 +44,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return validate(args[1:], stdin, stdout, stderr)
 		case "convert-configmap":
 			return convertConfigMap(args[1:], stdin, stdout)
+		case "status":
+			return status(args[1:], stdout, stderr)
 		}
 	}
 	return serve(args, stderr)
@@ -52,12 +59,16 @@ func serve(args []string, stderr io.Writer) error {
 	namespace := fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration")
 	lbClass := fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)")
 	workers := fs.Int("workers", 4, "Services reconciled in parallel")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
+	metricsAddr := fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
+	metricsCert := fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
+	metricsKey := fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
+	webhookAddr := fs.String("webhook-addr", ":9443", "address of the validating webhook (empty: no webhook)")
+	var logOpts logging.Options
+	logOpts.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logLevel, *logFormat)
+	log, err := logOpts.Setup(stderr)
 	if err != nil {
 		return err
 	}
@@ -75,25 +86,58 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	recorder, stopEvents := k8s.NewEventRecorder(clients.Kube, "metallb-controller")
 	defer stopEvents()
-	log.Info("controller starting", "namespace", *namespace, "lbClass", *lbClass)
-	return controller.NewReconciler(clients, recorder, log, controller.Options{
+
+	reg := metrics.NewRegistry()
+	reconciler := controller.NewReconciler(clients, recorder, log, controller.Options{
 		Namespace: *namespace, LBClass: *lbClass, Workers: *workers,
-	}).Run(ctx)
+		PoolMetrics: metrics.NewAllocator(reg), ClientMetrics: metrics.NewK8sClient(reg),
+	})
+	ready := reconciler.Ready
+	if *webhookAddr != "" {
+		rotator := webhook.NewCertRotator(clients.Kube, *namespace)
+		go rotator.Run(ctx)
+		handler := &webhook.Handler{
+			Validator: webhook.Validator{Namespace: *namespace},
+			Current:   func(ctx context.Context) (config.Resources, error) { return clients.ListConfig(ctx, *namespace) },
+			Log:       log,
+		}
+		go serveLogged(log, "webhook", func() error { return webhook.Serve(ctx, *webhookAddr, handler, rotator.GetCertificate) })
+		ready = func() error { return errors.Join(reconciler.Ready(), rotator.Ready()) }
+	}
+	go serveLogged(log, "metrics", func() error {
+		return metrics.Serve(ctx, metrics.ServerOptions{Addr: *metricsAddr, CertFile: *metricsCert, KeyFile: *metricsKey, Gatherer: reg, Ready: ready})
+	})
+	log.Info("controller starting", "namespace", *namespace, "lbClass", *lbClass)
+	return reconciler.Run(ctx)
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %v", err)
+// serveLogged runs a server and logs why it stopped.
+func serveLogged(log *slog.Logger, name string, serve func() error) {
+	if err := serve(); err != nil {
+		log.Error("server stopped", "server", name, "err", err)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// status prints every LoadBalancer IP with its Service, pool, protocol and
+// announcing nodes, read from the API.
+func status(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (empty: in-cluster configuration)")
+	namespace := fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration")
+	lbClass := fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
+	clients, err := k8s.NewClients(*kubeconfig, "ironlb-status")
+	if err != nil {
+		return err
+	}
+	in, err := statusview.Fetch(context.Background(), clients, *namespace, *lbClass)
+	if err != nil {
+		return err
+	}
+	return statusview.Render(stdout, statusview.Build(in))
 }
 
 // fileList collects repeated -f flags; "-" means standard input.

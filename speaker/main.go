@@ -9,14 +9,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/ironlb/ironlb/internal/k8s"
+	"github.com/ironlb/ironlb/internal/logging"
 	"github.com/ironlb/ironlb/internal/members"
+	"github.com/ironlb/ironlb/internal/metrics"
 	"github.com/ironlb/ironlb/internal/speaker"
 )
 
@@ -41,18 +42,20 @@ func run(args []string, stderr io.Writer) error {
 	probeInterval := fs.Duration("memberlist-probe-interval", defaults.ProbeInterval, "how often a member is probed")
 	probeTimeout := fs.Duration("memberlist-probe-timeout", defaults.ProbeTimeout, "how long a probe waits for its ack")
 	suspicionMult := fs.Int("memberlist-suspicion-mult", defaults.SuspicionMult, "suspicion timeout multiplier")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
+	metricsAddr := fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
+	var logOpts logging.Options
+	logOpts.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *nodeName == "" {
 		return fmt.Errorf("--node-name (or METALLB_NODE_NAME) is required")
 	}
-	log, err := newLogger(stderr, *logLevel, *logFormat)
+	log, err := logOpts.Setup(stderr)
 	if err != nil {
 		return err
 	}
+	reg := metrics.NewRegistry()
 	opts := speaker.Options{
 		NodeName:       *nodeName,
 		Namespace:      *namespace,
@@ -61,6 +64,12 @@ func run(args []string, stderr io.Writer) error {
 		MemberlistPort: *port,
 		MemberlistTiming: members.Config{
 			ProbeInterval: *probeInterval, ProbeTimeout: *probeTimeout, SuspicionMult: *suspicionMult,
+		},
+		Metrics: speaker.Metrics{
+			Speaker: metrics.NewSpeaker(reg, *nodeName),
+			Layer2:  metrics.NewLayer2(reg),
+			BGP:     metrics.NewBGP(reg),
+			Client:  metrics.NewK8sClient(reg),
 		},
 	}
 	if *bindAddr != "" {
@@ -80,8 +89,15 @@ func run(args []string, stderr io.Writer) error {
 	}
 	recorder, stopEvents := k8s.NewEventRecorder(clients.Kube, "metallb-speaker")
 	defer stopEvents()
+	sp := speaker.New(clients, recorder, log, opts)
+	go func() {
+		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *metricsAddr, Gatherer: reg, Ready: sp.Ready})
+		if err != nil {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
 	log.Info("speaker starting", "node", *nodeName, "memberlist", *useMemberlist)
-	return speaker.New(clients, recorder, log, opts).Run(ctx)
+	return sp.Run(ctx)
 }
 
 func firstEnv(names ...string) string {
@@ -91,19 +107,4 @@ func firstEnv(names ...string) string {
 		}
 	}
 	return ""
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %v", err)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
 }

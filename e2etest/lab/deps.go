@@ -16,8 +16,9 @@ import (
 
 // DebianPackages are the Debian packages the lab uses: BIRD 2 and FRR for
 // the router, arping and ndisc6 for layer-2 probes, tcpdump and tshark to
-// watch traffic, curl, iproute2 and procps to build the network.
-var DebianPackages = []string{"bird2", "frr", "arping", "ndisc6", "tcpdump", "tshark", "curl", "iproute2", "procps"}
+// watch traffic, curl, iproute2 and procps to build the network, and
+// prometheus for promtool and the lab's Prometheus server.
+var DebianPackages = []string{"bird2", "frr", "arping", "ndisc6", "tcpdump", "tshark", "curl", "iproute2", "procps", "prometheus"}
 
 // MissingPackages returns the DebianPackages that are not installed.
 func MissingPackages(ctx context.Context) []string {

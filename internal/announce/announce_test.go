@@ -239,8 +239,8 @@ func TestBGPPlan(t *testing.T) {
 	if !routesEqual(plan.Routes, want) {
 		t.Fatalf("routes =\n %+v\nwant\n %+v", plan.Routes, want)
 	}
-	if got := plan.ServicePeers["default/api"]; !slices.Equal(got, []string{"bird", "ibgp"}) {
-		t.Errorf("service peers = %v", got)
+	if got := plan.Services["default/api"]; !slices.Equal(got.Peers, []string{"bird", "ibgp"}) || !slices.Equal(got.IPs, svc.IPs) {
+		t.Errorf("advertised service = %+v, want its IP to bird and ibgp", got)
 	}
 
 	// node2 is not in rack a: only the eBGP peer.

@@ -16,9 +16,17 @@ type BGPPlan struct {
 	Peers []bgp.Peer
 	// Routes are the prefixes advertised, sorted by prefix then peers.
 	Routes []bgp.Route
-	// ServicePeers lists, per service, the peers its addresses are
-	// advertised to from this node (for ServiceBGPStatus).
-	ServicePeers map[string][]string
+	// Services lists, by key, the services advertised from this node (for
+	// ServiceBGPStatus and metrics).
+	Services map[string]AdvertisedService
+}
+
+// AdvertisedService is what one node advertises of one service.
+type AdvertisedService struct {
+	// IPs are the service's addresses covered by a route.
+	IPs []netip.Addr
+	// Peers are the peers receiving those routes, sorted.
+	Peers []string
 }
 
 func planBGP(s *Snapshot) BGPPlan {
@@ -26,7 +34,7 @@ func planBGP(s *Snapshot) BGPPlan {
 	if !known || excluded(self) {
 		return BGPPlan{}
 	}
-	plan := BGPPlan{ServicePeers: map[string][]string{}}
+	plan := BGPPlan{Services: map[string]AdvertisedService{}}
 	nodePeers := map[string]bool{}
 	sessions := map[string]bgp.Peer{}
 	for _, name := range sortedPeerNames(s.Config) {
@@ -51,7 +59,9 @@ func planBGP(s *Snapshot) BGPPlan {
 			continue // only nodes with a local endpoint attract Local traffic
 		}
 		servicePeers := map[string]bool{}
+		var advertisedIPs []netip.Addr
 		for _, ip := range svc.IPs {
+			advertised := false
 			pool := poolOf(s.Config, ip)
 			if pool == nil {
 				continue
@@ -77,11 +87,15 @@ func planBGP(s *Snapshot) BGPPlan {
 					}
 					a.merge(adv)
 					servicePeers[peer] = true
+					advertised = true
 				}
+			}
+			if advertised {
+				advertisedIPs = append(advertisedIPs, ip)
 			}
 		}
 		if len(servicePeers) > 0 {
-			plan.ServicePeers[svc.Key] = sortedKeys(servicePeers)
+			plan.Services[svc.Key] = AdvertisedService{IPs: advertisedIPs, Peers: sortedKeys(servicePeers)}
 		}
 	}
 	plan.Routes = groupRoutes(attrs)

@@ -66,7 +66,7 @@ func newTestRouter(t testing.TB, addr string, asn uint32, opts routerOptions) *t
 	if err != nil {
 		t.Fatalf("starting test router %s: %v", addr, err)
 	}
-	t.Cleanup(srv.Stop)
+	t.Cleanup(func() { stopTestServer(srv) })
 	r := &testRouter{t: t, srv: srv, addr: ip, port: port, asn: asn}
 	from := opts.speakerAddr
 	if from == "" {
@@ -445,4 +445,29 @@ func (p *scriptedPeer) read(conn net.Conn) []byte {
 		p.t.Fatalf("scripted peer: reading body: %v", err)
 	}
 	return msg
+}
+
+// stopTestServer closes a test router's sessions before stopping it: gobgp's
+// StopBgp rewrites neighbour state that the receive loop of a still
+// established session reads (a data race inside gobgp).
+func stopTestServer(srv *server.BgpServer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var addrs []string
+	_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		addrs = append(addrs, p.GetConf().GetNeighborAddress())
+	})
+	for _, addr := range addrs {
+		_ = srv.ShutdownPeer(ctx, &api.ShutdownPeerRequest{Address: addr})
+	}
+	_ = waitUntil(ctx, func() bool {
+		established := false
+		_ = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+			if p.GetState().GetSessionState() == api.PeerState_ESTABLISHED {
+				established = true
+			}
+		})
+		return !established
+	})
+	srv.Stop()
 }

@@ -3,11 +3,13 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +27,7 @@ import (
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/ipam"
 	"github.com/ironlb/ironlb/internal/k8s"
+	"github.com/ironlb/ironlb/internal/metrics"
 )
 
 // Event reasons written on Services.
@@ -44,6 +47,10 @@ type Options struct {
 	LBClass string
 	// Workers is the number of Services reconciled in parallel.
 	Workers int
+	// PoolMetrics and ClientMetrics receive the allocator's counts and the
+	// outcome of configuration loads and reconciles.
+	PoolMetrics   *metrics.Allocator
+	ClientMetrics *metrics.K8sClient
 }
 
 // Reconciler assigns addresses to LoadBalancer Services.
@@ -64,6 +71,19 @@ type Reconciler struct {
 	alloc *ipam.Allocator
 
 	pools *poolStatusWriter
+
+	// synced is set once the Service and Namespace caches are filled.
+	synced atomic.Bool
+}
+
+// Ready reports whether the controller watches the cluster. It does not wait
+// for a valid configuration: the webhook that admits the first
+// IPAddressPool is served by this process.
+func (r *Reconciler) Ready() error {
+	if !r.synced.Load() {
+		return errors.New("caches not synced yet")
+	}
+	return nil
 }
 
 // NewReconciler returns a Reconciler; Run starts it.
@@ -110,6 +130,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			return fmt.Errorf("informer for %v did not sync", typ)
 		}
 	}
+	r.synced.Store(true)
 
 	updates := make(chan k8s.ConfigUpdate)
 	watcher := k8s.NewConfigWatcher(r.clients, r.opts.Namespace)
@@ -129,12 +150,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			}
 			return err
 		case u := <-updates:
+			r.opts.ClientMetrics.ConfigBuilt(u.Err)
 			if u.Err != nil {
 				r.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
 				continue
 			}
 			if r.applyConfig(u.Config) {
-				r.pools = newPoolStatusWriter(r.clients, r.opts.Namespace, r.alloc, r.log)
+				r.pools = newPoolStatusWriter(r.clients, r.opts.Namespace, r.alloc, r.opts.PoolMetrics, r.log)
 				go r.pools.run(ctx)
 				for range r.opts.Workers {
 					workers.Add(1)
@@ -261,7 +283,9 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer r.queue.Done(key)
-	if err := r.reconcile(ctx, key); err != nil {
+	err := r.reconcile(ctx, key)
+	r.opts.ClientMetrics.UpdateProcessed(err)
+	if err != nil {
 		r.log.Warn("reconcile failed; retrying", "service", key, "err", err)
 		r.queue.AddRateLimited(key)
 		return true
@@ -411,6 +435,7 @@ type poolStatusWriter struct {
 	clients   *k8s.Clients
 	namespace string
 	alloc     *ipam.Allocator
+	metrics   *metrics.Allocator
 	log       *slog.Logger
 	dirty     chan struct{}
 	written   map[string]ipam.PoolStats
@@ -418,8 +443,8 @@ type poolStatusWriter struct {
 
 const poolStatusInterval = time.Second
 
-func newPoolStatusWriter(clients *k8s.Clients, namespace string, alloc *ipam.Allocator, log *slog.Logger) *poolStatusWriter {
-	return &poolStatusWriter{clients: clients, namespace: namespace, alloc: alloc, log: log,
+func newPoolStatusWriter(clients *k8s.Clients, namespace string, alloc *ipam.Allocator, m *metrics.Allocator, log *slog.Logger) *poolStatusWriter {
+	return &poolStatusWriter{clients: clients, namespace: namespace, alloc: alloc, metrics: m, log: log,
 		dirty: make(chan struct{}, 1), written: map[string]ipam.PoolStats{}}
 }
 
@@ -438,7 +463,9 @@ func (w *poolStatusWriter) run(ctx context.Context) {
 			return
 		case <-w.dirty:
 		}
-		for _, stats := range w.alloc.Stats() {
+		all := w.alloc.Stats()
+		w.metrics.Update(all)
+		for _, stats := range all {
 			if w.written[stats.Pool] == stats {
 				continue
 			}

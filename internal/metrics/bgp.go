@@ -61,8 +61,8 @@ func (b *BGP) SessionState(peer string, up bool) {
 	b.prefixes.WithLabelValues(peer).Set(0)
 }
 
-// UpdateSent counts one UPDATE message sent to peer.
-func (b *BGP) UpdateSent(peer string) { b.updates.WithLabelValues(peer).Inc() }
+// UpdatesSent adds n BGP UPDATE messages sent to peer.
+func (b *BGP) UpdatesSent(peer string, n uint64) { b.updates.WithLabelValues(peer).Add(float64(n)) }
 
 // AnnouncedPrefixes records how many prefixes are advertised to peer.
 func (b *BGP) AnnouncedPrefixes(peer string, n int) {

@@ -206,8 +206,7 @@ func TestBGPSessions(t *testing.T) {
 		b.SessionAdded(p)
 	}
 	b.SessionState(router, true)
-	b.UpdateSent(router)
-	b.UpdateSent(router)
+	b.UpdatesSent(router, 2)
 	b.AnnouncedPrefixes(router, 4)
 	b.SessionState(spine, true)
 	b.AnnouncedPrefixes(spine, 2)

@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,6 +56,8 @@ type Options struct {
 	// MemberlistTiming overrides members.DefaultConfig's timing (zero fields
 	// keep the defaults).
 	MemberlistTiming members.Config
+	// Metrics receive what the speaker does.
+	Metrics Metrics
 }
 
 // Speaker announces this node's share of the LoadBalancer addresses.
@@ -76,6 +80,27 @@ type Speaker struct {
 	cfg     *config.Config
 	applied announce.Plan
 	changed chan struct{}
+
+	// pendingSince is when the oldest change not yet applied arrived, and
+	// membersLeft whether a member left since the last plan: they time
+	// announcements and failovers for the metrics.
+	pendingMu    sync.Mutex
+	pendingSince time.Time
+	membersLeft  bool
+	lastMembers  int
+	bgpMetrics   *bgpSessions
+
+	// running is set once the speaker watches the cluster and announces.
+	running atomic.Bool
+}
+
+// Ready reports whether the speaker is up: caches synced and announcer
+// started.
+func (s *Speaker) Ready() error {
+	if !s.running.Load() {
+		return errors.New("speaker starting")
+	}
+	return nil
 }
 
 // endpointsByService indexes EndpointSlices by "namespace/service".
@@ -84,16 +109,22 @@ const endpointsByService = "service"
 // New returns a Speaker; Run starts it.
 func New(clients *k8s.Clients, recorder record.EventRecorder, log *slog.Logger, opts Options) *Speaker {
 	return &Speaker{
-		opts:     opts,
-		clients:  clients,
-		recorder: recorder,
-		log:      log.With("node", opts.NodeName),
-		elector:  election.NewElector(),
-		changed:  make(chan struct{}, 1),
+		opts:       opts,
+		clients:    clients,
+		recorder:   recorder,
+		log:        log.With("node", opts.NodeName),
+		elector:    election.NewElector(),
+		changed:    make(chan struct{}, 1),
+		bgpMetrics: newBGPSessions(opts.Metrics.BGP),
 	}
 }
 
 func (s *Speaker) signal() {
+	s.pendingMu.Lock()
+	if s.pendingSince.IsZero() {
+		s.pendingSince = time.Now()
+	}
+	s.pendingMu.Unlock()
 	select {
 	case s.changed <- struct{}{}:
 	default:
@@ -136,7 +167,10 @@ func (s *Speaker) Run(ctx context.Context) error {
 		return fmt.Errorf("node %q: %w", s.opts.NodeName, err)
 	}
 
-	s.announcer = layer2.New(layer2.Config{Logger: s.log.With("component", "layer2")})
+	s.announcer = layer2.New(layer2.Config{
+		Logger:   s.log.With("component", "layer2"),
+		Counters: layer2Counters{s.opts.Metrics.Layer2},
+	})
 	announcerDone := make(chan error, 1)
 	go func() { announcerDone <- s.announcer.Run(ctx) }()
 
@@ -149,6 +183,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	s.status = newStatusWriter(s.clients, s.recorder, s.services, s.opts.Namespace, s.opts.NodeName, s.log)
 	go s.status.run(ctx)
 
+	s.running.Store(true)
 	updates := make(chan k8s.ConfigUpdate)
 	watcher := k8s.NewConfigWatcher(s.clients, s.opts.Namespace)
 	go func() {
@@ -167,6 +202,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 				return fmt.Errorf("layer 2 announcer: %w", err)
 			}
 		case u := <-updates:
+			s.opts.Metrics.Client.ConfigBuilt(u.Err)
 			if u.Err != nil {
 				s.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
 				continue
@@ -219,7 +255,14 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 			select {
 			case <-ctx.Done():
 				return
-			case <-s.members.Changes():
+			case live := <-s.members.Changes():
+				s.pendingMu.Lock()
+				if len(live) < s.lastMembers {
+					s.membersLeft = true
+				}
+				s.lastMembers = len(live)
+				s.pendingMu.Unlock()
+				s.opts.Metrics.Speaker.SetMembers(len(live))
 				s.signal()
 			}
 		}
@@ -257,7 +300,11 @@ func (s *Speaker) interfacesMeta() []byte {
 		s.log.Warn("listing interfaces", "err", err)
 		return nil
 	}
-	return encodeInterfaces(links, members.MaxMetaSize)
+	meta, err := encodeInterfaces(links, members.MaxMetaSize)
+	if err != nil {
+		s.log.Warn("interfaces not gossiped: other speakers assume this node reaches every address", "err", err)
+	}
+	return meta
 }
 
 // joinNodes contacts the speakers of every node (at their InternalIPs).
@@ -335,9 +382,19 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	if s.cfg == nil {
 		return // nothing is announced before the first valid configuration
 	}
+	s.pendingMu.Lock()
+	since, membersLeft := s.pendingSince, s.membersLeft
+	s.pendingSince, s.membersLeft = time.Time{}, false
+	s.pendingMu.Unlock()
+	if since.IsZero() {
+		since = time.Now()
+	}
+
 	plan := announce.Compute(s.snapshot(), s.elector)
 	s.applyL2(plan.L2)
 	s.applyBGP(ctx, plan.BGP)
+	s.opts.Metrics.recordTakeovers(s.applied.L2, plan.L2, since, membersLeft)
+	s.opts.Metrics.Speaker.SetAnnounced(announcedList(plan))
 	s.applied = plan
 	s.status.update(plan)
 }
@@ -390,6 +447,7 @@ func (s *Speaker) applyBGP(ctx context.Context, desired announce.BGPPlan) {
 		if err := s.bgp.SetPeers(ctx, desired.Peers); err != nil {
 			s.log.Error("configuring BGP peers", "err", err)
 		}
+		s.bgpMetrics.setPeers(desired.Peers)
 	}
 	if !reflect.DeepEqual(desired.Routes, s.applied.BGP.Routes) {
 		if err := s.bgp.SetRoutes(ctx, desired.Routes); err != nil {
@@ -415,9 +473,29 @@ func (s *Speaker) startBGP(ctx context.Context) error {
 		Logger:   s.log.With("component", "bgp"),
 		OnStateChange: func(st bgp.PeerStatus) {
 			s.log.Info("BGP session state", "peer", st.Name, "state", st.State.String(), "lastError", st.LastError)
+			s.bgpMetrics.observe(st)
 		},
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	go s.pollBGPStatus(ctx)
+	return nil
+}
+
+// pollBGPStatus refreshes the BGP metrics that change without a state
+// change: prefixes advertised and UPDATEs sent.
+func (s *Speaker) pollBGPStatus(ctx context.Context) {
+	ticker := time.NewTicker(2 * time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			s.bgpMetrics.observe(s.bgp.Status()...)
+		}
+	}
 }
 
 // shutdown leaves gracefully, quickest handover first.

@@ -89,10 +89,10 @@ func desiredStates(plan announce.Plan) map[string]serviceState {
 		st.interfaces = a.Interfaces
 		out[a.Service] = st
 	}
-	for svc, peers := range plan.BGP.ServicePeers {
+	for svc, adv := range plan.BGP.Services {
 		st := out[svc]
 		st.bgp = true
-		st.peers = peers
+		st.peers = adv.Peers
 		out[svc] = st
 	}
 	return out

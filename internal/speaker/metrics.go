@@ -1,0 +1,133 @@
+package speaker
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/ironlb/ironlb/internal/announce"
+	"github.com/ironlb/ironlb/internal/bgp"
+	"github.com/ironlb/ironlb/internal/layer2"
+	"github.com/ironlb/ironlb/internal/metrics"
+)
+
+// Metrics are the collectors a speaker feeds.
+type Metrics struct {
+	Speaker *metrics.Speaker
+	Layer2  *metrics.Layer2
+	BGP     *metrics.BGP
+	Client  *metrics.K8sClient
+}
+
+// layer2Counters adapts the metrics to layer2.Counters (MetalLB labels the
+// layer 2 counters by IP only).
+type layer2Counters struct{ m *metrics.Layer2 }
+
+func (c layer2Counters) RequestReceived(_ layer2.Protocol, _ string, ip netip.Addr) {
+	c.m.RequestReceived(ip)
+}
+func (c layer2Counters) ResponseSent(_ layer2.Protocol, _ string, ip netip.Addr) {
+	c.m.ResponseSent(ip)
+}
+func (c layer2Counters) GratuitousSent(_ layer2.Protocol, _ string, ip netip.Addr) {
+	c.m.GratuitousSent(ip)
+}
+
+// announcedList is metallb_speaker_announced's view of a plan.
+func announcedList(plan announce.Plan) []metrics.Announcement {
+	var out []metrics.Announcement
+	for _, a := range plan.L2 {
+		out = append(out, metrics.Announcement{Service: a.Service, Protocol: metrics.ProtocolLayer2, IP: a.IP})
+	}
+	for key, svc := range plan.BGP.Services {
+		for _, ip := range svc.IPs {
+			out = append(out, metrics.Announcement{Service: key, Protocol: metrics.ProtocolBGP, IP: ip})
+		}
+	}
+	return out
+}
+
+// recordTakeovers counts the addresses gained and lost between two plans and
+// observes, for the gained ones, the time since the change that caused them.
+func (m *Metrics) recordTakeovers(before, after []announce.L2Announcement, since time.Time, membersLeft bool) {
+	had := map[netip.Addr]bool{}
+	for _, a := range before {
+		had[a.IP] = true
+	}
+	has := map[netip.Addr]bool{}
+	for _, a := range after {
+		has[a.IP] = true
+		if had[a.IP] {
+			continue
+		}
+		m.Speaker.OwnershipGained(a.IP)
+		if membersLeft {
+			m.Speaker.ObserveFailover(time.Since(since))
+		} else {
+			m.Speaker.ObserveAnnounceLatency(metrics.ProtocolLayer2, time.Since(since))
+		}
+	}
+	for ip := range had {
+		if !has[ip] {
+			m.Speaker.OwnershipLost(ip)
+		}
+	}
+}
+
+// bgpSessions keeps the metallb_bgp_* families in line with the sessions.
+type bgpSessions struct {
+	mu      sync.Mutex
+	m       *metrics.BGP
+	labels  map[string]string // peer name → "address:port"
+	updates map[string]uint64 // UPDATEs sent, as last read
+}
+
+func newBGPSessions(m *metrics.BGP) *bgpSessions {
+	return &bgpSessions{m: m, labels: map[string]string{}, updates: map[string]uint64{}}
+}
+
+// setPeers exports the configured sessions and stops exporting removed ones.
+func (b *bgpSessions) setPeers(peers []bgp.Peer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	current := map[string]string{}
+	for _, p := range peers {
+		port := p.Port
+		if port == 0 {
+			port = bgp.DefaultPort
+		}
+		current[p.Name] = metrics.PeerLabel(p.Address, port)
+	}
+	for name, label := range b.labels {
+		if current[name] != label {
+			b.m.SessionRemoved(label)
+			delete(b.updates, name)
+		}
+	}
+	for name, label := range current {
+		if b.labels[name] != label {
+			b.m.SessionAdded(label)
+		}
+	}
+	b.labels = current
+}
+
+// observe exports one status snapshot.
+func (b *bgpSessions) observe(statuses ...bgp.PeerStatus) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, st := range statuses {
+		label, ok := b.labels[st.Name]
+		if !ok {
+			continue
+		}
+		b.m.SessionState(label, st.Established())
+		if st.Established() {
+			b.m.AnnouncedPrefixes(label, st.AdvertisedPrefixes)
+		}
+		if st.UpdatesSent > b.updates[st.Name] {
+			b.m.UpdatesSent(label, st.UpdatesSent-b.updates[st.Name])
+		}
+		b.updates[st.Name] = st.UpdatesSent
+	}
+}
