@@ -21,7 +21,7 @@ const (
 // its NodeSelectors select.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.peerASN) || self.peerASN == 0 || !has(self.dynamicASN)",message="peerASN and dynamicASN are mutually exclusive"
-// +kubebuilder:validation:XValidation:rule="has(self.peerAddress) || has(self.__interface__)",message="one of peerAddress or interface is required"
+// +kubebuilder:validation:XValidation:rule="has(self.peerAddress) || has(self.interface)",message="one of peerAddress or interface is required"
 type BGPPeerSpec struct {
 	// MyASN is the AS number the speaker uses for this session.
 	// +kubebuilder:validation:Minimum=0
