@@ -39,9 +39,9 @@ spec:
 // through the speakers. The lab writes the endpoints; which parts run depends
 // on which binaries this clone has.
 func TestLoadBalancerService(t *testing.T) {
-	l := requireLab(t)
+	l := lab.Shared(t)
 	ctx := t.Context()
-	svc := createService(t, lab.NewLoadBalancerService("default", "smoke"))
+	svc := lab.Shared(t).CreateService(t, lab.NewLoadBalancerService("default", "smoke"))
 	if err := l.SetEndpoints(ctx, svc, 1, 2, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestLoadBalancerService(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ip netip.Addr
-	eventually(t, 30*time.Second, "the controller assigns an IP", func() error {
+	lab.Eventually(t, 30*time.Second, "the controller assigns an IP", func() error {
 		current, err := l.KubeClient().CoreV1().Services("default").Get(ctx, "smoke", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -103,7 +103,7 @@ func TestLoadBalancerService(t *testing.T) {
 		t.Log("no ./speaker package in this clone yet: proved the assignment only")
 		return
 	}
-	eventually(t, 30*time.Second, "the client reaches "+ip.String(), func() error {
+	lab.Eventually(t, 30*time.Second, "the client reaches "+ip.String(), func() error {
 		node, err := l.Client().Curl(ctx, ip)
 		if err != nil {
 			return err

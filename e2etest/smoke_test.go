@@ -22,7 +22,7 @@ import (
 // TestControlPlane: the API server is the pinned release, knows the lab's
 // nodes with their addresses, and the lab's kubectl talks to it.
 func TestControlPlane(t *testing.T) {
-	l := requireLab(t)
+	l := lab.Shared(t)
 	ctx := t.Context()
 	version, err := l.KubeClient().Discovery().ServerVersion()
 	if err != nil {
@@ -88,7 +88,7 @@ func TestControlPlane(t *testing.T) {
 // TestNamespaceDeletion: kube-controller-manager's namespace controller
 // empties and removes a deleted namespace.
 func TestNamespaceDeletion(t *testing.T) {
-	l := requireLab(t)
+	l := lab.Shared(t)
 	ctx := t.Context()
 	kube := l.KubeClient()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "smoke-deleted"}}
@@ -107,7 +107,7 @@ func TestNamespaceDeletion(t *testing.T) {
 	if err := kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "namespace "+ns.Name+" is gone", func() error {
+	lab.Eventually(t, 60*time.Second, "namespace "+ns.Name+" is gone", func() error {
 		_, err := kube.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -120,7 +120,7 @@ func TestNamespaceDeletion(t *testing.T) {
 // and ext behind the router, over IPv4 and IPv6, and the nodes answer ARP
 // and neighbor discovery for their own addresses.
 func TestNetwork(t *testing.T) {
-	l := requireLab(t)
+	l := lab.Shared(t)
 	ctx := t.Context()
 	for _, n := range l.Nodes() {
 		for _, from := range []*lab.Host{l.Client(), l.Ext()} {
@@ -155,7 +155,7 @@ func TestNetwork(t *testing.T) {
 // TestPartition: a partitioned node reaches neither the client nor the API
 // server, and comes back as it was once healed.
 func TestPartition(t *testing.T) {
-	l := requireLab(t)
+	l := lab.Shared(t)
 	ctx := t.Context()
 	node := l.Node(2)
 	apiserver := netip.AddrPortFrom(lab.ControlPlaneIPv4, uint16(lab.APIServerPort)).String()
@@ -176,7 +176,7 @@ func TestPartition(t *testing.T) {
 	if err := l.Heal(ctx, node.Index); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, node.Name+" healed", func() error {
+	lab.Eventually(t, 10*time.Second, node.Name+" healed", func() error {
 		for _, ip := range []netip.Addr{node.IPv4, node.IPv6} {
 			if got, err := l.Client().Curl(ctx, ip); err != nil || got != node.Name {
 				return fmt.Errorf("GET http://%s/: %q, %v", ip, got, err)
@@ -195,16 +195,16 @@ func TestPartition(t *testing.T) {
 // ARP no node answers ARP or NDP for it by itself, while routed traffic to it
 // reaches the node's backend.
 func TestServiceIPsLikeKubeProxy(t *testing.T) {
-	l := requireLab(t)
+	l := lab.Shared(t)
 	ctx := t.Context()
 	vip4, vip6 := netip.MustParseAddr("172.30.0.199"), netip.MustParseAddr("fd00:30::199")
 	// A class of its own: ironlb leaves this Service alone.
 	svc := lab.NewLoadBalancerService("default", "manual-ip")
 	svc.Spec.LoadBalancerClass = ptr.To("lab.ironlb.io/manual")
-	svc = createService(t, svc)
+	svc = lab.Shared(t).CreateService(t, svc)
 	setIngress(t, svc, vip4, vip6)
 	for _, n := range l.Nodes() {
-		eventually(t, 10*time.Second, n.Name+" holds the Service IPs", func() error {
+		lab.Eventually(t, 10*time.Second, n.Name+" holds the Service IPs", func() error {
 			return holds(n, true, vip4, vip6)
 		})
 	}
@@ -239,7 +239,7 @@ func TestServiceIPsLikeKubeProxy(t *testing.T) {
 	}
 	setIngress(t, svc)
 	for _, n := range l.Nodes() {
-		eventually(t, 10*time.Second, n.Name+" drops the Service IPs", func() error {
+		lab.Eventually(t, 10*time.Second, n.Name+" drops the Service IPs", func() error {
 			return holds(n, false, vip4, vip6)
 		})
 	}
@@ -250,12 +250,12 @@ func TestServiceIPsLikeKubeProxy(t *testing.T) {
 // reaches the Service IP, and removes them when the speakers go away. BIRD 2
 // on two nodes stands in for ironlb's speaker.
 func TestRouters(t *testing.T) {
-	l := requireLab(t)
+	l := lab.Shared(t)
 	ctx := t.Context()
 	vip4, vip6 := netip.MustParseAddr("172.32.0.20"), netip.MustParseAddr("fd00:32::20")
 	svc := lab.NewLoadBalancerService("default", "router-check")
 	svc.Spec.LoadBalancerClass = ptr.To("lab.ironlb.io/manual")
-	svc = createService(t, svc)
+	svc = lab.Shared(t).CreateService(t, svc)
 	setIngress(t, svc, vip4, vip6)
 	t.Cleanup(func() { l.Router().UseDefault(context.Background(), lab.BIRD2) })
 	announcers := []int{1, 3}
@@ -370,28 +370,11 @@ protocol bgp router6 { local %s as %d; neighbor %s as %d; ipv6 { import none; ex
 	return stop
 }
 
-// createService creates svc and deletes it when the test ends.
-func createService(t *testing.T, svc *corev1.Service) *corev1.Service {
-	t.Helper()
-	kube := theLab.KubeClient()
-	created, err := kube.CoreV1().Services(svc.Namespace).Create(t.Context(), svc, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create Service %s/%s: %v", svc.Namespace, svc.Name, err)
-	}
-	t.Cleanup(func() {
-		err := kube.CoreV1().Services(svc.Namespace).Delete(context.Background(), svc.Name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("delete Service %s/%s: %v", svc.Namespace, svc.Name, err)
-		}
-	})
-	return created
-}
-
 // setIngress writes ips as the Service's load-balancer status, as a
 // load-balancer implementation would.
 func setIngress(t *testing.T, svc *corev1.Service, ips ...netip.Addr) {
 	t.Helper()
-	kube := theLab.KubeClient()
+	kube := lab.Shared(t).KubeClient()
 	current, err := kube.CoreV1().Services(svc.Namespace).Get(t.Context(), svc.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
