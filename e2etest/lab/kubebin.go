@@ -200,10 +200,10 @@ func goBuildVerbose(ctx context.Context, module, output, ldflags string, package
 	return nil
 }
 
-// goTool is the go command: the one on PATH, else the one of this toolchain.
+// goTool is the go command: the one on PATH, else the standard install.
 func goTool() string {
 	if path, err := exec.LookPath("go"); err == nil {
 		return path
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "/usr/local/go/bin/go"
 }

@@ -285,7 +285,7 @@ func waitForIP(ctx context.Context, l *lab.Lab, name string) (netip.Addr, time.D
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return netip.Addr{}, 0, fmt.Errorf("Service default/%s got no IP within 30s; see the controller's log in .cache/lab/logs", name)
+	return netip.Addr{}, 0, fmt.Errorf("service default/%s got no IP within 30s; see the controller's log in .cache/lab/logs", name)
 }
 
 // curlUntilAnswered polls http://ip/ from host every 100 ms until a node
