@@ -57,6 +57,7 @@ spec:
   addresses:
   - %[5]s
   autoAssign: false
+  avoidBuggyIPs: true
 ---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
