@@ -397,6 +397,7 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	s.opts.Metrics.Speaker.SetAnnounced(announcedList(plan))
 	s.applied = plan
 	s.status.update(plan)
+	s.opts.Metrics.Client.UpdateProcessed(nil)
 }
 
 func (s *Speaker) applyL2(desired []announce.L2Announcement) {
