@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/configstate"
 	"github.com/ironlb/ironlb/internal/controller"
 	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/legacy"
@@ -87,10 +88,16 @@ func serve(args []string, stderr io.Writer) error {
 	recorder, stopEvents := k8s.NewEventRecorder(clients.Kube, "metallb-controller")
 	defer stopEvents()
 
+	states := configstate.NewReporter(clients.MetalLBv1beta1, *namespace, configstate.ControllerName, log)
+	states.Labels = map[string]string{configstate.LabelComponent: configstate.ComponentController}
+	states.Recorder = recorder
+	go states.Run(ctx)
+
 	reg := metrics.NewRegistry()
 	reconciler := controller.NewReconciler(clients, recorder, log, controller.Options{
 		Namespace: *namespace, LBClass: *lbClass, Workers: *workers,
 		PoolMetrics: metrics.NewAllocator(reg), ClientMetrics: metrics.NewK8sClient(reg),
+		ConfigState: states,
 	})
 	ready := reconciler.Ready
 	if *webhookAddr != "" {

@@ -182,6 +182,8 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.status = newStatusWriter(s.clients, s.recorder, s.services, s.opts.Namespace, s.opts.NodeName, s.log)
 	go s.status.run(ctx)
+	states := s.newConfigStateReporter(self)
+	go states.Run(ctx)
 
 	s.running.Store(true)
 	updates := make(chan k8s.ConfigUpdate)
@@ -203,6 +205,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 			}
 		case u := <-updates:
 			s.opts.Metrics.Client.ConfigBuilt(u.Err)
+			states.Report(u.Err, u.Resources)
 			if u.Err != nil {
 				s.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
 				continue
