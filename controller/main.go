@@ -64,10 +64,15 @@ func serve(args []string, stderr io.Writer) error {
 	metricsCert := fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
 	metricsKey := fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
 	webhookAddr := fs.String("webhook-addr", ":9443", "address of the validating webhook (empty: no webhook)")
+	webhookHosts := fs.String("webhook-hosts", "", "further IP addresses or DNS names, comma-separated, the webhook certificate is valid for, when the API server calls the webhook by URL")
+	webhookLifetime := fs.Duration("webhook-cert-lifetime", webhook.DefaultLifetime, "validity of the webhook certificates the controller issues; renewed after two thirds of it")
 	var logOpts logging.Options
 	logOpts.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *webhookLifetime < webhook.MinLifetime {
+		return fmt.Errorf("--webhook-cert-lifetime %s: must be at least %s", *webhookLifetime, webhook.MinLifetime)
 	}
 	log, err := logOpts.Setup(stderr)
 	if err != nil {
@@ -102,6 +107,9 @@ func serve(args []string, stderr io.Writer) error {
 	ready := reconciler.Ready
 	if *webhookAddr != "" {
 		rotator := webhook.NewCertRotator(clients.Kube, *namespace)
+		rotator.Lifetime = *webhookLifetime
+		rotator.ExtraHosts = splitList(*webhookHosts)
+		rotator.Log = log
 		go rotator.Run(ctx)
 		handler := &webhook.Handler{
 			Validator: webhook.Validator{Namespace: *namespace},
@@ -116,6 +124,17 @@ func serve(args []string, stderr io.Writer) error {
 	})
 	log.Info("controller starting", "namespace", *namespace, "lbClass", *lbClass)
 	return reconciler.Run(ctx)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // serveLogged runs a server and logs why it stopped.
