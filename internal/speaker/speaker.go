@@ -397,6 +397,7 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	s.applyL2(plan.L2)
 	s.applyBGP(ctx, plan.BGP)
 	s.opts.Metrics.recordTakeovers(s.applied.L2, plan.L2, since, membersLeft)
+	s.opts.Metrics.recordBGPAnnouncements(s.applied.BGP, plan.BGP, since)
 	s.opts.Metrics.Speaker.SetAnnounced(announcedList(plan))
 	s.applied = plan
 	s.status.update(plan)
