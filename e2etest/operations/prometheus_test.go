@@ -1,6 +1,7 @@
 package operations
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"regexp"
@@ -121,4 +122,65 @@ func TestPoolExhaustionAlertFires(t *testing.T) {
 	if len(others) > 0 {
 		t.Errorf("alerts firing without cause: %v", others)
 	}
+}
+
+// TestSpeakerMissingFromMemberlistAlertFires: node3's speaker keeps running
+// and being scraped, but cannot reach the other speakers (blackhole routes
+// to their addresses in node3's namespace, as a firewall dropping port 7946
+// would). Each side then sees fewer memberlist members than the speakers
+// Prometheus scrapes, and IronLBSpeakerMissingFromMemberlist fires for all
+// three; once the routes are gone, the members agree again and it resolves.
+func TestSpeakerMissingFromMemberlistAlertFires(t *testing.T) {
+	l := setup(t)
+	ctx := t.Context()
+	if l.NodeCount() < 3 {
+		t.Fatalf("needs 3 nodes, the lab has %d", l.NodeCount())
+	}
+	p := startPrometheus(t, l)
+	cutOff := l.Node(3)
+	var routes []string
+	for i := 1; i < 3; i++ {
+		routes = append(routes, lab.NodeIPv4(i).String()+"/32")
+	}
+	heal := func() {
+		for _, r := range routes {
+			cutOff.Exec(context.Background(), "ip", "route", "del", "blackhole", r)
+		}
+	}
+	t.Cleanup(heal)
+	for _, r := range routes {
+		if out, err := cutOff.Exec(ctx, "ip", "route", "add", "blackhole", r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	lab.Eventually(t, 60*time.Second, "IronLBSpeakerMissingFromMemberlist fires for every speaker", func() error {
+		var pods []string
+		for _, labels := range firing(t, p)["IronLBSpeakerMissingFromMemberlist"] {
+			pods = append(pods, labels["pod"])
+		}
+		sort.Strings(pods)
+		if want := []string{"speaker-node1", "speaker-node2", "speaker-node3"}; !slices.Equal(pods, want) {
+			return fmt.Errorf("firing for %v, want %v", pods, want)
+		}
+		return nil
+	})
+	members, err := p.Query(ctx, `ironlb_memberlist_members{pod="speaker-node3"}`)
+	if err != nil || len(members) != 1 || members[0].Value != 1 {
+		t.Errorf("the cut-off speaker sees %+v members (%v), want itself only", members, err)
+	}
+
+	heal()
+	lab.Eventually(t, 60*time.Second, "the alert resolves once the speakers see each other", func() error {
+		if pods := firing(t, p)["IronLBSpeakerMissingFromMemberlist"]; len(pods) > 0 {
+			return fmt.Errorf("still firing for %v", pods)
+		}
+		samples, err := p.Query(ctx, `ironlb_memberlist_members != 3`)
+		if err != nil {
+			return err
+		}
+		if len(samples) > 0 {
+			return fmt.Errorf("members disagree: %+v", samples)
+		}
+		return nil
+	})
 }
