@@ -47,8 +47,9 @@ spec:
 // (Secrets are not checked at admission) makes the configuration invalid.
 // The controller and every speaker report it in their ConfigurationState
 // (result Invalid, the error, Stale=True), the controller writes a Warning
-// Event on the BGPPeer, config_stale_bool turns 1, and the controller keeps
-// serving the last valid configuration: a new Service still gets an address.
+// Event on the BGPPeer, config_stale_bool turns 1, `controller status` notes
+// it, and the controller keeps serving the last valid configuration: a new
+// Service still gets an address.
 // Restoring the Secret makes everything valid again.
 func TestRefusedConfigurationSurfaces(t *testing.T) {
 	l := setup(t)
@@ -97,6 +98,24 @@ func TestRefusedConfigurationSurfaces(t *testing.T) {
 	if err != nil || !strings.Contains(out, configstate.ReasonInvalidConfiguration) {
 		t.Errorf("kubectl describe bgppeer does not show the Event (%v):\n%s", err, out)
 	}
+
+	// controller status says so above its table.
+	lab.Eventually(t, 30*time.Second, "controller status notes the refused configuration", func() error {
+		_, out, err := controllerStatus(ctx, l)
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{
+			"note: configuration refused (ironlb keeps serving the last valid one): " + missingSecretMessage,
+			"note: controller refused the latest configuration and serves its last valid one",
+			"note: speaker-node1 refused the latest configuration and serves its last valid one",
+		} {
+			if !strings.Contains(out, want+"\n") {
+				return fmt.Errorf("no %q in:\n%s", want, out)
+			}
+		}
+		return nil
+	})
 
 	// The last valid configuration keeps serving.
 	svc := ipv4Service(t, l, "ops-state", "ops-state")
