@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/configstate"
 	"github.com/ironlb/ironlb/internal/controller"
 	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/legacy"
@@ -63,10 +64,15 @@ func serve(args []string, stderr io.Writer) error {
 	metricsCert := fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
 	metricsKey := fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
 	webhookAddr := fs.String("webhook-addr", ":9443", "address of the validating webhook (empty: no webhook)")
+	webhookHosts := fs.String("webhook-hosts", "", "further IP addresses or DNS names, comma-separated, the webhook certificate is valid for, when the API server calls the webhook by URL")
+	webhookLifetime := fs.Duration("webhook-cert-lifetime", webhook.DefaultLifetime, "validity of the webhook certificates the controller issues; renewed after two thirds of it")
 	var logOpts logging.Options
 	logOpts.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *webhookLifetime < webhook.MinLifetime {
+		return fmt.Errorf("--webhook-cert-lifetime %s: must be at least %s", *webhookLifetime, webhook.MinLifetime)
 	}
 	log, err := logOpts.Setup(stderr)
 	if err != nil {
@@ -87,14 +93,23 @@ func serve(args []string, stderr io.Writer) error {
 	recorder, stopEvents := k8s.NewEventRecorder(clients.Kube, "metallb-controller")
 	defer stopEvents()
 
+	states := configstate.NewReporter(clients.MetalLBv1beta1, *namespace, configstate.ControllerName, log)
+	states.Labels = map[string]string{configstate.LabelComponent: configstate.ComponentController}
+	states.Recorder = recorder
+	go states.Run(ctx)
+
 	reg := metrics.NewRegistry()
 	reconciler := controller.NewReconciler(clients, recorder, log, controller.Options{
 		Namespace: *namespace, LBClass: *lbClass, Workers: *workers,
 		PoolMetrics: metrics.NewAllocator(reg), ClientMetrics: metrics.NewK8sClient(reg),
+		ConfigState: states,
 	})
 	ready := reconciler.Ready
 	if *webhookAddr != "" {
 		rotator := webhook.NewCertRotator(clients.Kube, *namespace)
+		rotator.Lifetime = *webhookLifetime
+		rotator.ExtraHosts = splitList(*webhookHosts)
+		rotator.Log = log
 		go rotator.Run(ctx)
 		handler := &webhook.Handler{
 			Validator: webhook.Validator{Namespace: *namespace},
@@ -109,6 +124,17 @@ func serve(args []string, stderr io.Writer) error {
 	})
 	log.Info("controller starting", "namespace", *namespace, "lbClass", *lbClass)
 	return reconciler.Run(ctx)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // serveLogged runs a server and logs why it stopped.

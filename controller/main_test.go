@@ -35,3 +35,28 @@ func TestConvertConfigMapCommand(t *testing.T) {
 		t.Fatalf("converted output does not validate: %v\n%s", err, out.String())
 	}
 }
+
+func TestServeRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--webhook-cert-lifetime", "10s"}, "--webhook-cert-lifetime 10s: must be at least 30s"},
+		{[]string{"--log-level", "loud"}, "loud"},
+	} {
+		var stderr bytes.Buffer
+		err := run(tc.args, nil, nil, &stderr)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	if got := strings.Join(splitList(" 172.30.0.1, ,fd00:30::1,"), "|"); got != "172.30.0.1|fd00:30::1" {
+		t.Errorf("splitList = %q", got)
+	}
+	if got := splitList(""); got != nil {
+		t.Errorf("splitList(\"\") = %q, want none", got)
+	}
+}

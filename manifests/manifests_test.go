@@ -97,7 +97,7 @@ func TestEveryObjectParsesAndEveryKindIsThere(t *testing.T) {
 	versions := map[string]string{
 		"IPAddressPool": "v1beta1", "L2Advertisement": "v1beta1", "BGPAdvertisement": "v1beta1",
 		"Community": "v1beta1", "BFDProfile": "v1beta1", "ServiceL2Status": "v1beta1",
-		"ServiceBGPStatus": "v1beta1", "BGPPeer": "v1beta2",
+		"ServiceBGPStatus": "v1beta1", "ConfigurationState": "v1beta1", "BGPPeer": "v1beta2",
 	}
 	for kind, version := range versions {
 		crd := crds[kind]

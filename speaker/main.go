@@ -43,6 +43,8 @@ func run(args []string, stderr io.Writer) error {
 	probeTimeout := fs.Duration("memberlist-probe-timeout", defaults.ProbeTimeout, "how long a probe waits for its ack")
 	suspicionMult := fs.Int("memberlist-suspicion-mult", defaults.SuspicionMult, "suspicion timeout multiplier")
 	metricsAddr := fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
+	metricsCert := fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
+	metricsKey := fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
 	var logOpts logging.Options
 	logOpts.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -91,7 +93,7 @@ func run(args []string, stderr io.Writer) error {
 	defer stopEvents()
 	sp := speaker.New(clients, recorder, log, opts)
 	go func() {
-		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *metricsAddr, Gatherer: reg, Ready: sp.Ready})
+		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *metricsAddr, CertFile: *metricsCert, KeyFile: *metricsKey, Gatherer: reg, Ready: sp.Ready})
 		if err != nil {
 			log.Error("metrics server stopped", "err", err)
 		}

@@ -63,7 +63,7 @@ func (l *Lab) HasSpeaker() bool { return l.bins.speaker != "" }
 
 // StartController starts the controller against the lab's API server, in
 // the root namespace with metrics on a free loopback port, replacing one that
-// runs.
+// runs. With Options.Webhook it first registers the validating webhook.
 func (l *Lab) StartController() error {
 	if !l.HasController() {
 		return errors.New("lab: this clone has no ./controller package")
@@ -75,17 +75,24 @@ func (l *Lab) StartController() error {
 	if err != nil {
 		return err
 	}
+	webhookArgs, err := l.webhookArgs()
+	if err != nil {
+		return err
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", port)
 	args := append([]string{l.bins.controller,
 		"--kubeconfig", l.Kubeconfig(),
 		"--namespace", IronLBNamespace,
-		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", port),
+		"--metrics-addr", metricsAddr,
 		"--log-level", "debug",
-	}, l.opts.ControllerArgs...)
+	}, webhookArgs...)
+	args = append(args, l.opts.ControllerArgs...)
 	p, err := startProcess(LogDir(l.repo), "controller", "", args)
 	if err != nil {
 		return err
 	}
 	l.controller = p
+	l.controllerMetrics = metricsAddr
 	return nil
 }
 

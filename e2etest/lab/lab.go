@@ -36,6 +36,9 @@ type Options struct {
 	// deleted namespaces go away (never the endpointslice or node
 	// controllers: the lab plays their part).
 	ControllerManager bool
+	// Webhook makes the API server call the controller's validating webhook
+	// (see operations.go).
+	Webhook bool
 	// ControllerArgs and SpeakerArgs are added to the binaries' flags.
 	ControllerArgs []string
 	SpeakerArgs    []string
@@ -60,6 +63,8 @@ type Lab struct {
 	ext        *Host
 	router     *Router
 	controller *Process
+	// controllerMetrics is the controller's --metrics-addr.
+	controllerMetrics string
 }
 
 // Node is a lab node: a host with kube-ipvs0, an HTTP backend that answers

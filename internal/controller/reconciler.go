@@ -25,6 +25,7 @@ import (
 
 	"github.com/ironlb/ironlb/internal/annotations"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/configstate"
 	"github.com/ironlb/ironlb/internal/ipam"
 	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/metrics"
@@ -51,6 +52,9 @@ type Options struct {
 	// outcome of configuration loads and reconciles.
 	PoolMetrics   *metrics.Allocator
 	ClientMetrics *metrics.K8sClient
+	// ConfigState, when set, receives the outcome of every configuration
+	// build (the controller's ConfigurationState and Events).
+	ConfigState *configstate.Reporter
 }
 
 // Reconciler assigns addresses to LoadBalancer Services.
@@ -151,6 +155,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			return err
 		case u := <-updates:
 			r.opts.ClientMetrics.ConfigBuilt(u.Err)
+			if r.opts.ConfigState != nil {
+				r.opts.ConfigState.Report(u.Err, u.Resources)
+			}
 			if u.Err != nil {
 				r.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
 				continue

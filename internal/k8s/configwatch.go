@@ -20,6 +20,9 @@ import (
 type ConfigUpdate struct {
 	Config *config.Config
 	Err    error
+	// Resources are the objects the configuration was built from, to name
+	// (with their UIDs) the objects an error is about.
+	Resources config.Resources
 }
 
 // ConfigWatcher watches the metallb.io objects and Secrets of one namespace
@@ -81,9 +84,10 @@ func (w *ConfigWatcher) Run(ctx context.Context, updates chan<- ConfigUpdate) er
 		return fmt.Errorf("configuration informers did not sync: %w", ctx.Err())
 	}
 	for {
-		cfg, err := config.Build(w.resources())
+		res := w.resources()
+		cfg, err := config.Build(res)
 		select {
-		case updates <- ConfigUpdate{Config: cfg, Err: err}:
+		case updates <- ConfigUpdate{Config: cfg, Err: err, Resources: res}:
 		case <-ctx.Done():
 			return nil
 		}

@@ -28,6 +28,8 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/ironlb/ironlb/internal/logging"
 )
 
 // Protocol names the neighbour protocol a counter is about.
@@ -177,7 +179,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 		if links, err = Links(); err != nil {
-			a.log.Warn("listing interfaces failed, keeping the current responders", "error", err)
+			a.log.Warn("listing interfaces failed, keeping the current responders", logging.KeyError, err)
 			links = nil
 			continue
 		}
@@ -212,7 +214,7 @@ func (a *Announcer) reconcile(ctx context.Context, links []Link) {
 		}
 		r, err := a.startResponder(ctx, l)
 		if err != nil {
-			a.log.Warn("cannot answer on interface", "interface", name, "error", err)
+			a.log.Warn("cannot answer on interface", "interface", name, logging.KeyError, err)
 			continue
 		}
 		a.links[name] = r
@@ -367,7 +369,7 @@ func (r *responder) serve(conn *packet.Conn, proto Protocol, decide func([]byte,
 		n, _, err := conn.ReadFrom(buf)
 		if err != nil {
 			if r.ctx.Err() == nil {
-				r.log.Warn("responder stopped: socket failed", "protocol", proto, "error", err)
+				r.log.Warn("responder stopped: socket failed", "protocol", proto, logging.KeyError, err)
 				r.dead.Store(true)
 			}
 			return
@@ -378,7 +380,7 @@ func (r *responder) serve(conn *packet.Conn, proto Protocol, decide func([]byte,
 		}
 		r.counters.RequestReceived(proto, r.l.name, d.asked)
 		if _, err := conn.WriteTo(d.reply, &packet.Addr{HardwareAddr: d.to}); err != nil {
-			r.log.Warn("sending reply failed", "protocol", proto, "ip", d.asked, "error", err)
+			r.log.Warn("sending reply failed", "protocol", proto, "ip", d.asked, logging.KeyError, err)
 			continue
 		}
 		r.counters.ResponseSent(proto, r.l.name, d.asked)
@@ -408,7 +410,7 @@ func (r *responder) gratuitous(ip netip.Addr, owned *ownedSet) {
 	}
 	if err != nil {
 		if !errors.Is(err, net.ErrClosed) {
-			r.log.Warn("sending gratuitous announcement failed", "protocol", proto, "ip", ip, "error", err)
+			r.log.Warn("sending gratuitous announcement failed", "protocol", proto, "ip", ip, logging.KeyError, err)
 		}
 		return
 	}
@@ -432,7 +434,7 @@ func (r *responder) syncGroups(owned *ownedSet) {
 	for mac := range r.groups {
 		if !want[mac] {
 			if err := r.membership(unix.PACKET_DROP_MEMBERSHIP, mac); err != nil {
-				r.log.Warn("leaving multicast group failed", "mac", net.HardwareAddr(mac), "error", err)
+				r.log.Warn("leaving multicast group failed", "mac", net.HardwareAddr(mac), logging.KeyError, err)
 			}
 			delete(r.groups, mac)
 		}
@@ -440,7 +442,7 @@ func (r *responder) syncGroups(owned *ownedSet) {
 	for mac := range want {
 		if !r.groups[mac] {
 			if err := r.membership(unix.PACKET_ADD_MEMBERSHIP, mac); err != nil {
-				r.log.Warn("joining multicast group failed", "mac", net.HardwareAddr(mac), "error", err)
+				r.log.Warn("joining multicast group failed", "mac", net.HardwareAddr(mac), logging.KeyError, err)
 				continue
 			}
 			r.groups[mac] = true

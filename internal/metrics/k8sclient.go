@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // K8sClient exports how the process keeps up with the API server and
 // whether it runs on a valid configuration: MetalLB's metallb_k8s_client_*
@@ -10,6 +14,8 @@ type K8sClient struct {
 	updateErrors prometheus.Counter
 	loaded       prometheus.Gauge
 	stale        prometheus.Gauge
+	// everLoaded mirrors loaded, which a Gauge cannot be read back from.
+	everLoaded atomic.Bool
 }
 
 // NewK8sClient registers the client metrics on reg.
@@ -45,14 +51,20 @@ func (k *K8sClient) UpdateProcessed(err error) {
 	}
 }
 
-// ConfigBuilt records the outcome of building the configuration: nil marks
-// it loaded and current; an error marks the process as running on its last
-// good configuration (stale), or on none if it never loaded one.
+// ConfigBuilt records the outcome of building the configuration, which
+// counts as one processed update: nil marks it loaded and current; an error
+// marks the process as running on a stale configuration, its last good one,
+// but only if it ever loaded one: a process that never loaded a
+// configuration serves none, which config_loaded_bool = 0 already says.
 func (k *K8sClient) ConfigBuilt(err error) {
-	if err != nil {
-		k.stale.Set(1)
+	k.updates.Inc()
+	if err == nil {
+		k.everLoaded.Store(true)
+		k.loaded.Set(1)
+		k.stale.Set(0)
 		return
 	}
-	k.loaded.Set(1)
-	k.stale.Set(0)
+	if k.everLoaded.Load() {
+		k.stale.Set(1)
+	}
 }

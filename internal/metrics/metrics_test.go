@@ -74,6 +74,11 @@ metallb_k8s_client_config_loaded_bool 0
 metallb_k8s_client_config_stale_bool 0
 `, "metallb_k8s_client_config_loaded_bool", "metallb_k8s_client_config_stale_bool")
 
+	// Refused before any valid configuration: not stale, just not loaded.
+	k.ConfigBuilt(errors.New("IPAddressPool metallb-system/a: spec.addresses[0]: overlaps"))
+	if loaded, stale := testutil.ToFloat64(k.loaded), testutil.ToFloat64(k.stale); loaded != 0 || stale != 0 {
+		t.Errorf("refused first configuration: loaded %v stale %v, want 0 0", loaded, stale)
+	}
 	k.ConfigBuilt(nil)
 	k.ConfigBuilt(errors.New("IPAddressPool metallb-system/a: spec.addresses[0]: overlaps"))
 	k.UpdateProcessed(nil)
@@ -91,7 +96,7 @@ metallb_k8s_client_config_stale_bool 1
 metallb_k8s_client_update_errors_total 1
 # HELP metallb_k8s_client_updates_total Number of k8s object updates that have been processed.
 # TYPE metallb_k8s_client_updates_total counter
-metallb_k8s_client_updates_total 3
+metallb_k8s_client_updates_total 6
 `)
 
 	k.ConfigBuilt(nil) // fixed: no longer stale

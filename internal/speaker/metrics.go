@@ -74,6 +74,35 @@ func (m *Metrics) recordTakeovers(before, after []announce.L2Announcement, since
 	}
 }
 
+// recordBGPAnnouncements observes, for every address the BGP plan after
+// advertises and before did not, the time since the change that caused it.
+func (m *Metrics) recordBGPAnnouncements(before, after announce.BGPPlan, since time.Time) {
+	for range newBGPAddresses(before, after) {
+		m.Speaker.ObserveAnnounceLatency(metrics.ProtocolBGP, time.Since(since))
+	}
+}
+
+// newBGPAddresses returns the addresses after advertises that before did not
+// (an address kept while its peers change is not new).
+func newBGPAddresses(before, after announce.BGPPlan) []netip.Addr {
+	had := map[netip.Addr]bool{}
+	for _, svc := range before.Services {
+		for _, ip := range svc.IPs {
+			had[ip] = true
+		}
+	}
+	var out []netip.Addr
+	for _, svc := range after.Services {
+		for _, ip := range svc.IPs {
+			if !had[ip] {
+				had[ip] = true
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
+}
+
 // bgpSessions keeps the metallb_bgp_* families in line with the sessions.
 type bgpSessions struct {
 	mu      sync.Mutex

@@ -182,6 +182,8 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.status = newStatusWriter(s.clients, s.recorder, s.services, s.opts.Namespace, s.opts.NodeName, s.log)
 	go s.status.run(ctx)
+	states := s.newConfigStateReporter(self)
+	go states.Run(ctx)
 
 	s.running.Store(true)
 	updates := make(chan k8s.ConfigUpdate)
@@ -203,6 +205,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 			}
 		case u := <-updates:
 			s.opts.Metrics.Client.ConfigBuilt(u.Err)
+			states.Report(u.Err, u.Resources)
 			if u.Err != nil {
 				s.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
 				continue
@@ -394,9 +397,11 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	s.applyL2(plan.L2)
 	s.applyBGP(ctx, plan.BGP)
 	s.opts.Metrics.recordTakeovers(s.applied.L2, plan.L2, since, membersLeft)
+	s.opts.Metrics.recordBGPAnnouncements(s.applied.BGP, plan.BGP, since)
 	s.opts.Metrics.Speaker.SetAnnounced(announcedList(plan))
 	s.applied = plan
 	s.status.update(plan)
+	s.opts.Metrics.Client.UpdateProcessed(nil)
 }
 
 func (s *Speaker) applyL2(desired []announce.L2Announcement) {

@@ -13,12 +13,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/configstate"
 	"github.com/ironlb/ironlb/internal/k8s"
 )
 
@@ -246,4 +248,17 @@ func (w *statusWriter) remove(ctx context.Context, resource, prefix, namespace, 
 		return err
 	}
 	return nil
+}
+
+// newConfigStateReporter returns the reporter of this speaker's
+// ConfigurationState, owned by its Node so that it goes away with the node.
+// It writes no Events: the controller writes them for the same errors.
+func (s *Speaker) newConfigStateReporter(self *corev1.Node) *configstate.Reporter {
+	r := configstate.NewReporter(s.clients.MetalLBv1beta1, s.opts.Namespace, configstate.SpeakerName(s.opts.NodeName), s.log)
+	r.Labels = map[string]string{configstate.LabelComponent: configstate.ComponentSpeaker}
+	if len(validation.IsValidLabelValue(s.opts.NodeName)) == 0 { // node names may be longer than label values
+		r.Labels[configstate.LabelNode] = s.opts.NodeName
+	}
+	r.Owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Node", Name: self.Name, UID: self.UID}
+	return r
 }

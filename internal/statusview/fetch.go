@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
@@ -15,8 +16,8 @@ import (
 
 // Fetch reads the view's input from the API server: the LoadBalancer
 // Services of class lbClass ("" for Services without a class), the
-// configuration and the status objects of namespace, and the Warning Events
-// of Services.
+// configuration, the status objects and ConfigurationStates of namespace, and
+// the Warning Events of Services.
 func Fetch(ctx context.Context, c *k8s.Clients, namespace, lbClass string) (Input, error) {
 	var in Input
 	services, err := c.Kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
@@ -44,6 +45,17 @@ func Fetch(ctx context.Context, c *k8s.Clients, namespace, lbClass string) (Inpu
 		return in, fmt.Errorf("listing servicebgpstatuses: %w", err)
 	}
 	in.BGP = bgp.Items
+
+	var states v1beta1.ConfigurationStateList
+	err = c.MetalLBv1beta1.Get().Namespace(namespace).Resource("configurationstates").Do(ctx).Into(&states)
+	switch {
+	case apierrors.IsNotFound(err):
+		// A cluster installed before ConfigurationState existed.
+	case err != nil:
+		return in, fmt.Errorf("listing configurationstates: %w", err)
+	default:
+		in.States = states.Items
+	}
 
 	selector := fields.Set{"involvedObject.kind": "Service", "type": corev1.EventTypeWarning}.AsSelector().String()
 	events, err := c.Kube.CoreV1().Events("").List(ctx, metav1.ListOptions{FieldSelector: selector})

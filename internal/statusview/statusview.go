@@ -2,7 +2,9 @@
 // this Service have none?" from the API: it joins LoadBalancer Services with
 // the configuration (pools, advertisements), the speakers' ServiceL2Status
 // and ServiceBGPStatus objects and the Services' warning Events into one
-// table, printed by `controller status`.
+// table, printed by `controller status`, with notes above it when the
+// configuration is refused and for each component (ConfigurationState) that
+// runs without the latest one.
 //
 // Build and Render are pure; Fetch reads their input from the API server.
 package statusview
@@ -18,11 +20,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/ironlb/ironlb/internal/annotations"
 	"github.com/ironlb/ironlb/internal/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/configstate"
 )
 
 // The protocol names shown, as in metallb_speaker_announced.
@@ -44,6 +48,8 @@ type Input struct {
 	// Events are Warning Events about Services, the newest of which explains
 	// a Service without an address.
 	Events []corev1.Event
+	// States are the components' ConfigurationStates.
+	States []v1beta1.ConfigurationState
 }
 
 // Row is one Service.
@@ -74,6 +80,7 @@ func Build(in Input) View {
 		view.Notes = append(view.Notes, "configuration refused (ironlb keeps serving the last valid one): "+
 			strings.ReplaceAll(in.ConfigErr.Error(), "\n", "; "))
 	}
+	view.Notes = append(view.Notes, stateNotes(in.States)...)
 	l2 := map[string][]string{}
 	for _, s := range in.L2 {
 		key := s.Status.ServiceNamespace + "/" + s.Status.ServiceName
@@ -111,6 +118,24 @@ func Build(in Input) View {
 	}
 	sort.Slice(view.Rows, func(i, j int) bool { return view.Rows[i].Service < view.Rows[j].Service })
 	return view
+}
+
+// stateNotes names the components that run on a refused configuration, in
+// name order.
+func stateNotes(states []v1beta1.ConfigurationState) []string {
+	var notes []string
+	for _, st := range states {
+		if st.Status.Result != v1beta1.ConfigurationInvalid {
+			continue
+		}
+		if meta.IsStatusConditionTrue(st.Status.Conditions, configstate.ConditionStale) {
+			notes = append(notes, st.Name+" refused the latest configuration and serves its last valid one")
+		} else {
+			notes = append(notes, st.Name+" has no valid configuration: it assigns or announces nothing")
+		}
+	}
+	sort.Strings(notes)
+	return notes
 }
 
 // problem explains, in order of cause, why row is not served.

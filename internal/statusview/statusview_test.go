@@ -14,6 +14,7 @@ import (
 
 	"github.com/ironlb/ironlb/internal/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/configstate"
 )
 
 const configYAML = `
@@ -213,6 +214,30 @@ func TestBuildWithRefusedConfig(t *testing.T) {
 	want := Row{Service: "default/web", IPs: addrs("192.168.1.10"), Pool: "lan"}
 	if !reflect.DeepEqual(view.Rows[0], want) {
 		t.Errorf("row = %+v", view.Rows[0])
+	}
+}
+
+func TestBuildNotesComponentsWithoutTheLatestConfiguration(t *testing.T) {
+	refused := errors.New("BGPPeer metallb-system/edge: spec.passwordSecret: Secret metallb-system/pw not found")
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	state := func(name string, err error, everLoaded bool) v1beta1.ConfigurationState {
+		return v1beta1.ConfigurationState{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Status:     configstate.Status(v1beta1.ConfigurationStateStatus{}, err, everLoaded, at),
+		}
+	}
+	view := Build(Input{States: []v1beta1.ConfigurationState{
+		state("speaker-node2", refused, true),
+		state("controller", nil, true),
+		state("speaker-node1", refused, false),
+		{ObjectMeta: metav1.ObjectMeta{Name: "speaker-node3"}}, // not reported yet
+	}})
+	want := []string{
+		"speaker-node1 has no valid configuration: it assigns or announces nothing",
+		"speaker-node2 refused the latest configuration and serves its last valid one",
+	}
+	if !reflect.DeepEqual(view.Notes, want) {
+		t.Errorf("notes =\n%q\nwant\n%q", view.Notes, want)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -20,8 +22,15 @@ import (
 const caCommonName = "ironlb-webhook-ca"
 
 // clockSkew backdates certificates so that an API server whose clock is
-// slightly behind still accepts them.
+// slightly behind still accepts them: by an hour, or a quarter of the
+// lifetime when that is shorter (so that a short lifetime, for tests, is not
+// mostly in the past).
 const clockSkew = time.Hour
+
+// backdating is how far a certificate valid for lifetime is backdated.
+func backdating(lifetime time.Duration) time.Duration {
+	return min(clockSkew, lifetime/4)
+}
 
 // KeyPair is the webhook's TLS material, PEM-encoded: a self-signed CA and a
 // serving certificate it signed. The CA's private key is discarded once the
@@ -50,10 +59,23 @@ func RenewAt(cert *x509.Certificate) time.Time {
 	return cert.NotBefore.Add(lifetime / 3 * 2)
 }
 
-// Generate issues a new CA and a serving certificate for dnsNames, valid
-// from now (less clockSkew) for lifetime.
-func Generate(now time.Time, lifetime time.Duration, dnsNames []string) (KeyPair, error) {
-	notBefore, notAfter := now.Add(-clockSkew), now.Add(lifetime)
+// Generate issues a new CA and a serving certificate for hosts (DNS names,
+// and IP addresses for an API server that calls the webhook by URL), valid
+// from now (backdated a little) for lifetime.
+func Generate(now time.Time, lifetime time.Duration, hosts []string) (KeyPair, error) {
+	if len(hosts) == 0 {
+		return KeyPair{}, errors.New("a certificate needs at least one host name")
+	}
+	var dnsNames []string
+	var ips []net.IP
+	for _, h := range hosts {
+		if ip, err := netip.ParseAddr(h); err == nil {
+			ips = append(ips, ip.AsSlice())
+		} else {
+			dnsNames = append(dnsNames, h)
+		}
+	}
+	notBefore, notAfter := now.Add(-backdating(lifetime)), now.Add(lifetime)
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return KeyPair{}, err
@@ -80,8 +102,9 @@ func Generate(now time.Time, lifetime time.Duration, dnsNames []string) (KeyPair
 		return KeyPair{}, err
 	}
 	serving := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: dnsNames[0]},
+		Subject:     pkix.Name{CommonName: hosts[0]},
 		DNSNames:    dnsNames,
+		IPAddresses: ips,
 		NotBefore:   notBefore,
 		NotAfter:    notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
@@ -102,10 +125,11 @@ func Generate(now time.Time, lifetime time.Duration, dnsNames []string) (KeyPair
 	}, nil
 }
 
-// Check reports when kp is due for renewal, or why it cannot serve dnsNames
-// at now: missing or unparsable parts, a certificate its CA did not sign,
-// missing names, or a renewal date that has passed.
-func (kp KeyPair) Check(now time.Time, dnsNames []string) (renewAt time.Time, err error) {
+// Check reports when kp is due for renewal, or why it cannot serve hosts
+// (DNS names or IP addresses) at now: missing or unparsable parts, a
+// certificate its CA did not sign, missing names, or a renewal date that has
+// passed.
+func (kp KeyPair) Check(now time.Time, hosts []string) (renewAt time.Time, err error) {
 	if len(kp.CA) == 0 || len(kp.Cert) == 0 || len(kp.Key) == 0 {
 		return time.Time{}, errors.New("no certificate yet")
 	}
@@ -119,7 +143,8 @@ func (kp KeyPair) Check(now time.Time, dnsNames []string) (renewAt time.Time, er
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
-	for _, name := range dnsNames {
+	for _, name := range hosts {
+		// DNSName also matches an IP address against the IP SANs.
 		_, err := cert.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, CurrentTime: now})
 		if err != nil {
 			return time.Time{}, fmt.Errorf("serving certificate does not verify for %s: %w", name, err)

@@ -3,6 +3,8 @@ package webhook
 import (
 	"bytes"
 	"encoding/pem"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +72,50 @@ func TestGenerateAndCheck(t *testing.T) {
 	}
 	if _, err := (KeyPair{CA: kp.CA, Cert: kp.Cert, Key: other.Key}).Check(t0, names); err == nil || !strings.Contains(err.Error(), "key pair") {
 		t.Errorf("mismatched key: %v", err)
+	}
+}
+
+// TestCertificateForAnAddress: a certificate for an API server that calls
+// the webhook by URL carries the address as an IP SAN and verifies for it.
+func TestCertificateForAnAddress(t *testing.T) {
+	hosts := append(slices.Clone(names), "172.30.0.1", "fd00:30::1")
+	kp, err := Generate(t0, DefaultLifetime, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kp.Check(t0, hosts); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	cert, err := parseCertificate(kp.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.IPAddresses) != 2 || !cert.IPAddresses[0].Equal(net.ParseIP("172.30.0.1")) || slices.Contains(cert.DNSNames, "172.30.0.1") {
+		t.Errorf("IP SANs %v, DNS SANs %v: want the addresses as IP SANs only", cert.IPAddresses, cert.DNSNames)
+	}
+	if _, err := kp.Check(t0, append(slices.Clone(hosts), "172.30.0.2")); err == nil || !strings.Contains(err.Error(), "172.30.0.2") {
+		t.Errorf("an address the certificate lacks: %v", err)
+	}
+	if _, err := Generate(t0, DefaultLifetime, nil); err == nil {
+		t.Error("a certificate for no host was issued")
+	}
+}
+
+// TestShortLifetime: a lifetime of seconds (tests) is backdated by a
+// quarter of it, not an hour, so the certificate is usable and renewed
+// after two thirds of its validity.
+func TestShortLifetime(t *testing.T) {
+	kp, err := Generate(t0, MinLifetime, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewAt, err := kp.Check(t0, names)
+	if err != nil {
+		t.Fatalf("fresh short-lived key pair: %v", err)
+	}
+	// Valid from t0-7.5s to t0+30s: renewal 25s after the start.
+	if want := t0.Add(-MinLifetime / 4).Add(MinLifetime * 5 / 4 / 3 * 2); renewAt.Sub(want).Abs() > time.Second {
+		t.Errorf("renewAt = %s, want %s", renewAt, want)
 	}
 }
 

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"slices"
 	"sync/atomic"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,9 +31,18 @@ const (
 	// SecretKeyCA holds the CA certificate in the Secret, next to
 	// tls.crt and tls.key.
 	SecretKeyCA = "ca.crt"
+	// MinLifetime is the shortest lifetime a rotator accepts: the previous
+	// certificate must outlive BundlePropagation.
+	MinLifetime = 30 * time.Second
+	// BundlePropagation is how long a rotator keeps serving the previous
+	// certificate after adding a new CA to the caBundle, so that the API
+	// server trusts the new CA before it is presented.
+	BundlePropagation = 5 * time.Second
 	// resync is how often Run re-checks the Secret and the CA bundle, which
 	// also repairs a ValidatingWebhookConfiguration that was re-created.
 	resync = time.Minute
+	// minWait is the shortest pause between two reconciles of Run.
+	minWait = time.Second
 )
 
 // CertRotator keeps the webhook's serving certificate: it issues one when
@@ -45,6 +57,11 @@ type CertRotator struct {
 	SecretName        string
 	ServiceName       string
 	WebhookConfigName string
+	// ExtraHosts are further IP addresses or DNS names the certificate is
+	// valid for, for an API server that calls the webhook by URL (outside
+	// the cluster network); webhooks whose clientConfig.url names one of
+	// them get the caBundle too.
+	ExtraHosts []string
 	// Lifetime of issued certificates; they are renewed after two thirds
 	// of it.
 	Lifetime time.Duration
@@ -84,29 +101,46 @@ func (r *CertRotator) Ready() error {
 	return err
 }
 
-// Run reconciles now and then every minute until ctx is done. Errors are
-// logged and retried.
+// Run reconciles now, then every minute or when the certificate is due,
+// whichever comes first, until ctx is done. Errors are logged and retried.
 func (r *CertRotator) Run(ctx context.Context) {
-	ticker := time.NewTicker(resync)
-	defer ticker.Stop()
 	for {
-		if _, err := r.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			r.logger().Error("webhook certificate", logging.KeyError, err)
+		wait := resync
+		next, err := r.Reconcile(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.logger().Error("webhook certificate", logging.KeyError, err)
+			}
+		} else if until := next.Sub(r.now()); until < wait {
+			wait = max(until, minWait)
 		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
 }
 
+// hosts are the names and addresses the certificate must be valid for.
+func (r *CertRotator) hosts() []string {
+	return append(DNSNames(r.ServiceName, r.Namespace), r.ExtraHosts...)
+}
+
 // Reconcile makes the Secret hold a valid certificate, the webhook
-// configuration trust its CA and the server serve it. It returns when the
-// certificate is due for renewal.
-func (r *CertRotator) Reconcile(ctx context.Context) (renewAt time.Time, err error) {
+// configuration trust its CA and the server serve it. It returns when it
+// wants to run again: when the certificate is due for renewal, or, right
+// after a new CA entered the caBundle while the previous certificate is
+// still valid, once BundlePropagation has passed and the new certificate can
+// be served.
+func (r *CertRotator) Reconcile(ctx context.Context) (next time.Time, err error) {
+	if r.Lifetime < MinLifetime {
+		return time.Time{}, fmt.Errorf("webhook certificate lifetime %s is shorter than %s", r.Lifetime, MinLifetime)
+	}
 	now := r.now()
-	names := DNSNames(r.ServiceName, r.Namespace)
+	names := r.hosts()
 	secret, err := r.Kube.CoreV1().Secrets(r.Namespace).Get(ctx, r.SecretName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		secret, err = nil, nil
@@ -134,15 +168,34 @@ func (r *CertRotator) Reconcile(ctx context.Context) (renewAt time.Time, err err
 			return time.Time{}, err
 		}
 	}
-	if err := r.trustCA(ctx, kp.CA, now); err != nil {
+	trusted, err := r.trustCA(ctx, kp.CA, now)
+	if err != nil {
 		return time.Time{}, err
 	}
 	cert, err := tls.X509KeyPair(kp.Cert, kp.Key)
 	if err != nil {
 		return time.Time{}, err
 	}
+	switchAt := now.Add(BundlePropagation)
+	if trusted && r.servingValidAt(switchAt) && !r.serves(&cert) {
+		r.logger().Info("new webhook certificate stored; serving it once the API server trusts its CA", "after", BundlePropagation)
+		return switchAt, nil
+	}
 	r.serving.Store(&cert)
 	return renewAt, nil
+}
+
+// servingValidAt reports whether a certificate is being served that is still
+// valid at t.
+func (r *CertRotator) servingValidAt(t time.Time) bool {
+	cur := r.serving.Load()
+	return cur != nil && cur.Leaf != nil && t.Before(cur.Leaf.NotAfter)
+}
+
+// serves reports whether cert is the one being served.
+func (r *CertRotator) serves(cert *tls.Certificate) bool {
+	cur := r.serving.Load()
+	return cur != nil && len(cur.Certificate) > 0 && len(cert.Certificate) > 0 && bytes.Equal(cur.Certificate[0], cert.Certificate[0])
 }
 
 func keyPairOf(secret *corev1.Secret) KeyPair {
@@ -183,22 +236,21 @@ func (r *CertRotator) store(ctx context.Context, secret *corev1.Secret, kp KeyPa
 }
 
 // trustCA puts ca first in the caBundle of every webhook of the
-// configuration that calls our Service. A missing configuration is not an
-// error: nothing calls the webhook then.
-func (r *CertRotator) trustCA(ctx context.Context, ca []byte, now time.Time) error {
+// configuration that calls this server, and reports whether it changed a
+// bundle. A missing configuration is not an error: nothing calls the webhook
+// then.
+func (r *CertRotator) trustCA(ctx context.Context, ca []byte, now time.Time) (changed bool, err error) {
 	configs := r.Kube.AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	vwc, err := configs.Get(ctx, r.WebhookConfigName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		r.logger().Warn("no ValidatingWebhookConfiguration: configuration changes are not validated at admission", "name", r.WebhookConfigName)
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading ValidatingWebhookConfiguration %s: %w", r.WebhookConfigName, err)
+		return false, fmt.Errorf("reading ValidatingWebhookConfiguration %s: %w", r.WebhookConfigName, err)
 	}
-	changed := false
 	for i := range vwc.Webhooks {
-		svc := vwc.Webhooks[i].ClientConfig.Service
-		if svc == nil || svc.Name != r.ServiceName || svc.Namespace != r.Namespace {
+		if !r.callsUs(vwc.Webhooks[i].ClientConfig) {
 			continue
 		}
 		bundle := MergeBundle(ca, vwc.Webhooks[i].ClientConfig.CABundle, now)
@@ -208,13 +260,26 @@ func (r *CertRotator) trustCA(ctx context.Context, ca []byte, now time.Time) err
 		}
 	}
 	if !changed {
-		return nil
+		return false, nil
 	}
 	if _, err := configs.Update(ctx, vwc, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("setting the caBundle of ValidatingWebhookConfiguration %s: %w", r.WebhookConfigName, err)
+		return false, fmt.Errorf("setting the caBundle of ValidatingWebhookConfiguration %s: %w", r.WebhookConfigName, err)
 	}
 	r.logger().Info("webhook CA bundle updated", "name", r.WebhookConfigName)
-	return nil
+	return true, nil
+}
+
+// callsUs reports whether a webhook calls this server: through its Service,
+// or by a URL whose host is one of ExtraHosts.
+func (r *CertRotator) callsUs(cc admissionregistrationv1.WebhookClientConfig) bool {
+	if svc := cc.Service; svc != nil {
+		return svc.Name == r.ServiceName && svc.Namespace == r.Namespace
+	}
+	if cc.URL == nil {
+		return false
+	}
+	u, err := url.Parse(*cc.URL)
+	return err == nil && slices.Contains(r.ExtraHosts, u.Hostname())
 }
 
 func (r *CertRotator) now() time.Time {

@@ -176,9 +176,14 @@ func TestRotatorLifecycle(t *testing.T) {
 		t.Error("caBundle not restored")
 	}
 
-	// Past two thirds of the lifetime: rotate, keeping the old CA trusted.
+	// Past two thirds of the lifetime: rotate, keeping the old CA trusted,
+	// and keep serving the old certificate until the API server has had
+	// time to pick up the new CA.
 	clock.now = renewAt.Add(time.Minute)
-	restarted.mustReconcile(t)
+	next, err := restarted.Reconcile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	second := keyPairOf(getSecret(t, kube))
 	if bytes.Equal(second.CA, first.CA) || bytes.Equal(second.Cert, first.Cert) {
 		t.Fatal("not rotated")
@@ -187,6 +192,14 @@ func TestRotatorLifecycle(t *testing.T) {
 	if !bytes.HasPrefix(b[0], second.CA) || !bytes.Contains(b[0], first.CA) {
 		t.Error("caBundle after rotation: want the new CA first and the old one still trusted")
 	}
+	if servedSerial(t, restarted) != serialOf(t, first.Cert) {
+		t.Error("serving the new certificate before the API server can trust its CA")
+	}
+	if want := clock.now.Add(BundlePropagation); !next.Equal(want) {
+		t.Errorf("next reconcile at %s, want %s (after the bundle propagated)", next, want)
+	}
+	clock.now = next
+	restarted.mustReconcile(t)
 	if servedSerial(t, restarted) != serialOf(t, second.Cert) {
 		t.Error("still serving the old certificate after rotation")
 	}
@@ -241,4 +254,45 @@ func TestRotatorRunStopsWithContext(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestRotatorByURL: with the webhook called by URL (an API server outside
+// the cluster network, like the lab's), the certificate is valid for the
+// URL's address and only the webhooks calling that address get the CA.
+func TestRotatorByURL(t *testing.T) {
+	byURL := func(name, u string) admissionregistrationv1.ValidatingWebhook {
+		return admissionregistrationv1.ValidatingWebhook{Name: name, ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &u}}
+	}
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: DefaultWebhookConfigName},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{
+			byURL("config.metallb.io", "https://172.30.0.1:9443/validate-metallb-io"),
+			byURL("other.example.com", "https://192.0.2.1/validate"),
+		},
+	}
+	r, kube, clock := newRotator(t, vwc)
+	r.ExtraHosts = []string{"172.30.0.1"}
+	r.mustReconcile(t)
+	kp := keyPairOf(getSecret(t, kube))
+	if _, err := kp.Check(clock.now, []string{"172.30.0.1"}); err != nil {
+		t.Errorf("certificate not valid for the URL's address: %v", err)
+	}
+	if b := bundles(t, kube); !bytes.Equal(b[0], kp.CA) || len(b[1]) != 0 {
+		t.Error("caBundle: want our CA on the webhook calling 172.30.0.1 only")
+	}
+
+	// A certificate stored before the address was added is replaced.
+	r.ExtraHosts = []string{"172.30.0.1", "fd00:30::1"}
+	r.mustReconcile(t)
+	if again := keyPairOf(getSecret(t, kube)); bytes.Equal(again.Cert, kp.Cert) {
+		t.Error("certificate lacking a new address kept")
+	}
+}
+
+func TestRotatorRefusesATooShortLifetime(t *testing.T) {
+	r, _, _ := newRotator(t, webhookConfiguration())
+	r.Lifetime = MinLifetime - time.Second
+	if _, err := r.Reconcile(context.Background()); err == nil || r.Ready() == nil {
+		t.Errorf("lifetime %s accepted", r.Lifetime)
+	}
 }

@@ -1,6 +1,6 @@
 // Package v1beta1 contains the metallb.io/v1beta1 API types: IPAddressPool,
-// L2Advertisement, BGPAdvertisement, Community, BFDProfile, ServiceL2Status
-// and ServiceBGPStatus.
+// L2Advertisement, BGPAdvertisement, Community, BFDProfile, ServiceL2Status,
+// ServiceBGPStatus and ConfigurationState.
 //
 // +kubebuilder:object:generate=true
 // +groupName=metallb.io
@@ -30,6 +30,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&BFDProfile{}, &BFDProfileList{},
 		&ServiceL2Status{}, &ServiceL2StatusList{},
 		&ServiceBGPStatus{}, &ServiceBGPStatusList{},
+		&ConfigurationState{}, &ConfigurationStateList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil

@@ -1,0 +1,203 @@
+// Package configstate makes a refused configuration visible outside the
+// logs. Each component (the controller, every speaker) reports its verdict
+// on the latest metallb.io configuration in a ConfigurationState object —
+// result, error summary and conditions — and the controller writes a Warning
+// Event on every object at fault, so that `kubectl describe ipaddresspool x`
+// tells what is wrong with x.
+//
+// Status and Offenders are pure; Reporter writes their results.
+package configstate
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ironlb/ironlb/internal/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/api/v1beta2"
+	"github.com/ironlb/ironlb/internal/config"
+)
+
+// Condition types of a ConfigurationState.
+const (
+	// ConditionValid is True when the latest configuration was loaded.
+	ConditionValid = "ConfigurationValid"
+	// ConditionStale is True while the latest configuration is refused and
+	// the component keeps serving its last valid one: the
+	// metallb_k8s_client_config_stale_bool metric as a condition.
+	ConditionStale = "Stale"
+)
+
+// Condition reasons.
+const (
+	// ReasonLoaded: the latest configuration was loaded.
+	ReasonLoaded = "Loaded"
+	// ReasonConfigError: the latest configuration was refused.
+	ReasonConfigError = "ConfigError"
+	// ReasonServingLastValid: refused, and the last valid one keeps serving.
+	ReasonServingLastValid = "ServingLastValid"
+	// ReasonNeverLoaded: refused, and there is no valid one to fall back on.
+	ReasonNeverLoaded = "NeverLoaded"
+	// ReasonCurrent: the configuration served is the latest one.
+	ReasonCurrent = "Current"
+)
+
+// ReasonInvalidConfiguration is the reason of the Warning Events written on
+// the objects at fault.
+const ReasonInvalidConfiguration = "InvalidConfiguration"
+
+// Labels of ConfigurationState objects.
+const (
+	LabelComponent = "metallb.io/component-type"
+	LabelNode      = "metallb.io/node-name"
+)
+
+// Component types, the values of LabelComponent.
+const (
+	ComponentController = "controller"
+	ComponentSpeaker    = "speaker"
+)
+
+// ControllerName is the controller's ConfigurationState; SpeakerName names a
+// speaker's.
+const ControllerName = "controller"
+
+// SpeakerName is the name of the ConfigurationState of node's speaker.
+func SpeakerName(node string) string { return "speaker-" + node }
+
+// maxMessage bounds a condition message (the API allows 32768 bytes).
+const maxMessage = 32000
+
+// Status returns the status reporting a build of the configuration that
+// ended with err (nil: loaded), given whether a valid configuration was ever
+// loaded and the current status: conditions whose status does not change keep
+// their lastTransitionTime; those that change take now.
+func Status(current v1beta1.ConfigurationStateStatus, err error, everLoaded bool, now time.Time) v1beta1.ConfigurationStateStatus {
+	out := v1beta1.ConfigurationStateStatus{Conditions: slices.Clone(current.Conditions)}
+	at := metav1.NewTime(now.Truncate(time.Second))
+	valid := metav1.Condition{Type: ConditionValid, LastTransitionTime: at}
+	stale := metav1.Condition{Type: ConditionStale, LastTransitionTime: at}
+	switch {
+	case err == nil:
+		out.Result = v1beta1.ConfigurationValid
+		valid.Status, valid.Reason, valid.Message = metav1.ConditionTrue, ReasonLoaded, "the latest configuration is loaded"
+		stale.Status, stale.Reason, stale.Message = metav1.ConditionFalse, ReasonCurrent, "the latest configuration is served"
+	default:
+		out.Result = v1beta1.ConfigurationInvalid
+		out.ErrorSummary = truncate(err.Error())
+		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, ReasonConfigError, out.ErrorSummary
+		if everLoaded {
+			stale.Status, stale.Reason, stale.Message = metav1.ConditionTrue, ReasonServingLastValid,
+				"the latest configuration is refused; the last valid one keeps serving"
+		} else {
+			stale.Status, stale.Reason, stale.Message = metav1.ConditionFalse, ReasonNeverLoaded,
+				"no valid configuration was ever loaded: nothing is assigned or announced"
+		}
+	}
+	meta.SetStatusCondition(&out.Conditions, valid)
+	meta.SetStatusCondition(&out.Conditions, stale)
+	return out
+}
+
+func truncate(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	return s[:maxMessage] + "…"
+}
+
+// Offender is an object at fault and why, as the Event on it says.
+type Offender struct {
+	Object corev1.ObjectReference
+	// Message is one "field: problem" per line.
+	Message string
+}
+
+// Offenders groups the errors of err by object, in the order of the errors,
+// and resolves each object's UID and API version from res (the objects the
+// configuration was built from) so that the Events show in `kubectl
+// describe`. Errors that name no object are left out: the ConfigurationState
+// carries them.
+func Offenders(err error, res config.Resources) []Offender {
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		return nil
+	}
+	var out []Offender
+	index := map[corev1.ObjectReference]int{}
+	for _, e := range errs {
+		if e.Kind == "" || e.Name == "" {
+			continue
+		}
+		ref := corev1.ObjectReference{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}
+		line := e.Message
+		if e.Field != "" {
+			line = e.Field + ": " + e.Message
+		}
+		if i, ok := index[ref]; ok {
+			out[i].Message += "\n" + line
+			continue
+		}
+		index[ref] = len(out)
+		full := ref
+		full.APIVersion, full.UID = lookup(res, ref)
+		out = append(out, Offender{Object: full, Message: line})
+	}
+	for i := range out {
+		out[i].Message = truncate(out[i].Message)
+	}
+	return out
+}
+
+// lookup returns the API version of ref's kind and, when res holds the
+// object, its UID.
+func lookup(res config.Resources, ref corev1.ObjectReference) (string, types.UID) {
+	switch ref.Kind {
+	case config.KindIPAddressPool:
+		return v1beta1.GroupVersion.String(), uidOf(res.Pools, ref)
+	case config.KindL2Advertisement:
+		return v1beta1.GroupVersion.String(), uidOf(res.L2Advertisements, ref)
+	case config.KindBGPAdvertisement:
+		return v1beta1.GroupVersion.String(), uidOf(res.BGPAdvertisements, ref)
+	case config.KindCommunity:
+		return v1beta1.GroupVersion.String(), uidOf(res.Communities, ref)
+	case config.KindBFDProfile:
+		return v1beta1.GroupVersion.String(), uidOf(res.BFDProfiles, ref)
+	case config.KindBGPPeer:
+		return v1beta2.GroupVersion.String(), uidOf(res.Peers, ref)
+	}
+	return "", ""
+}
+
+// object is what uidOf needs of a metallb.io object.
+type object[T any] interface {
+	*T
+	GetName() string
+	GetNamespace() string
+	GetUID() types.UID
+}
+
+func uidOf[T any, PT object[T]](list []T, ref corev1.ObjectReference) types.UID {
+	for i := range list {
+		o := PT(&list[i])
+		if o.GetName() == ref.Name && (ref.Namespace == "" || o.GetNamespace() == ref.Namespace) {
+			return o.GetUID()
+		}
+	}
+	return ""
+}
+
+// summary is the text compared to tell whether the errors changed since the
+// last report.
+func summary(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.TrimSpace(err.Error())
+}

@@ -1,0 +1,37 @@
+package speaker
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/ironlb/ironlb/internal/announce"
+)
+
+func TestNewBGPAddresses(t *testing.T) {
+	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::3")
+	plan := func(services map[string][]netip.Addr) announce.BGPPlan {
+		p := announce.BGPPlan{Services: map[string]announce.AdvertisedService{}}
+		for key, ips := range services {
+			p.Services[key] = announce.AdvertisedService{IPs: ips, Peers: []string{"router"}}
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name          string
+		before, after announce.BGPPlan
+		want          []netip.Addr
+	}{
+		{"first plan", announce.BGPPlan{}, plan(map[string][]netip.Addr{"default/web": {a}}), []netip.Addr{a}},
+		{"unchanged", plan(map[string][]netip.Addr{"default/web": {a}}), plan(map[string][]netip.Addr{"default/web": {a}}), nil},
+		{"second family added", plan(map[string][]netip.Addr{"default/web": {a}}), plan(map[string][]netip.Addr{"default/web": {a, c}}), []netip.Addr{c}},
+		{"shared address counted once", announce.BGPPlan{}, plan(map[string][]netip.Addr{"default/a": {b}, "default/b": {b}}), []netip.Addr{b}},
+		{"withdrawal is not an announcement", plan(map[string][]netip.Addr{"default/web": {a}}), announce.BGPPlan{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := newBGPAddresses(tc.before, tc.after); !slices.Equal(got, tc.want) {
+				t.Errorf("newBGPAddresses = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
