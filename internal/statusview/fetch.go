@@ -25,7 +25,7 @@ func Fetch(ctx context.Context, c *k8s.Clients, namespace, lbClass string) (Inpu
 		return in, fmt.Errorf("listing services: %w", err)
 	}
 	for _, svc := range services.Items {
-		if handled(&svc, lbClass) {
+		if k8s.IsOurs(&svc, lbClass) {
 			in.Services = append(in.Services, svc)
 		}
 	}
@@ -64,15 +64,4 @@ func Fetch(ctx context.Context, c *k8s.Clients, namespace, lbClass string) (Inpu
 	}
 	in.Events = events.Items
 	return in, nil
-}
-
-// handled reports whether svc is a LoadBalancer Service of class lbClass.
-func handled(svc *corev1.Service, lbClass string) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return lbClass == ""
-	}
-	return *svc.Spec.LoadBalancerClass == lbClass
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/ironlb/ironlb/internal/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/configstate"
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 // The protocol names shown, as in metallb_speaker_announced.
@@ -104,7 +105,7 @@ func Build(in Input) View {
 
 	for i := range in.Services {
 		svc := &in.Services[i]
-		row := Row{Service: svc.Namespace + "/" + svc.Name, IPs: ingressIPs(svc)}
+		row := Row{Service: svc.Namespace + "/" + svc.Name, IPs: k8s.StatusIPs(svc)}
 		row.Pool = annotations.Get(svc.Annotations, annotations.IPAllocatedFromPool).Value
 		if row.Pool == "" && in.Config != nil && len(row.IPs) > 0 {
 			row.Pool = poolOf(in.Config, row.IPs[0])
@@ -155,16 +156,6 @@ func problem(in Input, row *Row, warning string) string {
 		return "no node announces it (no ready endpoint on an eligible node, or no speaker running there)"
 	}
 	return ""
-}
-
-func ingressIPs(svc *corev1.Service) []netip.Addr {
-	var ips []netip.Addr
-	for _, ing := range svc.Status.LoadBalancer.Ingress {
-		if ip, err := netip.ParseAddr(ing.IP); err == nil {
-			ips = append(ips, ip)
-		}
-	}
-	return ips
 }
 
 func poolOf(cfg *config.Config, ip netip.Addr) string {

@@ -264,30 +264,9 @@ default/pending  -                         -     -           -                  
 	}
 }
 
-func TestRowsAreSortedAndClassesFiltered(t *testing.T) {
+func TestRowsAreSorted(t *testing.T) {
 	view := Build(Input{Services: []corev1.Service{service("b", "x", nil, nil), service("a", "y", nil, nil)}})
 	if view.Rows[0].Service != "a/y" || view.Rows[1].Service != "b/x" {
 		t.Errorf("order = %s, %s", view.Rows[0].Service, view.Rows[1].Service)
-	}
-	other := "example.com/other"
-	classed := service("a", "classed", nil, nil)
-	classed.Spec.LoadBalancerClass = &other
-	clusterIP := service("a", "internal", nil, nil)
-	clusterIP.Spec.Type = corev1.ServiceTypeClusterIP
-	plain := service("a", "plain", nil, nil)
-	for _, tc := range []struct {
-		svc   corev1.Service
-		class string
-		want  bool
-	}{
-		{plain, "", true},
-		{plain, other, false},
-		{classed, "", false},
-		{classed, other, true},
-		{clusterIP, "", false},
-	} {
-		if got := handled(&tc.svc, tc.class); got != tc.want {
-			t.Errorf("handled(%s, %q) = %v", tc.svc.Name, tc.class, got)
-		}
 	}
 }
