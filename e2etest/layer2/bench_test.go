@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,9 +46,8 @@ func benchFailover(b *testing.B, sig syscall.Signal) {
 	restartSpeaker(b, l, i)
 	logLoad(b)
 	var ipv4, ipv6 []time.Duration
-	for trial := range trials {
+	for range trials {
 		d4, d6 := failoverTrial(b, l, svc, i, sig)
-		b.Logf("trial %d: %v: IPv4 %v, IPv6 %v", trial, sig, d4.Round(time.Millisecond), d6.Round(time.Millisecond))
 		ipv4, ipv6 = append(ipv4, d4), append(ipv6, d6)
 		if err := l.StartSpeaker(i); err != nil {
 			b.Fatal(err)
@@ -243,8 +243,15 @@ func announceTrial(b *testing.B, l *lab.Lab, name string, write func(context.Con
 }
 
 // reportPercentiles reports the median and 99th percentile of ds in
-// milliseconds, as <prefix>p50-ms and <prefix>p99-ms.
+// milliseconds, as <prefix>p50-ms and <prefix>p99-ms, and logs all of ds.
 func reportPercentiles(b *testing.B, prefix string, ds []time.Duration) {
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	values := make([]string, len(sorted))
+	for i, d := range sorted {
+		values[i] = strconv.FormatFloat(ms(d), 'f', 1, 64)
+	}
+	b.Logf("%sms, sorted: %s", prefix, strings.Join(values, " "))
 	b.ReportMetric(ms(percentile(ds, 50)), prefix+"p50-ms")
 	b.ReportMetric(ms(percentile(ds, 99)), prefix+"p99-ms")
 	if prefix == "" {

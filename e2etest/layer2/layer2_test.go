@@ -3,6 +3,7 @@ package layer2
 import (
 	"context"
 	"fmt"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -140,6 +141,8 @@ func TestLocalTrafficPolicyFollowsEndpoints(t *testing.T) {
 	if err := l.SetEndpoints(ctx, svc.Service); err != nil {
 		t.Fatal(err)
 	}
+	// Every node still holds the IPs on kube-ipvs0, and strict ARP keeps
+	// their kernels silent: nobody answers.
 	lab.Eventually(t, 20*time.Second, "no endpoints: nobody announces", func() error {
 		statuses, err := l2Statuses(ctx, l, svc.Service)
 		if err != nil {
@@ -147,6 +150,15 @@ func TestLocalTrafficPolicyFollowsEndpoints(t *testing.T) {
 		}
 		if len(statuses) != 0 {
 			return fmt.Errorf("%d ServiceL2Status objects left", len(statuses))
+		}
+		for _, n := range l.Nodes() {
+			held, err := n.ServiceIPs()
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(held, svc.IPv4) || !slices.Contains(held, svc.IPv6) {
+				return fmt.Errorf("%s's %s holds %v, not the Service's IPs", n.Name, lab.ServiceDevice, held)
+			}
 		}
 		for _, ip := range svc.IPs() {
 			if tool, captured, err := layer2Answers(ctx, l, ip); err == nil || len(captured) > 0 {
