@@ -247,7 +247,7 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 	cfg.Port = s.opts.MemberlistPort
 	cfg.Key = key
 	cfg.Meta = s.interfacesMeta()
-	cfg.Logger = s.log.With("component", "memberlist")
+	cfg.Logger = s.log // members tags its lines component=memberlist
 	s.members, err = members.New(cfg)
 	if err != nil {
 		return fmt.Errorf("memberlist on %s:%d: %w", bind, s.opts.MemberlistPort, err)

@@ -176,6 +176,9 @@ func (w *statusWriter) writeService(ctx context.Context, key string, have, want 
 				return err
 			}
 			if !have.l2 {
+				if err := w.removeOtherL2(ctx, namespace, name); err != nil {
+					return err
+				}
 				w.event(namespace, name, "layer2")
 			}
 		} else if err := w.remove(ctx, "servicel2statuses", "l2", namespace, name); err != nil {
@@ -239,6 +242,42 @@ func (w *statusWriter) put(ctx context.Context, resource, kind, prefix, namespac
 	}
 	return client.Patch(types.MergePatchType).Namespace(w.namespace).Resource(resource).Name(objName).
 		SubResource("status").Body(patch).Do(ctx).Error()
+}
+
+// removeOtherL2 deletes the ServiceL2Status objects of a Service that
+// other nodes left: one node announces a Service in layer 2, and a node that
+// died or stopped cannot delete its own.
+func (w *statusWriter) removeOtherL2(ctx context.Context, namespace, name string) error {
+	var list struct {
+		Items []metav1.PartialObjectMetadata `json:"items"`
+	}
+	raw, err := w.clients.MetalLBv1beta1.Get().Namespace(w.namespace).Resource("servicel2statuses").
+		Param("labelSelector", LabelServiceName+"="+name+","+LabelServiceNamespace+"="+namespace).DoRaw(ctx)
+	if err == nil {
+		err = json.Unmarshal(raw, &list)
+	}
+	if err != nil {
+		return fmt.Errorf("listing the ServiceL2Status objects of %s/%s: %w", namespace, name, err)
+	}
+	for _, objName := range othersObjects(list.Items, w.node) {
+		err := w.clients.MetalLBv1beta1.Delete().Namespace(w.namespace).Resource("servicel2statuses").Name(objName).Do(ctx).Error()
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting ServiceL2Status %s: %w", objName, err)
+		}
+	}
+	return nil
+}
+
+// othersObjects returns the names of the status objects that belong to
+// nodes other than node.
+func othersObjects(items []metav1.PartialObjectMetadata, node string) []string {
+	var out []string
+	for _, item := range items {
+		if item.Labels[LabelNode] != node {
+			out = append(out, item.Name)
+		}
+	}
+	return out
 }
 
 func (w *statusWriter) remove(ctx context.Context, resource, prefix, namespace, name string) error {
