@@ -34,7 +34,7 @@ unit:
 
 # Run every fuzz target for FUZZTIME on top of its seed corpus.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./internal/...); do \
+	@set -e; for pkg in $$($(GO) list ./internal/... ./e2etest/lab); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg >/dev/null; \
