@@ -1,7 +1,7 @@
 // Package controller is the controller's reconcile loop: it turns each
 // LoadBalancer Service into an ipam.Request, asks the allocator, and writes
 // the result to the Service's status. The translation from Services and
-// configuration to allocator inputs is pure (this file and pools.go); the
+// configuration to allocator inputs is pure (request.go); the
 // Reconciler only moves data between informers, the allocator and the API.
 package controller
 
