@@ -38,6 +38,13 @@ const (
 	ReasonIPReleased           = "IPReleased"
 )
 
+// DefaultWorkers is the default number of Services reconciled in parallel.
+// A reconcile mostly waits for the API server to store the status (the
+// allocator itself takes microseconds), so many run at once: with 4, a
+// controller assigning 1,000 Services left a 2-core API server idle part of
+// the time (see docs/allocation.md).
+const DefaultWorkers = 16
+
 // Options configure a Reconciler.
 type Options struct {
 	// Namespace holds the metallb.io configuration.
@@ -45,7 +52,8 @@ type Options struct {
 	// LBClass is the loadBalancerClass handled; empty handles Services
 	// without a class.
 	LBClass string
-	// Workers is the number of Services reconciled in parallel.
+	// Workers is the number of Services reconciled in parallel,
+	// DefaultWorkers when zero.
 	Workers int
 	// PoolMetrics and ClientMetrics receive the allocator's counts and the
 	// outcome of configuration loads and reconciles.
@@ -94,7 +102,7 @@ func (r *Reconciler) Ready() error {
 // NewReconciler returns a Reconciler; Run starts it.
 func NewReconciler(clients *k8s.Clients, recorder record.EventRecorder, log *slog.Logger, opts Options) *Reconciler {
 	if opts.Workers <= 0 {
-		opts.Workers = 4
+		opts.Workers = DefaultWorkers
 	}
 	return &Reconciler{
 		opts:     opts,
@@ -468,33 +476,13 @@ func (r *Reconciler) disown(ctx context.Context, svc *corev1.Service) error {
 // writeStatus makes the Service's status and pool annotation show held,
 // writing only what differs. It reports whether the addresses changed.
 func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, held ipam.Assignment) (bool, error) {
-	services := r.clients.Kube.CoreV1().Services(svc.Namespace)
-	ipsChanged := !slices.Equal(k8s.StatusIPs(svc), held.IPs) || len(svc.Status.LoadBalancer.Ingress) != len(held.IPs)
-	if ipsChanged {
-		ingress := make([]corev1.LoadBalancerIngress, 0, len(held.IPs))
-		for _, ip := range held.IPs {
-			ingress = append(ingress, corev1.LoadBalancerIngress{IP: ip.String()})
-		}
-		patch, err := json.Marshal(map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": ingress}}})
-		if err != nil {
-			return false, err
-		}
-		if _, err := services.Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
-			return false, fmt.Errorf("writing status: %w", err)
-		}
+	patch, ipsChanged, err := StatusPatch(svc, held)
+	if patch == nil || err != nil {
+		return false, err
 	}
-	if svc.Annotations[annotations.IPAllocatedFromPool] != held.Pool {
-		var value any // null removes the annotation
-		if held.Pool != "" {
-			value = held.Pool
-		}
-		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{annotations.IPAllocatedFromPool: value}}})
-		if err != nil {
-			return false, err
-		}
-		if _, err := services.Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			return ipsChanged, fmt.Errorf("writing annotation %s: %w", annotations.IPAllocatedFromPool, err)
-		}
+	_, err = r.clients.Kube.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return false, fmt.Errorf("writing status and annotation %s: %w", annotations.IPAllocatedFromPool, err)
 	}
 	return ipsChanged, nil
 }
