@@ -59,7 +59,7 @@ func serve(args []string, stderr io.Writer) error {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: in-cluster configuration)")
 	namespace := fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration")
 	lbClass := fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)")
-	workers := fs.Int("workers", 4, "Services reconciled in parallel")
+	workers := fs.Int("workers", controller.DefaultWorkers, "Services reconciled in parallel")
 	metricsAddr := fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
 	metricsCert := fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
 	metricsKey := fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -18,6 +17,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
+// minServiceIPSyncInterval is the least time between two syncs of the
+// Service IPs.
+const minServiceIPSyncInterval = 100 * time.Millisecond
+
 // RunServiceIPSync does the part of kube-proxy (IPVS mode) that the lab
 // needs: it keeps, on every node's kube-ipvs0, exactly the load-balancer
 // ingress IPs of all LoadBalancer Services, until ctx ends. The lab runs it
@@ -28,6 +31,7 @@ func RunServiceIPSync(ctx context.Context, kubeconfig string, nodes int, log *sl
 	if err != nil {
 		return err
 	}
+	config.ContentType = "application/vnd.kubernetes.protobuf"
 	kube, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return err
@@ -50,6 +54,7 @@ func RunServiceIPSync(ctx context.Context, kubeconfig string, nodes int, log *sl
 	factory.WaitForCacheSync(ctx.Done())
 	log.Info("syncing Service IPs", "nodes", nodes, "device", ServiceDevice)
 	retry := time.NewTimer(time.Hour)
+	var lastSync time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -57,6 +62,15 @@ func RunServiceIPSync(ctx context.Context, kubeconfig string, nodes int, log *sl
 		case <-changed:
 		case <-retry.C:
 		}
+		// Like kube-proxy's minimum sync period: a burst of changes (a
+		// controller assigning thousands of addresses) is applied in a few
+		// syncs, not one per change.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Until(lastSync.Add(minServiceIPSyncInterval))):
+		}
+		lastSync = time.Now()
 		list, err := services.Lister().List(labels.Everything())
 		if err != nil {
 			return err
@@ -118,8 +132,12 @@ func syncDeviceAddrs(ns Namespace, device string, want map[netip.Addr]bool, log 
 			log.Info("removed Service IP", "ns", ns, "ip", ip)
 		}
 	}
+	present := make(map[netip.Addr]bool, len(have))
+	for _, ip := range have {
+		present[ip] = true
+	}
 	for ip := range want {
-		if slices.Contains(have, ip) {
+		if present[ip] {
 			continue
 		}
 		addr := hostAddr(ip)

@@ -39,6 +39,13 @@ const (
 	ReasonIPReleased           = "IPReleased"
 )
 
+// DefaultWorkers is the default number of Services reconciled in parallel.
+// A reconcile mostly waits for the API server to store the status (the
+// allocator itself takes microseconds), so many run at once: with 4, a
+// controller assigning 1,000 Services left a 2-core API server idle part of
+// the time (see docs/allocation.md).
+const DefaultWorkers = 16
+
 // Options configure a Reconciler.
 type Options struct {
 	// Namespace holds the metallb.io configuration.
@@ -46,7 +53,8 @@ type Options struct {
 	// LBClass is the loadBalancerClass handled; empty handles Services
 	// without a class.
 	LBClass string
-	// Workers is the number of Services reconciled in parallel.
+	// Workers is the number of Services reconciled in parallel,
+	// DefaultWorkers when zero.
 	Workers int
 	// PoolMetrics and ClientMetrics receive the allocator's counts and the
 	// outcome of configuration loads and reconciles.
@@ -76,6 +84,11 @@ type Reconciler struct {
 
 	pools *poolStatusWriter
 
+	// waiting holds the Services left without an address by a failed
+	// request; they are queued again whenever an address is freed.
+	waitingMu sync.Mutex
+	waiting   map[string]bool
+
 	// synced is set once the Service and Namespace caches are filled.
 	synced atomic.Bool
 }
@@ -93,13 +106,14 @@ func (r *Reconciler) Ready() error {
 // NewReconciler returns a Reconciler; Run starts it.
 func NewReconciler(clients *k8s.Clients, recorder record.EventRecorder, log *slog.Logger, opts Options) *Reconciler {
 	if opts.Workers <= 0 {
-		opts.Workers = 4
+		opts.Workers = DefaultWorkers
 	}
 	return &Reconciler{
 		opts:     opts,
 		clients:  clients,
 		recorder: recorder,
 		log:      log,
+		waiting:  map[string]bool{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "services"}),
@@ -162,7 +176,12 @@ func (r *Reconciler) Run(ctx context.Context) error {
 				r.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
 				continue
 			}
-			if r.applyConfig(u.Config) {
+			first, lost := r.applyConfig(u.Config)
+			r.reportReleased(lost)
+			if r.pools != nil {
+				r.pools.markDirty() // pools may have come, gone or changed size
+			}
+			if first {
 				r.pools = newPoolStatusWriter(r.clients, r.opts.Namespace, r.alloc, r.opts.PoolMetrics, r.log)
 				go r.pools.run(ctx)
 				for range r.opts.Workers {
@@ -181,33 +200,62 @@ func (r *Reconciler) Run(ctx context.Context) error {
 
 // applyConfig installs a valid configuration. On the first one it creates the
 // allocator and restores every assignment found in Service status, and
-// reports true: the caller then starts the workers.
-func (r *Reconciler) applyConfig(cfg *config.Config) (first bool) {
+// reports first: the caller then starts the workers. On later ones it
+// returns the Services that lost addresses because these are no longer in a
+// pool they can use.
+func (r *Reconciler) applyConfig(cfg *config.Config) (first bool, lost []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.cfg = cfg
 	if r.alloc != nil {
 		lost, err := r.alloc.SetPools(Pools(cfg))
 		if err != nil {
 			// config.Build refuses everything the allocator would; this
-			// would be a bug, and the old pools keep serving.
+			// would be a bug, and the old configuration keeps serving.
 			r.log.Error("allocator refused a validated configuration", "err", err)
-			return false
+			return false, nil
 		}
-		for _, key := range lost {
-			r.log.Info("addresses left the configured pools; re-assigning", "service", key)
-		}
+		r.cfg = cfg
 		r.log.Info("configuration updated", "pools", len(cfg.Pools))
-		return false
+		return false, lost
 	}
 	alloc, err := ipam.New(Pools(cfg))
 	if err != nil {
 		r.log.Error("allocator refused a validated configuration", "err", err)
-		return false
+		return false, nil
 	}
+	r.cfg = cfg
 	r.alloc = alloc
 	r.restore(cfg)
-	return true
+	return true, nil
+}
+
+// reportReleased tells each Service in keys which of its addresses a
+// configuration change released; the reconcile that follows assigns new
+// ones.
+func (r *Reconciler) reportReleased(keys []string) {
+	for _, key := range keys {
+		namespace, name, err := cache.SplitMetaNamespaceKey(key)
+		if err != nil {
+			continue
+		}
+		svc, err := r.services.Services(namespace).Get(name)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		held, _ := r.alloc.Lookup(key)
+		var released []netip.Addr
+		for _, ip := range k8s.StatusIPs(svc) {
+			if !slices.Contains(held.IPs, ip) {
+				released = append(released, ip)
+			}
+		}
+		if len(released) == 0 {
+			continue // never written to its status
+		}
+		r.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonIPReleased,
+			"%s released: no longer in any pool this Service can use after a configuration change; a new address will be assigned", ipStrings(released))
+		r.log.Info("addresses left the configured pools; re-assigning", "service", key, "released", ipStrings(released))
+	}
 }
 
 // restore rebuilds the allocator's state from the addresses in Service
@@ -219,6 +267,7 @@ func (r *Reconciler) restore(cfg *config.Config) {
 		return
 	}
 	var claims []ipam.Claim
+	var claimants []*corev1.Service
 	for _, svc := range services {
 		ips := k8s.StatusIPs(svc)
 		if !k8s.IsOurs(svc, r.opts.LBClass) || len(ips) == 0 {
@@ -227,10 +276,13 @@ func (r *Reconciler) restore(cfg *config.Config) {
 		// A malformed request still restores: the status is kept as it is.
 		req, _, _ := RequestFor(svc, r.namespaceLabels(svc.Namespace), cfg)
 		claims = append(claims, ipam.Claim{Request: req, IPs: ips, Created: svc.CreationTimestamp.Time})
+		claimants = append(claimants, svc)
 	}
 	restored := 0
 	for i, err := range r.alloc.RestoreAll(claims) {
 		if err != nil {
+			r.recorder.Eventf(claimants[i], corev1.EventTypeWarning, ReasonAllocationFailed,
+				"cannot keep the address in the status: %v; a new address will be assigned", err)
 			r.log.Warn("cannot keep the address in the status; a new one will be assigned", "service", claims[i].Request.Service, "err", err)
 			continue
 		}
@@ -321,7 +373,11 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 		return r.disown(ctx, svc)
 	}
 
-	held, assignErr, requestErr := r.assign(svc)
+	held, freed, assignErr, requestErr := r.assign(svc)
+	if freed {
+		r.wakeWaiting()
+	}
+	r.setWaiting(key, requestErr == nil && assignErr != nil && len(held.IPs) == 0)
 	switch {
 	case requestErr != nil:
 		// Bad input: say so and leave the status as it is.
@@ -333,7 +389,11 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 		r.log.Warn("allocation failed", "service", key, "err", assignErr)
 	}
 	changed, err := r.writeStatus(ctx, svc, held)
+	if apierrors.IsNotFound(err) {
+		return nil // deleted meanwhile: its deletion is queued
+	}
 	if err != nil {
+		r.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonAllocationFailed, "cannot write the Service's status, retrying: %v", err)
 		return err
 	}
 	if changed && len(held.IPs) > 0 {
@@ -344,8 +404,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 }
 
 // assign asks the allocator for svc's addresses and returns what it holds
-// afterwards, which is what its status must show.
-func (r *Reconciler) assign(svc *corev1.Service) (held ipam.Assignment, assignErr, requestErr error) {
+// afterwards, which is what its status must show, and whether it gave up an
+// address it held before.
+func (r *Reconciler) assign(svc *corev1.Service) (held ipam.Assignment, freed bool, assignErr, requestErr error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	key := k8s.ServiceKey(svc)
@@ -354,22 +415,47 @@ func (r *Reconciler) assign(svc *corev1.Service) (held ipam.Assignment, assignEr
 		r.recorder.Event(svc, corev1.EventTypeWarning, ReasonDeprecatedAnnotation, w)
 	}
 	if err != nil {
-		return ipam.Assignment{}, nil, err
+		return ipam.Assignment{}, false, nil, err
 	}
+	before, _ := r.alloc.Lookup(key)
 	_, assignErr = r.alloc.Assign(req)
 	held, _ = r.alloc.Lookup(key)
+	freed = slices.ContainsFunc(before.IPs, func(ip netip.Addr) bool { return !slices.Contains(held.IPs, ip) })
 	r.pools.markDirty()
-	return held, assignErr, nil
+	return held, freed, assignErr, nil
 }
 
+// release frees what the Service holds and reports whether it held anything.
 func (r *Reconciler) release(key string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	r.setWaiting(key, false)
 	released := r.alloc.Release(key)
 	if released {
 		r.pools.markDirty()
+		r.wakeWaiting()
 	}
 	return released
+}
+
+// setWaiting records whether the Service waits for an address to be freed.
+func (r *Reconciler) setWaiting(key string, waiting bool) {
+	r.waitingMu.Lock()
+	defer r.waitingMu.Unlock()
+	if waiting {
+		r.waiting[key] = true
+	} else {
+		delete(r.waiting, key)
+	}
+}
+
+// wakeWaiting queues the Services waiting for an address: one was freed.
+func (r *Reconciler) wakeWaiting() {
+	r.waitingMu.Lock()
+	defer r.waitingMu.Unlock()
+	for key := range r.waiting {
+		r.queue.Add(key)
+	}
 }
 
 // disown handles a Service that is not (or no longer) ours: its addresses are
@@ -397,33 +483,13 @@ func (r *Reconciler) disown(ctx context.Context, svc *corev1.Service) error {
 // writeStatus makes the Service's status and pool annotation show held,
 // writing only what differs. It reports whether the addresses changed.
 func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, held ipam.Assignment) (bool, error) {
-	services := r.clients.Kube.CoreV1().Services(svc.Namespace)
-	ipsChanged := !slices.Equal(k8s.StatusIPs(svc), held.IPs) || len(svc.Status.LoadBalancer.Ingress) != len(held.IPs)
-	if ipsChanged {
-		ingress := make([]corev1.LoadBalancerIngress, 0, len(held.IPs))
-		for _, ip := range held.IPs {
-			ingress = append(ingress, corev1.LoadBalancerIngress{IP: ip.String()})
-		}
-		patch, err := json.Marshal(map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": ingress}}})
-		if err != nil {
-			return false, err
-		}
-		if _, err := services.Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
-			return false, fmt.Errorf("writing status: %w", err)
-		}
+	patch, ipsChanged, err := StatusPatch(svc, held)
+	if patch == nil || err != nil {
+		return false, err
 	}
-	if svc.Annotations[annotations.IPAllocatedFromPool] != held.Pool {
-		var value any // null removes the annotation
-		if held.Pool != "" {
-			value = held.Pool
-		}
-		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{annotations.IPAllocatedFromPool: value}}})
-		if err != nil {
-			return false, err
-		}
-		if _, err := services.Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			return ipsChanged, fmt.Errorf("writing annotation %s: %w", annotations.IPAllocatedFromPool, err)
-		}
+	_, err = r.clients.Kube.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return false, fmt.Errorf("writing status and annotation %s: %w", annotations.IPAllocatedFromPool, err)
 	}
 	return ipsChanged, nil
 }
@@ -472,16 +538,19 @@ func (w *poolStatusWriter) run(ctx context.Context) {
 		}
 		all := w.alloc.Stats()
 		w.metrics.Update(all)
+		written := make(map[string]ipam.PoolStats, len(all)) // forgets deleted pools
 		for _, stats := range all {
-			if w.written[stats.Pool] == stats {
+			if previous, ok := w.written[stats.Pool]; ok && previous == stats {
+				written[stats.Pool] = stats
 				continue
 			}
 			if err := w.write(ctx, stats); err != nil {
 				w.log.Warn("writing pool status", "pool", stats.Pool, "err", err)
 				continue
 			}
-			w.written[stats.Pool] = stats
+			written[stats.Pool] = stats
 		}
+		w.written = written
 		select { // coalesce bursts of changes
 		case <-ctx.Done():
 			return

@@ -1,11 +1,12 @@
 // Package controller is the controller's reconcile loop: it turns each
 // LoadBalancer Service into an ipam.Request, asks the allocator, and writes
 // the result to the Service's status. The translation from Services and
-// configuration to allocator inputs is pure (this file and pools.go); the
+// configuration to allocator inputs is pure (request.go); the
 // Reconciler only moves data between informers, the allocator and the API.
 package controller
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -138,4 +139,36 @@ func Pools(cfg *config.Config) []ipam.Pool {
 	}
 	slices.SortFunc(out, func(a, b ipam.Pool) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// StatusPatch returns the JSON merge patch that makes svc's
+// status.loadBalancer.ingress and metallb.io/ip-allocated-from-pool
+// annotation show held (no annotation when held is empty), or nil when they
+// already do; ipsChanged tells whether the addresses differ.
+//
+// The patch is meant for the status subresource, which for Services resets
+// only the spec: the annotation is stored with the addresses, in one write,
+// and readers never see one without the other.
+func StatusPatch(svc *corev1.Service, held ipam.Assignment) (patch []byte, ipsChanged bool, err error) {
+	fields := map[string]any{}
+	ipsChanged = !slices.Equal(k8s.StatusIPs(svc), held.IPs) || len(svc.Status.LoadBalancer.Ingress) != len(held.IPs)
+	if ipsChanged {
+		ingress := make([]corev1.LoadBalancerIngress, 0, len(held.IPs))
+		for _, ip := range held.IPs {
+			ingress = append(ingress, corev1.LoadBalancerIngress{IP: ip.String()})
+		}
+		fields["status"] = map[string]any{"loadBalancer": map[string]any{"ingress": ingress}}
+	}
+	if svc.Annotations[annotations.IPAllocatedFromPool] != held.Pool {
+		var value any // null removes the annotation
+		if held.Pool != "" {
+			value = held.Pool
+		}
+		fields["metadata"] = map[string]any{"annotations": map[string]any{annotations.IPAllocatedFromPool: value}}
+	}
+	if len(fields) == 0 {
+		return nil, false, nil
+	}
+	patch, err = json.Marshal(fields)
+	return patch, ipsChanged, err
 }

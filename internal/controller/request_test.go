@@ -169,3 +169,58 @@ func TestPoolsForAllocator(t *testing.T) {
 		t.Errorf("pools = %+v: restriction, priority or autoAssign lost", pools)
 	}
 }
+
+func TestStatusPatch(t *testing.T) {
+	withStatus := func(pool string, ips ...string) *corev1.Service {
+		return service(func(s *corev1.Service) {
+			for _, ip := range ips {
+				s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+			}
+			if pool != "" {
+				s.Annotations = map[string]string{"metallb.io/ip-allocated-from-pool": pool, "other": "kept"}
+			}
+		})
+	}
+	held := func(pool string, ips ...string) ipam.Assignment {
+		a := ipam.Assignment{Pool: pool}
+		for _, ip := range ips {
+			a.IPs = append(a.IPs, netip.MustParseAddr(ip))
+		}
+		return a
+	}
+	cases := []struct {
+		name       string
+		svc        *corev1.Service
+		held       ipam.Assignment
+		want       string
+		ipsChanged bool
+	}{
+		{"nothing to write", withStatus("open", "10.0.0.1", "fd00::1"), held("open", "10.0.0.1", "fd00::1"), "", false},
+		{"nothing held, nothing shown", withStatus(""), held(""), "", false},
+		{"first assignment", withStatus(""), held("open", "10.0.0.1"),
+			`{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":"open"}},"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}}}`, true},
+		{"new address, same pool", withStatus("open", "10.0.0.1"), held("open", "10.0.0.2"),
+			`{"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.2"}]}}}`, true},
+		{"family order changed", withStatus("open", "10.0.0.1", "fd00::1"), held("open", "fd00::1", "10.0.0.1"),
+			`{"status":{"loadBalancer":{"ingress":[{"ip":"fd00::1"},{"ip":"10.0.0.1"}]}}}`, true},
+		{"same addresses, pool renamed", withStatus("open", "10.0.0.1"), held("renamed", "10.0.0.1"),
+			`{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":"renamed"}}}`, false},
+		{"released", withStatus("open", "10.0.0.1"), held(""),
+			`{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":null}},"status":{"loadBalancer":{"ingress":[]}}}`, true},
+		{"hostname entry replaced", service(func(s *corev1.Service) {
+			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{Hostname: "lb.example.com"}}
+			s.Annotations = map[string]string{"metallb.io/ip-allocated-from-pool": "open"}
+		}), held("open", "10.0.0.1"), `{"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}}}`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			patch, ipsChanged, err := StatusPatch(tc.svc, tc.held)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(patch) != tc.want || ipsChanged != tc.ipsChanged {
+				t.Errorf("patch %s, ipsChanged %v; want %s, %v", patch, ipsChanged, tc.want, tc.ipsChanged)
+			}
+		})
+	}
+}

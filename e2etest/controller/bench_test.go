@@ -1,0 +1,232 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ironlb/ironlb/e2etest/lab"
+)
+
+// benchPool holds 65,536 addresses, far more than the benchmark hands out.
+const benchPool = "198.19.0.0/16"
+
+// BenchmarkControllerAssign measures, against the lab's API server, the
+// time from starting the controller to every one of n existing LoadBalancer
+// Services having an address in its status (assign-s; the Services are
+// created beforehand, while no controller runs). At n=10000 it then kills
+// the controller with SIGKILL, starts it again, waits until it has
+// reconciled every Service, and reports how many Services' addresses
+// changed (changed-ips, which must be 0) and how long that took
+// (restart-s).
+func BenchmarkControllerAssign(b *testing.B) {
+	l := lab.Shared(b)
+	if err := l.Apply(b.Context(), pool("bench", fmt.Sprintf("{addresses: [%s]}", benchPool))); err != nil {
+		b.Fatal(err)
+	}
+	cfg := l.RESTConfig()
+	cfg.QPS, cfg.Burst = 5000, 5000
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// A controller that ran before, as in any cluster, leaves the API
+	// server's watch caches of the metallb.io resources initialized: the
+	// first watch of each after the lab comes up is told to retry in 1 s.
+	startController(b, l)
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			var assign time.Duration
+			for i := range b.N {
+				b.StopTimer()
+				stopController(b, l)
+				ns := fmt.Sprintf("bench-%d-%d", n, i)
+				namespace(b, l, ns, nil)
+				services := createServices(b, kube, ns, n)
+				watch := watchAssigned(b, kube, ns)
+
+				b.StartTimer()
+				start := time.Now()
+				startController(b, l)
+				watch.waitAll(b, n, 10*time.Minute)
+				assign += time.Since(start)
+				b.StopTimer()
+
+				if n == 10000 {
+					changed, restart := restartUnchanged(b, l, kube, ns)
+					b.ReportMetric(float64(changed), "changed-ips")
+					b.ReportMetric(restart.Seconds(), "restart-s")
+				}
+				watch.stop()
+				deleteServices(b, kube, services)
+			}
+			perRun := assign.Seconds() / float64(b.N)
+			b.ReportMetric(perRun, "assign-s")
+			b.ReportMetric(float64(n)/perRun, "services/s")
+		})
+	}
+}
+
+// stopController stops the controller if one runs.
+func stopController(b *testing.B, l *lab.Lab) {
+	if c := l.Controller(); c != nil && c.Running() {
+		if err := l.KillController(syscall.SIGTERM); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// createServices creates n single-stack IPv4 LoadBalancer Services in ns,
+// 32 at a time, with one warm client.
+func createServices(b *testing.B, kube kubernetes.Interface, ns string, n int) []*corev1.Service {
+	services := make([]*corev1.Service, n)
+	for i := range services {
+		services[i] = newService(ns, fmt.Sprintf("svc-%05d", i))
+	}
+	forEach(b, services, func(ctx context.Context, svc *corev1.Service) error {
+		_, err := kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+		return err
+	})
+	return services
+}
+
+// deleteServices deletes the Services, 32 at a time.
+func deleteServices(b *testing.B, kube kubernetes.Interface, services []*corev1.Service) {
+	forEach(b, services, func(ctx context.Context, svc *corev1.Service) error {
+		return kube.CoreV1().Services(svc.Namespace).Delete(ctx, svc.Name, metav1.DeleteOptions{})
+	})
+}
+
+// forEach runs do on every Service with 32 goroutines and fails on the
+// first error.
+func forEach(b *testing.B, services []*corev1.Service, do func(context.Context, *corev1.Service) error) {
+	work := make(chan *corev1.Service)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for range 32 {
+		wg.Go(func() {
+			for svc := range work {
+				if err := do(b.Context(), svc); err != nil {
+					firstErr.CompareAndSwap(nil, fmt.Errorf("%s/%s: %w", svc.Namespace, svc.Name, err))
+				}
+			}
+		})
+	}
+	for _, svc := range services {
+		work <- svc
+	}
+	close(work)
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// assignedWatch follows the Services of one namespace through an informer
+// and counts those with an address in their status.
+type assignedWatch struct {
+	assigned atomic.Int64
+	changed  chan struct{}
+	cancel   context.CancelFunc
+}
+
+func watchAssigned(b *testing.B, kube kubernetes.Interface, ns string) *assignedWatch {
+	ctx, cancel := context.WithCancel(b.Context())
+	w := &assignedWatch{changed: make(chan struct{}, 1), cancel: cancel}
+	factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithNamespace(ns))
+	informer := factory.Core().V1().Services().Informer()
+	has := func(obj any) bool {
+		svc, ok := obj.(*corev1.Service)
+		return ok && len(svc.Status.LoadBalancer.Ingress) > 0
+	}
+	count := func(delta int64) {
+		w.assigned.Add(delta)
+		select {
+		case w.changed <- struct{}{}:
+		default:
+		}
+	}
+	_, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if has(obj) {
+				count(1)
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			switch {
+			case has(newObj) && !has(oldObj):
+				count(1)
+			case !has(newObj) && has(oldObj):
+				count(-1)
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	return w
+}
+
+// waitAll waits until n Services have an address.
+func (w *assignedWatch) waitAll(b *testing.B, n int, timeout time.Duration) {
+	deadline := time.After(timeout)
+	for w.assigned.Load() < int64(n) {
+		select {
+		case <-w.changed:
+		case <-deadline:
+			b.Fatalf("%d of %d Services have an address after %s", w.assigned.Load(), n, timeout)
+		}
+	}
+}
+
+func (w *assignedWatch) stop() { w.cancel() }
+
+// addresses reads the status addresses of every Service in ns from the API
+// server (a consistent read).
+func addresses(b *testing.B, kube kubernetes.Interface, ns string) map[string][]netip.Addr {
+	list, err := kube.CoreV1().Services(ns).List(b.Context(), metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string][]netip.Addr{}
+	for i := range list.Items {
+		out[list.Items[i].Name] = statusIPs(&list.Items[i])
+	}
+	return out
+}
+
+// restartUnchanged kills the controller with SIGKILL, starts it again, waits
+// until it has reconciled every Service, and returns how many Services of
+// ns have other addresses than before, and how long the restart took.
+func restartUnchanged(b *testing.B, l *lab.Lab, kube kubernetes.Interface, ns string) (changed int, took time.Duration) {
+	before := addresses(b, kube, ns)
+	if err := l.KillController(syscall.SIGKILL); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	startController(b, l)
+	waitReconciled(b, l, 5*time.Minute)
+	took = time.Since(start)
+	after := addresses(b, kube, ns)
+	for name, ips := range before {
+		if len(ips) == 0 || !slices.Equal(after[name], ips) {
+			changed++
+		}
+	}
+	return changed, took
+}
