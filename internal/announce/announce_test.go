@@ -218,7 +218,8 @@ func TestBGPPlan(t *testing.T) {
 	node1.Labels = labels.Set{"rack": "a"}
 	node1.Addresses = []netip.Addr{netip.MustParseAddr("172.30.0.11"), netip.MustParseAddr("fd00:30::11")}
 	nodes["node1"] = node1
-	svc := Service{Key: "default/api", IPs: []netip.Addr{netip.MustParseAddr("172.32.0.5")}}
+	svc := Service{Key: "default/api", IPs: []netip.Addr{netip.MustParseAddr("172.32.0.5")},
+		EndpointNodes: map[string]bool{"node3": true}, HasReadyEndpoint: true}
 	s := Snapshot{Config: cfg, Self: "node1", Nodes: nodes, Members: allMembers(), Services: []Service{svc}}
 
 	plan := Compute(&s, election.NewElector()).BGP
@@ -249,6 +250,13 @@ func TestBGPPlan(t *testing.T) {
 	if len(plan.Peers) != 1 || plan.Peers[0].Name != "bird" {
 		t.Fatalf("node2 peers = %+v, want only bird", plan.Peers)
 	}
+
+	// ETP Cluster: every node advertises, as long as some endpoint is ready.
+	s.Services[0].HasReadyEndpoint = false
+	if plan = Compute(&s, election.NewElector()).BGP; len(plan.Routes) != 0 || len(plan.Services) != 0 {
+		t.Errorf("a Service without ready endpoints is advertised: %+v", plan.Routes)
+	}
+	s.Services[0].HasReadyEndpoint = true
 
 	// ETP Local: only nodes with an endpoint advertise.
 	s.Services[0].LocalTrafficPolicy = true

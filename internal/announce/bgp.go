@@ -58,6 +58,9 @@ func planBGP(s *Snapshot) BGPPlan {
 		if svc.LocalTrafficPolicy && !svc.EndpointNodes[s.Self] {
 			continue // only nodes with a local endpoint attract Local traffic
 		}
+		if !svc.HasReadyEndpoint {
+			continue // nothing would answer: let the router send the traffic elsewhere
+		}
 		servicePeers := map[string]bool{}
 		var advertisedIPs []netip.Addr
 		for _, ip := range svc.IPs {
