@@ -13,7 +13,7 @@ import (
 	"github.com/ironlb/ironlb/internal/election"
 )
 
-func buildConfig(t *testing.T, docs string) *config.Config {
+func buildConfig(t testing.TB, docs string) *config.Config {
 	t.Helper()
 	var res config.Resources
 	if _, err := config.DecodeYAML(strings.NewReader(docs), "test", &res); err != nil {
