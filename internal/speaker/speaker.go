@@ -70,6 +70,9 @@ type Speaker struct {
 	services  corelisters.ServiceLister
 	nodes     corelisters.NodeLister
 	endpoints cache.Indexer
+	// translated is the plan's view of the Services, kept up to date
+	// Service by Service.
+	translated *serviceCache
 
 	members   *members.List
 	announcer *layer2.Announcer
@@ -114,6 +117,7 @@ func New(clients *k8s.Clients, recorder record.EventRecorder, log *slog.Logger, 
 		recorder:   recorder,
 		log:        log.With("node", opts.NodeName),
 		elector:    election.NewElector(),
+		translated: newServiceCache(),
 		changed:    make(chan struct{}, 1),
 		bgpMetrics: newBGPSessions(opts.Metrics.BGP),
 	}
@@ -135,7 +139,7 @@ func (s *Speaker) signal() {
 // memberlist cluster (so another node takes over at once), stops answering and
 // withdraws its BGP routes.
 func (s *Speaker) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactory(s.clients.Kube, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(s.clients.Kube, 0, informers.WithTransform(k8s.TrimForCache))
 	svcInformer := factory.Core().V1().Services().Informer()
 	nodeInformer := factory.Core().V1().Nodes().Informer()
 	epInformer := factory.Discovery().V1().EndpointSlices().Informer()
@@ -147,8 +151,23 @@ func (s *Speaker) Run(ctx context.Context) error {
 		UpdateFunc: func(any, any) { s.signal() },
 		DeleteFunc: func(any) { s.signal() },
 	}
-	for _, inf := range []cache.SharedIndexInformer{svcInformer, nodeInformer, epInformer} {
-		if _, err := inf.AddEventHandler(notify); err != nil {
+	// A Service, or one of its EndpointSlices, changed: translate it again.
+	serviceChanged := func(objs ...any) {
+		for _, obj := range objs {
+			s.translated.invalidate(serviceKeysOf(obj)...)
+		}
+		s.signal()
+	}
+	serviceNotify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { serviceChanged(obj) },
+		UpdateFunc: func(old, obj any) { serviceChanged(old, obj) },
+		DeleteFunc: func(obj any) { serviceChanged(obj) },
+	}
+	for _, h := range []struct {
+		informer cache.SharedIndexInformer
+		handler  cache.ResourceEventHandler
+	}{{svcInformer, serviceNotify}, {epInformer, serviceNotify}, {nodeInformer, notify}} {
+		if _, err := h.informer.AddEventHandler(h.handler); err != nil {
 			return err
 		}
 	}
@@ -347,21 +366,30 @@ func (s *Speaker) snapshot() *announce.Snapshot {
 			snap.Members[node.Name] = true
 		}
 	}
-	services, _ := s.services.List(labels.Everything())
-	for _, svc := range services {
-		if !k8s.IsOurs(svc, s.opts.LBClass) || len(svc.Status.LoadBalancer.Ingress) == 0 {
-			continue
-		}
-		items, _ := s.endpoints.ByIndex(endpointsByService, k8s.ServiceKey(svc))
-		endpointSlices := make([]*discoveryv1.EndpointSlice, 0, len(items))
-		for _, item := range items {
-			if slice, ok := item.(*discoveryv1.EndpointSlice); ok {
-				endpointSlices = append(endpointSlices, slice)
-			}
-		}
-		snap.Services = append(snap.Services, serviceFor(svc, endpointSlices))
-	}
+	snap.Services = s.translated.refresh(s.translateService)
 	return snap
+}
+
+// translateService reads a Service and its EndpointSlices from the caches
+// and translates them for the plan; false means the Service is gone or not
+// one this speaker announces (another class, no address yet).
+func (s *Speaker) translateService(key string) (announce.Service, bool) {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return announce.Service{}, false
+	}
+	svc, err := s.services.Services(namespace).Get(name)
+	if err != nil || !k8s.IsOurs(svc, s.opts.LBClass) || len(svc.Status.LoadBalancer.Ingress) == 0 {
+		return announce.Service{}, false
+	}
+	items, _ := s.endpoints.ByIndex(endpointsByService, key)
+	endpointSlices := make([]*discoveryv1.EndpointSlice, 0, len(items))
+	for _, item := range items {
+		if slice, ok := item.(*discoveryv1.EndpointSlice); ok {
+			endpointSlices = append(endpointSlices, slice)
+		}
+	}
+	return serviceFor(svc, endpointSlices), true
 }
 
 // indexByService keys an EndpointSlice by the Service it belongs to.
