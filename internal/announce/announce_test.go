@@ -282,3 +282,64 @@ func routesEqual(a, b []bgp.Route) bool {
 			slices.Equal(x.Communities, y.Communities) && slices.Equal(x.LargeCommunities, y.LargeCommunities)
 	})
 }
+
+func TestBGPPeersOfOneEndpoint(t *testing.T) {
+	cfg := buildConfig(t, `
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: rack-a, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.30.0.254, nodeSelectors: [{matchLabels: {rack: a}}]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: rack-b, namespace: metallb-system}
+spec: {myASN: 64513, peerASN: 64500, peerAddress: 172.30.0.254, nodeSelectors: [{matchLabels: {rack: b}}]}
+`)
+	tests := []struct {
+		name     string
+		labels   labels.Set
+		wantPeer string // the session kept, "" for none
+	}{
+		{"rack a", labels.Set{"rack": "a"}, "rack-a"},
+		{"rack b", labels.Set{"rack": "b"}, "rack-b"},
+		{"neither", labels.Set{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := threeNodes()
+			node1 := nodes["node1"]
+			node1.Labels = tt.labels
+			nodes["node1"] = node1
+			plan := Compute(&Snapshot{Config: cfg, Self: "node1", Nodes: nodes, Members: allMembers()}, election.NewElector()).BGP
+			var kept string
+			if len(plan.Peers) == 1 {
+				kept = plan.Peers[0].Name
+			}
+			if kept != tt.wantPeer || len(plan.Peers) > 1 || len(plan.Conflicts) != 0 {
+				t.Errorf("peers %+v, conflicts %v; want %q only", plan.Peers, plan.Conflicts, tt.wantPeer)
+			}
+		})
+	}
+	// A node both racks select (a mislabelled node): one session, the
+	// first by name, and the conflict said.
+	nodes := threeNodes()
+	node1 := nodes["node1"]
+	node1.Labels = labels.Set{"rack": "a"}
+	nodes["node1"] = node1
+	both := buildConfig(t, `
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: rack-a, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.30.0.254, nodeSelectors: [{matchLabels: {rack: a}}]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: zone-1, namespace: metallb-system}
+spec: {myASN: 64513, peerASN: 64500, peerAddress: 172.30.0.254, nodeSelectors: [{matchExpressions: [{key: rack, operator: Exists}]}]}
+`)
+	plan := Compute(&Snapshot{Config: both, Self: "node1", Nodes: nodes, Members: allMembers()}, election.NewElector()).BGP
+	want := "BGPPeers rack-a and zone-1 both select node node1 for 172.30.0.254:179: one session per endpoint, zone-1 is ignored"
+	if len(plan.Peers) != 1 || plan.Peers[0].Name != "rack-a" || !slices.Equal(plan.Conflicts, []string{want}) {
+		t.Errorf("peers %+v, conflicts %q; want rack-a and %q", plan.Peers, plan.Conflicts, want)
+	}
+}

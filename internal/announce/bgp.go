@@ -2,6 +2,7 @@ package announce
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -19,6 +20,9 @@ type BGPPlan struct {
 	// Services lists, by key, the services advertised from this node (for
 	// ServiceBGPStatus and metrics).
 	Services map[string]AdvertisedService
+	// Conflicts explain the peers left out because an earlier one (by
+	// name) selects this node for the same address and port.
+	Conflicts []string
 }
 
 // AdvertisedService is what one node advertises of one service.
@@ -37,11 +41,19 @@ func planBGP(s *Snapshot) BGPPlan {
 	plan := BGPPlan{Services: map[string]AdvertisedService{}}
 	nodePeers := map[string]bool{}
 	sessions := map[string]bgp.Peer{}
+	endpoints := map[netip.AddrPort]string{} // → the peer that has it
 	for _, name := range sortedPeerNames(s.Config) {
 		p := s.Config.Peers[name]
 		if !p.NodeSelectors.Matches(self.Labels) {
 			continue
 		}
+		endpoint := netip.AddrPortFrom(p.Address, p.Port)
+		if first, taken := endpoints[endpoint]; taken {
+			plan.Conflicts = append(plan.Conflicts, fmt.Sprintf(
+				"BGPPeers %s and %s both select node %s for %s: one session per endpoint, %s is ignored", first, name, self.Name, endpoint, name))
+			continue
+		}
+		endpoints[endpoint] = name
 		nodePeers[name] = true
 		sessions[name] = sessionFor(p, self)
 		plan.Peers = append(plan.Peers, sessions[name])

@@ -471,6 +471,11 @@ func (s *Speaker) applyBGP(ctx context.Context, desired announce.BGPPlan) {
 			return
 		}
 	}
+	if !slices.Equal(desired.Conflicts, s.applied.BGP.Conflicts) {
+		for _, conflict := range desired.Conflicts {
+			s.log.Error("BGP peer conflict", "conflict", conflict)
+		}
+	}
 	if !reflect.DeepEqual(desired.Peers, s.applied.BGP.Peers) {
 		if err := s.bgp.SetPeers(ctx, desired.Peers); err != nil {
 			s.log.Error("configuring BGP peers", "err", err)
