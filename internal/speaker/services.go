@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -39,28 +40,44 @@ func (c *serviceCache) invalidate(keys ...string) {
 
 // refresh translates the changed Services again (translate reports false
 // for a Service that is gone or not announced) and returns every Service,
-// sorted by key. The returned slice is shared until the next refresh.
-func (c *serviceCache) refresh(translate func(key string) (announce.Service, bool)) []announce.Service {
+// sorted by key, and whether any translation changed: a Service written
+// without a change that matters to the plan (an annotation, its first
+// EndpointSlice before it has an address) changes nothing. The returned
+// slice is shared until the next refresh.
+func (c *serviceCache) refresh(translate func(key string) (announce.Service, bool)) ([]announce.Service, bool) {
 	c.mu.Lock()
 	dirty := c.dirty
 	c.dirty = map[string]bool{}
 	c.mu.Unlock()
-	if len(dirty) == 0 && c.list != nil {
-		return c.list
-	}
+	changed := false
 	for key := range dirty {
-		if svc, ok := translate(key); ok {
+		before, had := c.services[key]
+		svc, has := translate(key)
+		switch {
+		case has && (!had || !sameService(before, svc)):
 			c.services[key] = svc
-		} else {
+			changed = true
+		case !has && had:
 			delete(c.services, key)
+			changed = true
 		}
+	}
+	if !changed && c.list != nil {
+		return c.list, false
 	}
 	c.list = make([]announce.Service, 0, len(c.services))
 	for _, svc := range c.services {
 		c.list = append(c.list, svc)
 	}
 	slices.SortFunc(c.list, func(a, b announce.Service) int { return strings.Compare(a.Key, b.Key) })
-	return c.list
+	return c.list, true
+}
+
+// sameService reports whether two translations of a Service are equal.
+func sameService(a, b announce.Service) bool {
+	return a.Key == b.Key && slices.Equal(a.IPs, b.IPs) && maps.Equal(a.Labels, b.Labels) &&
+		a.LocalTrafficPolicy == b.LocalTrafficPolicy && maps.Equal(a.EndpointNodes, b.EndpointNodes) &&
+		a.HasReadyEndpoint == b.HasReadyEndpoint
 }
 
 // serviceKeysOf returns the key of the Service an informer object (a

@@ -2,6 +2,7 @@ package speaker
 
 import (
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -40,15 +41,18 @@ func TestServiceCacheTranslatesOnlyWhatChanged(t *testing.T) {
 		invalidate     []string
 		wantTranslated []string
 		want           []string
+		wantChanged    bool
 	}{
 		{"first refresh: every informer add", nil, []string{"default/a", "default/b", "default/c"},
-			[]string{"default/a", "default/b", "default/c"}, []string{"default/a=192.0.2.1", "default/b=192.0.2.2"}},
-		{"nothing changed", nil, nil, nil, []string{"default/a=192.0.2.1", "default/b=192.0.2.2"}},
+			[]string{"default/a", "default/b", "default/c"}, []string{"default/a=192.0.2.1", "default/b=192.0.2.2"}, true},
+		{"nothing changed", nil, nil, nil, []string{"default/a=192.0.2.1", "default/b=192.0.2.2"}, false},
+		{"written without a change that matters", nil, []string{"default/a", "default/c"},
+			[]string{"default/a", "default/c"}, []string{"default/a=192.0.2.1", "default/b=192.0.2.2"}, false},
 		{"one Service changes", func() { world["default/b"] = "192.0.2.9" }, []string{"default/b"},
-			[]string{"default/b"}, []string{"default/a=192.0.2.1", "default/b=192.0.2.9"}},
+			[]string{"default/b"}, []string{"default/a=192.0.2.1", "default/b=192.0.2.9"}, true},
 		{"one gets an address, one is deleted", func() { world["default/c"] = "192.0.2.3"; delete(world, "default/a") },
 			[]string{"default/c", "default/a", "default/c"},
-			[]string{"default/a", "default/c"}, []string{"default/b=192.0.2.9", "default/c=192.0.2.3"}},
+			[]string{"default/a", "default/c"}, []string{"default/b=192.0.2.9", "default/c=192.0.2.3"}, true},
 	}
 	for _, step := range steps {
 		if step.change != nil {
@@ -56,10 +60,44 @@ func TestServiceCacheTranslatesOnlyWhatChanged(t *testing.T) {
 		}
 		c.invalidate(step.invalidate...)
 		translated = nil
-		got := keys(c.refresh(translate))
+		list, changed := c.refresh(translate)
+		got := keys(list)
 		slices.Sort(translated)
-		if !slices.Equal(translated, step.wantTranslated) || !slices.Equal(got, step.want) {
-			t.Errorf("%s: translated %v, services %v; want %v, %v", step.name, translated, got, step.wantTranslated, step.want)
+		if !slices.Equal(translated, step.wantTranslated) || !slices.Equal(got, step.want) || changed != step.wantChanged {
+			t.Errorf("%s: translated %v, services %v, changed %v; want %v, %v, %v",
+				step.name, translated, got, changed, step.wantTranslated, step.want, step.wantChanged)
+		}
+	}
+}
+
+func TestSameService(t *testing.T) {
+	base := func() announce.Service {
+		return announce.Service{Key: "ns/a", IPs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}, Labels: map[string]string{"app": "a"},
+			EndpointNodes: map[string]bool{"node1": true}, HasReadyEndpoint: true}
+	}
+	changes := map[string]func(*announce.Service){
+		"addresses":           func(s *announce.Service) { s.IPs = append(s.IPs, netip.MustParseAddr("fd00::1")) },
+		"labels":              func(s *announce.Service) { s.Labels = map[string]string{"app": "b"} },
+		"traffic policy":      func(s *announce.Service) { s.LocalTrafficPolicy = true },
+		"endpoint nodes":      func(s *announce.Service) { s.EndpointNodes = map[string]bool{"node2": true} },
+		"has ready endpoints": func(s *announce.Service) { s.HasReadyEndpoint = false },
+	}
+	if n := reflect.TypeFor[announce.Service]().NumField(); n != len(changes)+1 { // + the key
+		t.Fatalf("announce.Service has %d fields: teach sameService and this test the new ones", n)
+	}
+	if !sameService(base(), base()) {
+		t.Error("equal translations differ")
+	}
+	other := base()
+	other.Key = "ns/b"
+	if sameService(base(), other) {
+		t.Error("a change of key went unnoticed")
+	}
+	for name, change := range changes {
+		changed := base()
+		change(&changed)
+		if sameService(base(), changed) {
+			t.Errorf("a change of %s went unnoticed", name)
 		}
 	}
 }

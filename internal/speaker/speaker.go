@@ -91,7 +91,11 @@ type Speaker struct {
 	pendingSince time.Time
 	membersLeft  bool
 	lastMembers  int
-	bgpMetrics   *bgpSessions
+	// contextChanged is set when something other than a Service or its
+	// endpoints changed since the last plan: a Node, the members, the
+	// configuration.
+	contextChanged bool
+	bgpMetrics     *bgpSessions
 
 	// running is set once the speaker watches the cluster and announces.
 	running atomic.Bool
@@ -123,11 +127,15 @@ func New(clients *k8s.Clients, recorder record.EventRecorder, log *slog.Logger, 
 	}
 }
 
-func (s *Speaker) signal() {
+// signal asks for a new plan; contextChanged says that something other than
+// a Service or its endpoints changed, so that every Service must be planned
+// again even if none changed.
+func (s *Speaker) signal(contextChanged bool) {
 	s.pendingMu.Lock()
 	if s.pendingSince.IsZero() {
 		s.pendingSince = time.Now()
 	}
+	s.contextChanged = s.contextChanged || contextChanged
 	s.pendingMu.Unlock()
 	select {
 	case s.changed <- struct{}{}:
@@ -146,17 +154,17 @@ func (s *Speaker) Run(ctx context.Context) error {
 	if err := epInformer.AddIndexers(cache.Indexers{endpointsByService: indexByService}); err != nil {
 		return err
 	}
-	notify := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { s.signal() },
-		UpdateFunc: func(any, any) { s.signal() },
-		DeleteFunc: func(any) { s.signal() },
+	nodeNotify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.signal(true) },
+		UpdateFunc: func(any, any) { s.signal(true) },
+		DeleteFunc: func(any) { s.signal(true) },
 	}
 	// A Service, or one of its EndpointSlices, changed: translate it again.
 	serviceChanged := func(objs ...any) {
 		for _, obj := range objs {
 			s.translated.invalidate(serviceKeysOf(obj)...)
 		}
-		s.signal()
+		s.signal(false)
 	}
 	serviceNotify := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { serviceChanged(obj) },
@@ -166,7 +174,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	for _, h := range []struct {
 		informer cache.SharedIndexInformer
 		handler  cache.ResourceEventHandler
-	}{{svcInformer, serviceNotify}, {epInformer, serviceNotify}, {nodeInformer, notify}} {
+	}{{svcInformer, serviceNotify}, {epInformer, serviceNotify}, {nodeInformer, nodeNotify}} {
 		if _, err := h.informer.AddEventHandler(h.handler); err != nil {
 			return err
 		}
@@ -211,6 +219,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 		}
 	}()
 
+	// lastCost is how long the last plan took, lastEnd when it ended.
+	var (
+		lastCost time.Duration
+		lastEnd  time.Time
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -227,11 +240,43 @@ func (s *Speaker) Run(ctx context.Context) error {
 				continue
 			}
 			s.cfg = u.Config
-			s.reconcile(ctx)
+			s.signal(true)
 		case <-s.changed:
+			if wait := coalesceWait(lastCost, time.Since(lastEnd)); wait > 0 {
+				select {
+				case <-ctx.Done():
+					s.shutdown()
+					return nil
+				case <-time.After(wait):
+				}
+				// Changes signalled meanwhile are in this plan.
+				select {
+				case <-s.changed:
+				default:
+				}
+			}
+			start := time.Now()
 			s.reconcile(ctx)
+			lastEnd = time.Now()
+			lastCost = lastEnd.Sub(start)
 		}
 	}
+}
+
+// Planning takes at most a quarter of the speaker's time: after a plan that
+// took d, the next one waits until 3d have passed, at most maxCoalesceWait.
+const (
+	coalesceFactor  = 3
+	maxCoalesceWait = time.Second
+)
+
+// coalesceWait is how long to wait before planning again, given how long
+// the last plan took and how long ago it ended, so that in a burst of
+// changes (thousands of Services written at once) each plan covers many
+// changes and leaves CPU to the rest of the node. A change after a quiet
+// spell is planned at once.
+func coalesceWait(lastCost, sinceLast time.Duration) time.Duration {
+	return max(0, min(coalesceFactor*lastCost, maxCoalesceWait)-sinceLast)
 }
 
 // startMembers joins the speakers' memberlist cluster, gossiping this node's
@@ -282,7 +327,7 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 				s.lastMembers = len(live)
 				s.pendingMu.Unlock()
 				s.opts.Metrics.Speaker.SetMembers(len(live))
-				s.signal()
+				s.signal(true)
 			}
 		}
 	}()
@@ -349,9 +394,10 @@ func (s *Speaker) joinNodes() {
 	}
 }
 
-// snapshot gathers the plan's inputs from the caches.
-func (s *Speaker) snapshot() *announce.Snapshot {
-	snap := &announce.Snapshot{Config: s.cfg, Self: s.opts.NodeName, Nodes: map[string]announce.Node{}, Members: map[string]bool{}}
+// snapshot gathers the plan's inputs from the caches, with services from
+// the service cache.
+func (s *Speaker) snapshot(services []announce.Service) *announce.Snapshot {
+	snap := &announce.Snapshot{Config: s.cfg, Self: s.opts.NodeName, Nodes: map[string]announce.Node{}, Members: map[string]bool{}, Services: services}
 	metaByNode := map[string][]byte{}
 	if s.members != nil {
 		for _, m := range s.members.Members() {
@@ -366,7 +412,6 @@ func (s *Speaker) snapshot() *announce.Snapshot {
 			snap.Members[node.Name] = true
 		}
 	}
-	snap.Services = s.translated.refresh(s.translateService)
 	return snap
 }
 
@@ -411,14 +456,18 @@ func (s *Speaker) reconcile(ctx context.Context) {
 		return // nothing is announced before the first valid configuration
 	}
 	s.pendingMu.Lock()
-	since, membersLeft := s.pendingSince, s.membersLeft
-	s.pendingSince, s.membersLeft = time.Time{}, false
+	since, membersLeft, contextChanged := s.pendingSince, s.membersLeft, s.contextChanged
+	s.pendingSince, s.membersLeft, s.contextChanged = time.Time{}, false, false
 	s.pendingMu.Unlock()
 	if since.IsZero() {
 		since = time.Now()
 	}
+	services, servicesChanged := s.translated.refresh(s.translateService)
+	if !contextChanged && !servicesChanged {
+		return // nothing the plan depends on changed
+	}
 
-	plan := announce.Compute(s.snapshot(), s.elector)
+	plan := announce.Compute(s.snapshot(services), s.elector)
 	s.applyL2(plan.L2)
 	s.applyBGP(ctx, plan.BGP)
 	s.opts.Metrics.recordTakeovers(s.applied.L2, plan.L2, since, membersLeft)
