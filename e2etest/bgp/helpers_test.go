@@ -119,7 +119,7 @@ func baseConfig(kind lab.RouterKind) string {
 // something else) and applies the base configuration for its kind. The base
 // configuration stays after the test, so the next test finds the sessions
 // up; tests that change it restore it with apply.
-func setUp(t *testing.T, config lab.RouterConfig) *lab.Lab {
+func setUp(t testing.TB, config lab.RouterConfig) *lab.Lab {
 	t.Helper()
 	l := lab.Shared(t)
 	if !l.HasController() || !l.HasSpeaker() {
@@ -136,7 +136,7 @@ func setUp(t *testing.T, config lab.RouterConfig) *lab.Lab {
 }
 
 // apply applies manifests.
-func apply(t *testing.T, manifests string) {
+func apply(t testing.TB, manifests string) {
 	t.Helper()
 	if err := lab.Shared(t).Apply(t.Context(), manifests); err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func apply(t *testing.T, manifests string) {
 }
 
 // applyTemporarily applies manifests and deletes them when the test ends.
-func applyTemporarily(t *testing.T, manifests string) {
+func applyTemporarily(t testing.TB, manifests string) {
 	t.Helper()
 	l := lab.Shared(t)
 	apply(t, manifests)
@@ -157,7 +157,7 @@ func applyTemporarily(t *testing.T, manifests string) {
 
 // restoreBase re-applies the base configuration when the test ends, for
 // tests that change it.
-func restoreBase(t *testing.T, kind lab.RouterKind) {
+func restoreBase(t testing.TB, kind lab.RouterKind) {
 	t.Helper()
 	l := lab.Shared(t)
 	t.Cleanup(func() {
@@ -188,7 +188,7 @@ func newService(name, pool string, families ...corev1.IPFamily) *corev1.Service 
 
 // createService creates svc with ready endpoints on the given nodes and
 // returns its addresses once the controller assigned one per IP family.
-func createService(t *testing.T, svc *corev1.Service, endpoints ...int) []netip.Addr {
+func createService(t testing.TB, svc *corev1.Service, endpoints ...int) []netip.Addr {
 	t.Helper()
 	l := lab.Shared(t)
 	created := l.CreateService(t, svc)
@@ -200,7 +200,7 @@ func createService(t *testing.T, svc *corev1.Service, endpoints ...int) []netip.
 
 // waitServiceIPs waits until the Service has n ingress IPs and returns them,
 // IPv4 first.
-func waitServiceIPs(t *testing.T, name string, n int) []netip.Addr {
+func waitServiceIPs(t testing.TB, name string, n int) []netip.Addr {
 	t.Helper()
 	l := lab.Shared(t)
 	var ips []netip.Addr
@@ -242,7 +242,7 @@ func nodeHops(ip netip.Addr, nodes ...int) []netip.Addr {
 
 // waitRoute waits until the router's kernel table routes prefix via exactly
 // the given nodes (no route at all when nodes is empty).
-func waitRoute(t *testing.T, prefix netip.Prefix, nodes ...int) {
+func waitRoute(t testing.TB, prefix netip.Prefix, nodes ...int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), routeTimeout)
 	defer cancel()
@@ -254,7 +254,7 @@ func waitRoute(t *testing.T, prefix netip.Prefix, nodes ...int) {
 
 // curlFromExt checks that ext, behind the router, reaches ip and that one
 // of the given nodes answers.
-func curlFromExt(t *testing.T, ip netip.Addr, nodes ...int) {
+func curlFromExt(t testing.TB, ip netip.Addr, nodes ...int) {
 	t.Helper()
 	l := lab.Shared(t)
 	names := make([]string, len(nodes))
@@ -341,7 +341,7 @@ func serviceBGPStatuses(ctx context.Context, l *lab.Lab, service string) (map[st
 
 // waitServiceBGPStatuses waits until the Service's ServiceBGPStatus objects
 // are exactly want (node → peers).
-func waitServiceBGPStatuses(t *testing.T, service string, want map[string][]string) {
+func waitServiceBGPStatuses(t testing.TB, service string, want map[string][]string) {
 	t.Helper()
 	l := lab.Shared(t)
 	lab.Eventually(t, routeTimeout, "ServiceBGPStatus of "+service, func() error {
@@ -362,7 +362,7 @@ func waitServiceBGPStatuses(t *testing.T, service string, want map[string][]stri
 }
 
 // speakerLog is node i's speaker log from offset on.
-func speakerLog(t *testing.T, i int, offset int64) string {
+func speakerLog(t testing.TB, i int, offset int64) string {
 	t.Helper()
 	data, err := os.ReadFile(lab.Shared(t).Speaker(i).LogPath)
 	if err != nil {
@@ -376,7 +376,7 @@ func speakerLog(t *testing.T, i int, offset int64) string {
 
 // speakerLogSize is the current length of node i's speaker log, to read
 // only what follows with speakerLog.
-func speakerLogSize(t *testing.T, i int) int64 {
+func speakerLogSize(t testing.TB, i int) int64 {
 	t.Helper()
 	info, err := os.Stat(lab.Shared(t).Speaker(i).LogPath)
 	if err != nil {
@@ -487,7 +487,7 @@ func frrSessions(ctx context.Context, r *lab.Router) (map[netip.Addr]session, er
 
 // waitSessions waits until the router's sessions with the given node
 // addresses are established (want true) or not.
-func waitSessions(t *testing.T, want bool, addrs ...netip.Addr) {
+func waitSessions(t testing.TB, want bool, addrs ...netip.Addr) {
 	t.Helper()
 	l := lab.Shared(t)
 	lab.Eventually(t, routeTimeout, fmt.Sprintf("router sessions with %v established=%v", addrs, want), func() error {

@@ -8,10 +8,21 @@
 package bgp
 
 import (
+	"flag"
 	"os"
 	"testing"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
 )
 
-func TestMain(m *testing.M) { os.Exit(lab.Main(m, lab.Options{})) }
+// TestMain brings the package's lab up. Benchmarks run the controller and
+// speakers at log level info, as deployed; tests keep the lab's debug logs.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	var opts lab.Options
+	if bench := flag.Lookup("test.bench"); bench != nil && bench.Value.String() != "" {
+		opts.ControllerArgs = []string{"--log-level", "info"}
+		opts.SpeakerArgs = []string{"--log-level", "info"}
+	}
+	os.Exit(lab.Main(m, opts))
+}

@@ -5,6 +5,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
 )
@@ -73,4 +76,53 @@ func TestAggregationLength(t *testing.T) {
 		}
 		curlFromExt(t, ip, 1, 2, 3)
 	}
+}
+
+// TestNoReadyEndpoint: a Service whose endpoints are all gone is not
+// advertised, whatever its traffic policy: the router then sends its
+// traffic nowhere near the cluster rather than to nodes with nothing behind.
+func TestNoReadyEndpoint(t *testing.T) {
+	l := setUp(t, lab.DefaultRouterConfig(lab.BIRD2, lab.Shared(t).NodeCount()))
+	svc := newService("no-endpoints", basePool, corev1.IPv4Protocol)
+	ip := createService(t, svc)[0]
+	// Long enough for a wrong advertisement to reach the router (it takes
+	// milliseconds) and for the status objects to be written.
+	time.Sleep(time.Second)
+	if rt, found, err := l.Router().RouteTo(hostPrefix(ip)); err != nil || found {
+		t.Errorf("route %v (found=%v, err=%v) to a Service without endpoints", rt, found, err)
+	}
+	waitServiceBGPStatuses(t, svc.Name, map[string][]string{})
+	if err := l.SetEndpoints(t.Context(), svc, 2); err != nil {
+		t.Fatal(err)
+	}
+	waitRoute(t, hostPrefix(ip), 1, 2, 3)
+	if err := l.SetEndpoints(t.Context(), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitRoute(t, hostPrefix(ip))
+}
+
+// TestPeersOfOneAddress: two BGPPeers may name the same router for
+// different nodes (here node3 gets a hold time of its own); each node keeps
+// one session, with its own settings.
+func TestPeersOfOneAddress(t *testing.T) {
+	l := setUp(t, lab.DefaultRouterConfig(lab.BIRD2, lab.Shared(t).NodeCount()))
+	restoreBase(t, lab.BIRD2)
+	node3 := peerYAML(lab.BIRD2, peerV4+"-node3", lab.RouterIPv4, append(nodeSelector(3), "  holdTime: 30s")...)
+	apply(t, peerYAML(lab.BIRD2, peerV4, lab.RouterIPv4, nodeSelector(1, 2)...))
+	applyTemporarily(t, node3)
+	ip := createService(t, newService("one-address", basePool, corev1.IPv4Protocol), 1, 2, 3)[0]
+	waitRoute(t, hostPrefix(ip), 1, 2, 3)
+	lab.Eventually(t, routeTimeout, "node3's session runs with its own hold time", func() error {
+		out, err := l.Router().Show(t.Context(), "show protocols all node3", false)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "Established") || !strings.Contains(out, "/30\n") {
+			return fmt.Errorf("node3's session does not run with hold time 30:\n%s", out)
+		}
+		return nil
+	})
+	waitServiceBGPStatuses(t, "one-address", map[string][]string{
+		"node1": {peerV4}, "node2": {peerV4}, "node3": {peerV4 + "-node3"}})
 }

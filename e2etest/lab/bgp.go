@@ -22,6 +22,8 @@ const SpeakerMetricsPort = 7472
 type Memory struct {
 	RSS  uint64 // VmRSS, in bytes
 	Peak uint64 // VmHWM, the highest RSS so far, in bytes
+	Anon uint64 // RssAnon: the resident part of RSS that is not file-backed (heap, stacks)
+	File uint64 // RssFile: the resident part mapped from files (mostly the binary's code)
 }
 
 // Memory reads the process's resident memory.
@@ -44,6 +46,10 @@ func (p *Process) Memory() (Memory, error) {
 			field = &m.RSS
 		case "VmHWM":
 			field = &m.Peak
+		case "RssAnon":
+			field = &m.Anon
+		case "RssFile":
+			field = &m.File
 		default:
 			continue
 		}
