@@ -153,9 +153,11 @@ const scaleNamespace = "bgp-scale"
 // no client-side rate limit) and reports, from the last write's return,
 // when the controller had assigned them all (assigned-s) and when all n
 // prefixes were in the router's kernel table (converge-s); the speakers'
-// largest resident memory then (speaker-rss-MiB, /proc VmRSS) and before
-// the Services and their EndpointSlices existed (speaker-idle-rss-MiB);
-// and, after deleting them all, when the last route left (withdrawn-s).
+// largest resident memory (/proc VmRSS) with the n Services, 10 s after
+// they converged (speaker-rss-MiB), at that moment (speaker-converge-rss-MiB)
+// and the highest it ever was (speaker-peak-rss-MiB, VmHWM), and before the
+// Services and their EndpointSlices existed (speaker-idle-rss-MiB); and,
+// after deleting them all, when the last route left (withdrawn-s).
 func BenchmarkBGPScale(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
@@ -182,7 +184,7 @@ func scaleRun(b *testing.B, n int) {
 		// The node port range holds 2,768 ports; no traffic uses them here.
 		svcs[i].Spec.AllocateLoadBalancerNodePorts = ptr.To(false)
 	}
-	idle := speakersRSS(b, l)
+	idle, _ := speakersMemory(b, l)
 	// The endpoints exist before the Services, as their pods would.
 	parallel(b, svcs, func(svc *corev1.Service) error { return l.SetEndpoints(ctx, svc, 1, 2, 3) })
 
@@ -202,7 +204,9 @@ func scaleRun(b *testing.B, n int) {
 	})
 	converged := routes.waitFor(b, n)
 	b.StopTimer()
-	rss := speakersRSS(b, l)
+	atConverge, _ := speakersMemory(b, l)
+	time.Sleep(10 * time.Second) // the status objects get written, the heap settles
+	rss, peak := speakersMemory(b, l)
 	logGoMemory(b, l, 1)
 	allAssigned := <-assigned
 	b.Logf("n=%d: writes took %s (create call p50 %s, p99 %s); all assigned %s and all routed %s after the last write; speaker RSS %.1f MiB idle, %.1f MiB after",
@@ -213,6 +217,8 @@ func scaleRun(b *testing.B, n int) {
 	b.ReportMetric(converged.Sub(firstWrite).Seconds(), "first-write-to-converge-s")
 	b.ReportMetric(allAssigned.Sub(lastWrite).Seconds(), "assigned-s")
 	b.ReportMetric(mib(rss), "speaker-rss-MiB")
+	b.ReportMetric(mib(atConverge), "speaker-converge-rss-MiB")
+	b.ReportMetric(mib(peak), "speaker-peak-rss-MiB")
 	b.ReportMetric(mib(idle), "speaker-idle-rss-MiB")
 
 	lastDelete := parallel(b, svcs, func(svc *corev1.Service) error {
@@ -270,9 +276,9 @@ func parallel(b *testing.B, svcs []*corev1.Service, fn func(*corev1.Service) err
 	return done
 }
 
-// speakersRSS is the largest resident memory of the speakers.
-func speakersRSS(b *testing.B, l *lab.Lab) uint64 {
-	var largest uint64
+// speakersMemory returns the largest resident memory of the speakers now
+// and the largest they ever had.
+func speakersMemory(b *testing.B, l *lab.Lab) (rss, peak uint64) {
 	for i := 1; i <= l.NodeCount(); i++ {
 		m, err := l.Speaker(i).Memory()
 		if err != nil {
@@ -280,9 +286,9 @@ func speakersRSS(b *testing.B, l *lab.Lab) uint64 {
 		}
 		b.Logf("node%d's speaker: RSS %.1f MiB (%.1f MiB anonymous, %.1f MiB mapped from files), peak %.1f MiB",
 			i, mib(m.RSS), mib(m.Anon), mib(m.File), mib(m.Peak))
-		largest = max(largest, m.RSS)
+		rss, peak = max(rss, m.RSS), max(peak, m.Peak)
 	}
-	return largest
+	return rss, peak
 }
 
 func mib(bytes uint64) float64 { return float64(bytes) / (1 << 20) }
