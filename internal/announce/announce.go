@@ -57,6 +57,9 @@ type Service struct {
 	LocalTrafficPolicy bool
 	// EndpointNodes are the nodes with a ready endpoint of the Service.
 	EndpointNodes map[string]bool
+	// HasReadyEndpoint is true when some endpoint of the Service is ready,
+	// on a node or not.
+	HasReadyEndpoint bool
 }
 
 // Plan is what the speaker of Snapshot.Self must announce.

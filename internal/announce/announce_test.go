@@ -13,7 +13,7 @@ import (
 	"github.com/ironlb/ironlb/internal/election"
 )
 
-func buildConfig(t *testing.T, docs string) *config.Config {
+func buildConfig(t testing.TB, docs string) *config.Config {
 	t.Helper()
 	var res config.Resources
 	if _, err := config.DecodeYAML(strings.NewReader(docs), "test", &res); err != nil {
@@ -218,7 +218,8 @@ func TestBGPPlan(t *testing.T) {
 	node1.Labels = labels.Set{"rack": "a"}
 	node1.Addresses = []netip.Addr{netip.MustParseAddr("172.30.0.11"), netip.MustParseAddr("fd00:30::11")}
 	nodes["node1"] = node1
-	svc := Service{Key: "default/api", IPs: []netip.Addr{netip.MustParseAddr("172.32.0.5")}}
+	svc := Service{Key: "default/api", IPs: []netip.Addr{netip.MustParseAddr("172.32.0.5")},
+		EndpointNodes: map[string]bool{"node3": true}, HasReadyEndpoint: true}
 	s := Snapshot{Config: cfg, Self: "node1", Nodes: nodes, Members: allMembers(), Services: []Service{svc}}
 
 	plan := Compute(&s, election.NewElector()).BGP
@@ -250,6 +251,13 @@ func TestBGPPlan(t *testing.T) {
 		t.Fatalf("node2 peers = %+v, want only bird", plan.Peers)
 	}
 
+	// ETP Cluster: every node advertises, as long as some endpoint is ready.
+	s.Services[0].HasReadyEndpoint = false
+	if plan = Compute(&s, election.NewElector()).BGP; len(plan.Routes) != 0 || len(plan.Services) != 0 {
+		t.Errorf("a Service without ready endpoints is advertised: %+v", plan.Routes)
+	}
+	s.Services[0].HasReadyEndpoint = true
+
 	// ETP Local: only nodes with an endpoint advertise.
 	s.Services[0].LocalTrafficPolicy = true
 	s.Services[0].EndpointNodes = map[string]bool{"node1": true}
@@ -273,4 +281,65 @@ func routesEqual(a, b []bgp.Route) bool {
 		return x.Prefix == y.Prefix && slices.Equal(x.Peers, y.Peers) && x.LocalPref == y.LocalPref &&
 			slices.Equal(x.Communities, y.Communities) && slices.Equal(x.LargeCommunities, y.LargeCommunities)
 	})
+}
+
+func TestBGPPeersOfOneEndpoint(t *testing.T) {
+	cfg := buildConfig(t, `
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: rack-a, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.30.0.254, nodeSelectors: [{matchLabels: {rack: a}}]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: rack-b, namespace: metallb-system}
+spec: {myASN: 64513, peerASN: 64500, peerAddress: 172.30.0.254, nodeSelectors: [{matchLabels: {rack: b}}]}
+`)
+	tests := []struct {
+		name     string
+		labels   labels.Set
+		wantPeer string // the session kept, "" for none
+	}{
+		{"rack a", labels.Set{"rack": "a"}, "rack-a"},
+		{"rack b", labels.Set{"rack": "b"}, "rack-b"},
+		{"neither", labels.Set{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := threeNodes()
+			node1 := nodes["node1"]
+			node1.Labels = tt.labels
+			nodes["node1"] = node1
+			plan := Compute(&Snapshot{Config: cfg, Self: "node1", Nodes: nodes, Members: allMembers()}, election.NewElector()).BGP
+			var kept string
+			if len(plan.Peers) == 1 {
+				kept = plan.Peers[0].Name
+			}
+			if kept != tt.wantPeer || len(plan.Peers) > 1 || len(plan.Conflicts) != 0 {
+				t.Errorf("peers %+v, conflicts %v; want %q only", plan.Peers, plan.Conflicts, tt.wantPeer)
+			}
+		})
+	}
+	// A node both racks select (a mislabelled node): one session, the
+	// first by name, and the conflict said.
+	nodes := threeNodes()
+	node1 := nodes["node1"]
+	node1.Labels = labels.Set{"rack": "a"}
+	nodes["node1"] = node1
+	both := buildConfig(t, `
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: rack-a, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.30.0.254, nodeSelectors: [{matchLabels: {rack: a}}]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: zone-1, namespace: metallb-system}
+spec: {myASN: 64513, peerASN: 64500, peerAddress: 172.30.0.254, nodeSelectors: [{matchExpressions: [{key: rack, operator: Exists}]}]}
+`)
+	plan := Compute(&Snapshot{Config: both, Self: "node1", Nodes: nodes, Members: allMembers()}, election.NewElector()).BGP
+	want := "BGPPeers rack-a and zone-1 both select node node1 for 172.30.0.254:179: one session per endpoint, zone-1 is ignored"
+	if len(plan.Peers) != 1 || plan.Peers[0].Name != "rack-a" || !slices.Equal(plan.Conflicts, []string{want}) {
+		t.Errorf("peers %+v, conflicts %q; want rack-a and %q", plan.Peers, plan.Conflicts, want)
+	}
 }

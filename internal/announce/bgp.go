@@ -1,9 +1,10 @@
 package announce
 
 import (
+	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/ironlb/ironlb/internal/bgp"
@@ -19,6 +20,9 @@ type BGPPlan struct {
 	// Services lists, by key, the services advertised from this node (for
 	// ServiceBGPStatus and metrics).
 	Services map[string]AdvertisedService
+	// Conflicts explain the peers left out because an earlier one (by
+	// name) selects this node for the same address and port.
+	Conflicts []string
 }
 
 // AdvertisedService is what one node advertises of one service.
@@ -37,11 +41,19 @@ func planBGP(s *Snapshot) BGPPlan {
 	plan := BGPPlan{Services: map[string]AdvertisedService{}}
 	nodePeers := map[string]bool{}
 	sessions := map[string]bgp.Peer{}
+	endpoints := map[netip.AddrPort]string{} // → the peer that has it
 	for _, name := range sortedPeerNames(s.Config) {
 		p := s.Config.Peers[name]
 		if !p.NodeSelectors.Matches(self.Labels) {
 			continue
 		}
+		endpoint := netip.AddrPortFrom(p.Address, p.Port)
+		if first, taken := endpoints[endpoint]; taken {
+			plan.Conflicts = append(plan.Conflicts, fmt.Sprintf(
+				"BGPPeers %s and %s both select node %s for %s: one session per endpoint, %s is ignored", first, name, self.Name, endpoint, name))
+			continue
+		}
+		endpoints[endpoint] = name
 		nodePeers[name] = true
 		sessions[name] = sessionFor(p, self)
 		plan.Peers = append(plan.Peers, sessions[name])
@@ -49,25 +61,28 @@ func planBGP(s *Snapshot) BGPPlan {
 	if len(plan.Peers) == 0 {
 		return plan
 	}
+	adverts := nodeAdverts(s.Config, self, nodePeers)
 
-	// attrs gathers, per prefix and peer, the attributes of every
-	// advertisement that sends it there.
-	attrs := map[routeKey]*routeAttrs{}
+	// routes gathers, per prefix, the attributes each peer receives it with.
+	routes := map[netip.Prefix]*prefixRoutes{}
 	for i := range s.Services {
 		svc := &s.Services[i]
 		if svc.LocalTrafficPolicy && !svc.EndpointNodes[s.Self] {
 			continue // only nodes with a local endpoint attract Local traffic
 		}
-		servicePeers := map[string]bool{}
+		if !svc.HasReadyEndpoint {
+			continue // nothing would answer: let the router send the traffic elsewhere
+		}
 		var advertisedIPs []netip.Addr
+		var servicePeers []string
 		for _, ip := range svc.IPs {
-			advertised := false
 			pool := poolOf(s.Config, ip)
 			if pool == nil {
 				continue
 			}
-			for _, adv := range s.Config.BGPAdvertisements {
-				if !slices.Contains(adv.Pools, pool.Name) || !adv.NodeSelectors.Matches(self.Labels) || !adv.ServiceSelectors.Matches(svc.Labels) {
+			advertised := false
+			for _, adv := range adverts {
+				if !slices.Contains(adv.Pools, pool.Name) || !adv.ServiceSelectors.Matches(svc.Labels) {
 					continue
 				}
 				length := adv.AggregationLength
@@ -75,18 +90,19 @@ func planBGP(s *Snapshot) BGPPlan {
 					length = adv.AggregationLengthV6
 				}
 				prefix := netip.PrefixFrom(ip, length).Masked()
-				for _, peer := range advertisedPeers(adv, nodePeers) {
+				for _, peer := range adv.peers {
 					if !sessions[peer].Carries(ip) {
 						continue
 					}
-					key := routeKey{prefix: prefix, peer: peer}
-					a := attrs[key]
-					if a == nil {
-						a = &routeAttrs{}
-						attrs[key] = a
+					r := routes[prefix]
+					if r == nil {
+						r = &prefixRoutes{}
+						routes[prefix] = r
 					}
-					a.merge(adv)
-					servicePeers[peer] = true
+					r.add(peer, adv.BGPAdvertisement)
+					if !slices.Contains(servicePeers, peer) {
+						servicePeers = append(servicePeers, peer)
+					}
 					advertised = true
 				}
 			}
@@ -95,11 +111,36 @@ func planBGP(s *Snapshot) BGPPlan {
 			}
 		}
 		if len(servicePeers) > 0 {
-			plan.Services[svc.Key] = AdvertisedService{IPs: advertisedIPs, Peers: sortedKeys(servicePeers)}
+			slices.Sort(servicePeers)
+			plan.Services[svc.Key] = AdvertisedService{IPs: advertisedIPs, Peers: servicePeers}
 		}
 	}
-	plan.Routes = groupRoutes(attrs)
+	plan.Routes = groupRoutes(routes)
 	return plan
+}
+
+// nodeAdvert is a BGP advertisement that applies to this node, with the
+// node's peers it sends to.
+type nodeAdvert struct {
+	*config.BGPAdvertisement
+	peers []string
+}
+
+// nodeAdverts returns the advertisements whose node selectors match self,
+// each with the peers of the node it sends to: the ones it names, or all.
+func nodeAdverts(cfg *config.Config, self Node, nodePeers map[string]bool) []nodeAdvert {
+	var out []nodeAdvert
+	for _, adv := range cfg.BGPAdvertisements {
+		if !adv.NodeSelectors.Matches(self.Labels) {
+			continue
+		}
+		peers := sortedKeys(nodePeers)
+		if len(adv.Peers) > 0 {
+			peers = slices.DeleteFunc(slices.Clone(adv.Peers), func(name string) bool { return !nodePeers[name] })
+		}
+		out = append(out, nodeAdvert{BGPAdvertisement: adv, peers: peers})
+	}
+	return out
 }
 
 func sortedPeerNames(cfg *config.Config) []string {
@@ -109,21 +150,6 @@ func sortedPeerNames(cfg *config.Config) []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-// advertisedPeers returns the peers an advertisement sends to among those of
-// the node: the ones it names, or all.
-func advertisedPeers(adv *config.BGPAdvertisement, nodePeers map[string]bool) []string {
-	if len(adv.Peers) == 0 {
-		return sortedKeys(nodePeers)
-	}
-	var out []string
-	for _, name := range adv.Peers {
-		if nodePeers[name] {
-			out = append(out, name)
-		}
-	}
-	return out
 }
 
 // sessionFor translates a configured peer into a session of node.
@@ -160,19 +186,26 @@ func sessionFor(p *config.Peer, node Node) bgp.Peer {
 	return out
 }
 
-type routeKey struct {
-	prefix netip.Prefix
-	peer   string
+// prefixRoutes gathers the attributes one prefix is advertised with to each
+// peer: per peer, the highest localPref and the union of communities of the
+// advertisements sending it there.
+type prefixRoutes struct {
+	peers []peerAttrs
 }
 
-// routeAttrs merges the attributes of the advertisements sending one prefix
-// to one peer: the highest localPref and the union of communities.
-type routeAttrs struct {
+type peerAttrs struct {
+	peer        string
 	localPref   uint32
 	communities []config.Community
 }
 
-func (a *routeAttrs) merge(adv *config.BGPAdvertisement) {
+func (r *prefixRoutes) add(peer string, adv *config.BGPAdvertisement) {
+	i := slices.IndexFunc(r.peers, func(p peerAttrs) bool { return p.peer == peer })
+	if i < 0 {
+		r.peers = append(r.peers, peerAttrs{peer: peer})
+		i = len(r.peers) - 1
+	}
+	a := &r.peers[i]
 	a.localPref = max(a.localPref, adv.LocalPref)
 	for _, c := range adv.Communities {
 		if !slices.Contains(a.communities, c) {
@@ -181,46 +214,48 @@ func (a *routeAttrs) merge(adv *config.BGPAdvertisement) {
 	}
 }
 
-// signature identifies equal attribute sets, so peers receiving a prefix with
-// the same attributes share one Route.
-func (a *routeAttrs) signature() string {
-	parts := make([]string, 0, len(a.communities)+1)
-	for _, c := range a.communities {
-		parts = append(parts, c.String())
+// sameAttributes reports whether two peers receive a prefix with the same
+// attributes (communities compared as sets).
+func sameAttributes(a, b peerAttrs) bool {
+	if a.localPref != b.localPref || len(a.communities) != len(b.communities) {
+		return false
 	}
-	slices.Sort(parts)
-	return strings.Join(parts, ",") + " localpref " + strconv.FormatUint(uint64(a.localPref), 10)
+	for _, c := range a.communities {
+		if !slices.Contains(b.communities, c) {
+			return false
+		}
+	}
+	return true
 }
 
 // groupRoutes turns per-peer attributes into Routes, one per prefix and
-// attribute set, in a stable order. (The bgp package sends LocalPref to iBGP
-// peers only.)
-func groupRoutes(attrs map[routeKey]*routeAttrs) []bgp.Route {
-	type group struct {
-		prefix netip.Prefix
-		sig    string
-	}
-	routes := map[group]*bgp.Route{}
-	for key, a := range attrs {
-		g := group{prefix: key.prefix, sig: a.signature()}
-		r := routes[g]
-		if r == nil {
-			r = &bgp.Route{Prefix: key.prefix, LocalPref: a.localPref}
-			for _, c := range sortedCommunities(a.communities) {
+// attribute set, sorted by prefix then peers. (The bgp package sends
+// LocalPref to iBGP peers only.)
+func groupRoutes(routes map[netip.Prefix]*prefixRoutes) []bgp.Route {
+	out := make([]bgp.Route, 0, len(routes))
+	for prefix, r := range routes {
+		slices.SortFunc(r.peers, func(a, b peerAttrs) int { return strings.Compare(a.peer, b.peer) })
+		grouped := make([]bool, len(r.peers))
+		for i, first := range r.peers {
+			if grouped[i] {
+				continue
+			}
+			route := bgp.Route{Prefix: prefix, LocalPref: first.localPref, Peers: []string{first.peer}}
+			for _, c := range sortedCommunities(first.communities) {
 				if c.Large {
-					r.LargeCommunities = append(r.LargeCommunities, bgp.LargeCommunity{GlobalAdmin: c.Global, LocalData1: c.Local1, LocalData2: c.Local2})
+					route.LargeCommunities = append(route.LargeCommunities, bgp.LargeCommunity{GlobalAdmin: c.Global, LocalData1: c.Local1, LocalData2: c.Local2})
 				} else {
-					r.Communities = append(r.Communities, c.Standard)
+					route.Communities = append(route.Communities, c.Standard)
 				}
 			}
-			routes[g] = r
+			for j := i + 1; j < len(r.peers); j++ {
+				if !grouped[j] && sameAttributes(first, r.peers[j]) {
+					grouped[j] = true
+					route.Peers = append(route.Peers, r.peers[j].peer)
+				}
+			}
+			out = append(out, route)
 		}
-		r.Peers = append(r.Peers, key.peer)
-	}
-	out := make([]bgp.Route, 0, len(routes))
-	for _, r := range routes {
-		slices.Sort(r.Peers)
-		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b bgp.Route) int {
 		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
@@ -229,13 +264,24 @@ func groupRoutes(attrs map[routeKey]*routeAttrs) []bgp.Route {
 		if a.Prefix.Bits() != b.Prefix.Bits() {
 			return a.Prefix.Bits() - b.Prefix.Bits()
 		}
-		return strings.Compare(strings.Join(a.Peers, ","), strings.Join(b.Peers, ","))
+		return slices.Compare(a.Peers, b.Peers)
 	})
 	return out
 }
 
+// sortedCommunities orders communities: standard ones by value, then large
+// ones by their three parts.
 func sortedCommunities(in []config.Community) []config.Community {
 	out := slices.Clone(in)
-	slices.SortFunc(out, func(a, b config.Community) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b config.Community) int {
+		if a.Large != b.Large {
+			if a.Large {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Or(cmp.Compare(a.Standard, b.Standard), cmp.Compare(a.Global, b.Global),
+			cmp.Compare(a.Local1, b.Local1), cmp.Compare(a.Local2, b.Local2))
+	})
 	return out
 }

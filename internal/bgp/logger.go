@@ -86,40 +86,49 @@ func (l *gobgpLogger) forward(level slog.Level, msg string, fields gobgplog.Fiel
 // observe records session failure reasons carried by gobgp log records. gobgp logs a
 // precise reason (a NOTIFICATION, a connect error) before the state change it causes,
 // which it logs with a vaguer reason; the vaguer one is kept only when no precise one
-// came first.
+// came first. Each reason not reported since the session was last established is
+// logged as a warning, so that a session that keeps failing the same way (say, every
+// connection attempt times out) says why once, at any log level.
 func (l *gobgpLogger) observe(msg string, fields gobgplog.Fields) {
 	addr, ok := neighborAddress(fields)
 	if !ok {
 		return
 	}
 	now := l.now()
+	var (
+		fresh failure
+		isNew bool
+	)
 	switch msg {
 	case "failed to connect":
 		err, _ := fields["Error"].(error)
-		l.book.setError(addr, now, func(r sessionRecord) string { return connectFailure(err, r.hasPassword) })
+		fresh, isNew = l.book.setError(addr, now, func(r sessionRecord) string { return connectFailure(err, r.hasPassword) })
 	case "received notification":
 		reason := "NOTIFICATION received: " + notificationText(fields)
-		l.book.setError(addr, now, func(sessionRecord) string { return reason })
+		fresh, isNew = l.book.setError(addr, now, func(sessionRecord) string { return reason })
 	case "Session will be reset due to malformed BGP header",
 		"Session will be reset due to malformed BGP message",
 		"Session will be reset due to malformed BGP update message":
 		reason := fmt.Sprintf("malformed message from the peer: %v", fields["Error"])
-		l.book.setError(addr, now, func(sessionRecord) string { return reason })
+		fresh, isNew = l.book.setError(addr, now, func(sessionRecord) string { return reason })
 	case "sent notification":
 		reason := "NOTIFICATION sent: " + notificationText(fields)
-		l.book.setError(addr, now, func(r sessionRecord) string {
+		fresh, isNew = l.book.setError(addr, now, func(r sessionRecord) string {
 			if r.specificError && strings.HasPrefix(r.lastError, "malformed message") {
 				return r.lastError + "; " + reason
 			}
 			return reason
 		})
 	case "Peer Down":
-		l.book.setVagueError(addr, now, fmt.Sprintf("session down: %v", fields["Reason"]))
+		fresh, isNew = l.book.setVagueError(addr, now, fmt.Sprintf("session down: %v", fields["Reason"]))
 	case "state changed":
 		if old := fmt.Sprint(fields["old"]); fmt.Sprint(fields["new"]) == "BGP_FSM_IDLE" && (old == "BGP_FSM_OPENSENT" || old == "BGP_FSM_OPENCONFIRM") {
-			l.book.setVagueError(addr, now, fmt.Sprintf("session closed during the OPEN exchange (%v): the peer may have refused it; check AS numbers, password and the peer's neighbour configuration", fields["reason"]))
+			fresh, isNew = l.book.setVagueError(addr, now, fmt.Sprintf("session closed during the OPEN exchange (%v): the peer may have refused it; check AS numbers, password and the peer's neighbour configuration", fields["reason"]))
 		}
 		l.book.stateChangeLogged(addr)
+	}
+	if isNew {
+		l.log.Warn("bgp session failure", "peer", fresh.peer, "address", fresh.address, "reason", fresh.reason)
 	}
 }
 

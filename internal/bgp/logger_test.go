@@ -3,6 +3,7 @@ package bgp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -117,6 +118,43 @@ func TestGobgpLoggerRecordsFailureReasons(t *testing.T) {
 	}
 }
 
+func TestGobgpLoggerReportsEachNewFailureOnce(t *testing.T) {
+	const key = "10.0.0.2"
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	connectFailed := record{"failed to connect", gobgplog.Fields{"Key": key, "Error": refused}}
+	var buf bytes.Buffer
+	book := newStatusBook()
+	book.track(validPeer("ns/router", key), time.Unix(0, 0))
+	// The handler logs warnings only: failures must be reported whatever gobgp's
+	// own records are dropped.
+	l := &gobgpLogger{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})), book: book, now: time.Now}
+	steps := []struct {
+		name      string
+		records   []record
+		wantLines int
+	}{
+		{"first failure", []record{connectFailed}, 1},
+		{"the same failure at every retry", []record{connectFailed, connectFailed, connectFailed}, 0},
+		{"a different failure", []record{{"received notification", gobgplog.Fields{"Key": key, "Code": uint8(6), "Subcode": uint8(2)}}}, 1},
+		{"the two taking turns", []record{connectFailed, {"received notification", gobgplog.Fields{"Key": key, "Code": uint8(6), "Subcode": uint8(2)}}, connectFailed}, 0},
+		{"established, then the same failure again", nil, 1},
+	}
+	for _, step := range steps {
+		buf.Reset()
+		if step.records == nil {
+			book.setState(netip.MustParseAddr(key), SessionEstablished, time.Now())
+			step.records = []record{connectFailed}
+		}
+		for _, r := range step.records {
+			l.Debug(r.msg, r.fields)
+		}
+		lines := strings.Count(buf.String(), `msg="bgp session failure" peer=ns/router address=10.0.0.2 reason=`)
+		if lines != step.wantLines || strings.Count(buf.String(), "\n") != lines {
+			t.Errorf("%s: log %q, want %d failure lines", step.name, buf.String(), step.wantLines)
+		}
+	}
+}
+
 // errTimeout is a syscall-level timeout error.
 type errTimeout struct{}
 
@@ -193,5 +231,26 @@ func TestStatusBook(t *testing.T) {
 	book.forget(a.Address)
 	if book.anyEstablished() || len(book.snapshot()) != 1 {
 		t.Errorf("after forget: %+v", book.snapshot())
+	}
+}
+
+func TestStatusBookBoundsReportedReasons(t *testing.T) {
+	book := newStatusBook()
+	p := validPeer("r", "10.0.0.2")
+	book.track(p, time.Unix(0, 0))
+	fail := func(reason string) bool {
+		_, isNew := book.setError(p.Address, time.Unix(1, 0), func(sessionRecord) string { return reason })
+		return isNew
+	}
+	for i := range maxReportedReasons {
+		if !fail(fmt.Sprint("reason ", i)) {
+			t.Fatalf("reason %d not reported as new", i)
+		}
+	}
+	if fail("reason 0") {
+		t.Error("reason 0 reported twice while the set had room")
+	}
+	if !fail("one reason too many") || !fail("reason 0") {
+		t.Error("after the set filled up and started over, reasons were not reported again")
 	}
 }

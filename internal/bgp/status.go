@@ -76,6 +76,20 @@ type sessionRecord struct {
 	// error) was recorded since gobgp last logged a state change, so that the vaguer
 	// reason gobgp logs with the state change does not replace it.
 	specificError bool
+	// reported are the failure reasons reported since the session was last
+	// established, so that failures repeating at every retry (possibly taking turns,
+	// like "no route to host" and "i/o timeout") are each reported once.
+	reported map[string]bool
+}
+
+// maxReportedReasons bounds sessionRecord.reported; when full it starts over.
+const maxReportedReasons = 16
+
+// failure is a session failure reason that has not been reported before.
+type failure struct {
+	peer    string
+	address netip.Addr
+	reason  string
 }
 
 func newStatusBook() *statusBook {
@@ -115,28 +129,50 @@ func (b *statusBook) setState(addr netip.Addr, state SessionState, now time.Time
 		return PeerStatus{}, false
 	}
 	r.state, r.stateSince = state, now
+	if state == SessionEstablished {
+		clear(r.reported)
+	}
 	return r.status(addr), true
 }
 
 // setError records a precise failure reason; explain builds it from the neighbour's
 // record (its settings and the reason recorded so far). It does nothing for unknown
-// neighbours.
-func (b *statusBook) setError(addr netip.Addr, now time.Time, explain func(r sessionRecord) string) {
+// neighbours. It returns the failure when its reason is new (see newFailure).
+func (b *statusBook) setError(addr netip.Addr, now time.Time, explain func(r sessionRecord) string) (failure, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if r, known := b.sessions[addr]; known {
-		r.lastError, r.lastErrorTime, r.specificError = explain(*r), now, true
+	r, known := b.sessions[addr]
+	if !known {
+		return failure{}, false
 	}
+	r.lastError, r.lastErrorTime, r.specificError = explain(*r), now, true
+	return r.newFailure(addr)
 }
 
 // setVagueError records a failure reason unless a precise one was recorded since the
-// last logged state change.
-func (b *statusBook) setVagueError(addr netip.Addr, now time.Time, reason string) {
+// last logged state change. It returns the failure when its reason is new.
+func (b *statusBook) setVagueError(addr netip.Addr, now time.Time, reason string) (failure, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if r, known := b.sessions[addr]; known && !r.specificError {
-		r.lastError, r.lastErrorTime = reason, now
+	r, known := b.sessions[addr]
+	if !known || r.specificError {
+		return failure{}, false
 	}
+	r.lastError, r.lastErrorTime = reason, now
+	return r.newFailure(addr)
+}
+
+// newFailure returns the recorded failure if its reason was not reported since the
+// session was last established, and notes it as reported.
+func (r *sessionRecord) newFailure(addr netip.Addr) (failure, bool) {
+	if r.reported[r.lastError] {
+		return failure{}, false
+	}
+	if r.reported == nil || len(r.reported) >= maxReportedReasons {
+		r.reported = map[string]bool{}
+	}
+	r.reported[r.lastError] = true
+	return failure{peer: r.name, address: addr, reason: r.lastError}, true
 }
 
 // stateChangeLogged notes that gobgp logged a state change of the neighbour.

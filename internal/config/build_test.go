@@ -246,7 +246,13 @@ func TestRejections(t *testing.T) {
 		{"connect time too short", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, connectTime: 10ms}"),
 			[]string{`BGPPeer metallb-system/p: spec.connectTime: must be between 1s and 65535s, got 10ms`}},
 		{"duplicate peers", peer("a", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1}") + peer("b", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1}"),
-			[]string{`BGPPeer metallb-system/b: spec.peerAddress: BGPPeer a already peers with 10.0.0.1 port 179`}},
+			[]string{`BGPPeer metallb-system/b: spec.peerAddress: BGPPeer a already peers with 10.0.0.1 port 179 from the same nodes: one session per node and endpoint; give each BGPPeer its own nodeSelectors`}},
+		{"duplicate peers, one on every node", peer("a", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1}") +
+			peer("b", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, nodeSelectors: [{matchLabels: {rack: b}}]}"),
+			[]string{`BGPPeer metallb-system/b: spec.peerAddress: BGPPeer a already peers with 10.0.0.1 port 179 from the same nodes`}},
+		{"duplicate peers, same selectors in another order", peer("a", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, nodeSelectors: [{matchLabels: {rack: a, zone: z}}, {matchLabels: {rack: b}}]}") +
+			peer("b", "{myASN: 64500, peerASN: 64502, peerAddress: 10.0.0.1, nodeSelectors: [{matchLabels: {rack: b}}, {matchLabels: {zone: z, rack: a}}]}"),
+			[]string{`BGPPeer metallb-system/b: spec.peerAddress: BGPPeer a already peers with 10.0.0.1 port 179 from the same nodes: one session per node and endpoint; give each BGPPeer its own nodeSelectors`}},
 		{"password and secret", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, password: x, passwordSecret: {name: s}}"),
 			[]string{`BGPPeer metallb-system/p: spec.passwordSecret: password and passwordSecret are mutually exclusive`}},
 		{"password secret missing", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, passwordSecret: {name: s}}"),
@@ -287,6 +293,26 @@ func TestRejections(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPeersOfOneEndpointOnDifferentNodes(t *testing.T) {
+	cfg, err := buildYAML(t, `
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: rack-a, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 10.0.0.1, sourceAddress: 10.0.1.1, nodeSelectors: [{matchLabels: {rack: a}}]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: rack-b, namespace: metallb-system}
+spec: {myASN: 64513, peerASN: 64500, peerAddress: 10.0.0.1, sourceAddress: 10.0.2.1, nodeSelectors: [{matchLabels: {rack: b}}]}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Peers) != 2 || cfg.Peers["rack-b"].MyASN != 64513 {
+		t.Errorf("peers %+v, want both racks' sessions to 10.0.0.1", cfg.Peers)
 	}
 }
 

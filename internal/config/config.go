@@ -10,6 +10,7 @@ package config
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"go4.org/netipx"
@@ -162,6 +163,16 @@ type BFDProfile struct {
 // Selectors is a list of label selectors that match when any of them does;
 // an empty list matches everything.
 type Selectors []labels.Selector
+
+// canonical returns the selectors in their canonical text form, sorted.
+func (s Selectors) canonical() []string {
+	out := make([]string, len(s))
+	for i, sel := range s {
+		out[i] = sel.String()
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // Matches reports whether set is selected.
 func (s Selectors) Matches(set labels.Set) bool {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,7 +17,7 @@ const asTrans = 23456
 func (b *builder) peers(bfd map[string]*BFDProfile) map[string]*Peer {
 	peers := map[string]*Peer{}
 	seen := map[string]bool{}
-	endpoints := map[string]string{} // "address port" → peer name
+	endpoints := map[string][]*Peer{} // "address port" → the peers of that endpoint
 	for i := range b.res.Peers {
 		in := &b.res.Peers[i]
 		obj := ref(KindBGPPeer, in.ObjectMeta)
@@ -28,14 +29,24 @@ func (b *builder) peers(bfd map[string]*BFDProfile) map[string]*Peer {
 			continue
 		}
 		endpoint := fmt.Sprintf("%s port %d", p.Address, p.Port)
-		if other, dup := endpoints[endpoint]; dup {
-			b.add(obj, "spec.peerAddress", "BGPPeer %s already peers with %s", other, endpoint)
+		if i := slices.IndexFunc(endpoints[endpoint], func(other *Peer) bool { return shareNodes(other.NodeSelectors, p.NodeSelectors) }); i >= 0 {
+			b.add(obj, "spec.peerAddress", "BGPPeer %s already peers with %s from the same nodes: one session per node and endpoint; give each BGPPeer its own nodeSelectors",
+				endpoints[endpoint][i].Name, endpoint)
 			continue
 		}
-		endpoints[endpoint] = p.Name
+		endpoints[endpoint] = append(endpoints[endpoint], p)
 		peers[p.Name] = p
 	}
 	return peers
+}
+
+// shareNodes reports whether two peers' node selectors certainly select
+// the same nodes: one of them selects every node, or both are written
+// alike. Peers of one endpoint must differ here (say, one per rack, each
+// with its own source address); whether they still overlap on some node is
+// only known per node, where the speaker keeps the first by name.
+func shareNodes(a, b Selectors) bool {
+	return len(a) == 0 || len(b) == 0 || slices.Equal(a.canonical(), b.canonical())
 }
 
 func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDProfile) (*Peer, bool) {

@@ -22,7 +22,11 @@ func serviceFor(svc *corev1.Service, slices []*discoveryv1.EndpointSlice) announ
 	for _, slice := range slices {
 		for _, ep := range slice.Endpoints {
 			// A nil Ready condition means ready (unknown state).
-			if ep.NodeName != nil && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			out.HasReadyEndpoint = true
+			if ep.NodeName != nil {
 				out.EndpointNodes[*ep.NodeName] = true
 			}
 		}

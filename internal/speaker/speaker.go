@@ -70,6 +70,9 @@ type Speaker struct {
 	services  corelisters.ServiceLister
 	nodes     corelisters.NodeLister
 	endpoints cache.Indexer
+	// translated is the plan's view of the Services, kept up to date
+	// Service by Service.
+	translated *serviceCache
 
 	members   *members.List
 	announcer *layer2.Announcer
@@ -88,7 +91,11 @@ type Speaker struct {
 	pendingSince time.Time
 	membersLeft  bool
 	lastMembers  int
-	bgpMetrics   *bgpSessions
+	// contextChanged is set when something other than a Service or its
+	// endpoints changed since the last plan: a Node, the members, the
+	// configuration.
+	contextChanged bool
+	bgpMetrics     *bgpSessions
 
 	// running is set once the speaker watches the cluster and announces.
 	running atomic.Bool
@@ -114,16 +121,21 @@ func New(clients *k8s.Clients, recorder record.EventRecorder, log *slog.Logger, 
 		recorder:   recorder,
 		log:        log.With("node", opts.NodeName),
 		elector:    election.NewElector(),
+		translated: newServiceCache(),
 		changed:    make(chan struct{}, 1),
 		bgpMetrics: newBGPSessions(opts.Metrics.BGP),
 	}
 }
 
-func (s *Speaker) signal() {
+// signal asks for a new plan; contextChanged says that something other than
+// a Service or its endpoints changed, so that every Service must be planned
+// again even if none changed.
+func (s *Speaker) signal(contextChanged bool) {
 	s.pendingMu.Lock()
 	if s.pendingSince.IsZero() {
 		s.pendingSince = time.Now()
 	}
+	s.contextChanged = s.contextChanged || contextChanged
 	s.pendingMu.Unlock()
 	select {
 	case s.changed <- struct{}{}:
@@ -135,20 +147,35 @@ func (s *Speaker) signal() {
 // memberlist cluster (so another node takes over at once), stops answering and
 // withdraws its BGP routes.
 func (s *Speaker) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactory(s.clients.Kube, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(s.clients.Kube, 0, informers.WithTransform(k8s.TrimForCache))
 	svcInformer := factory.Core().V1().Services().Informer()
 	nodeInformer := factory.Core().V1().Nodes().Informer()
 	epInformer := factory.Discovery().V1().EndpointSlices().Informer()
 	if err := epInformer.AddIndexers(cache.Indexers{endpointsByService: indexByService}); err != nil {
 		return err
 	}
-	notify := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { s.signal() },
-		UpdateFunc: func(any, any) { s.signal() },
-		DeleteFunc: func(any) { s.signal() },
+	nodeNotify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.signal(true) },
+		UpdateFunc: func(any, any) { s.signal(true) },
+		DeleteFunc: func(any) { s.signal(true) },
 	}
-	for _, inf := range []cache.SharedIndexInformer{svcInformer, nodeInformer, epInformer} {
-		if _, err := inf.AddEventHandler(notify); err != nil {
+	// A Service, or one of its EndpointSlices, changed: translate it again.
+	serviceChanged := func(objs ...any) {
+		for _, obj := range objs {
+			s.translated.invalidate(serviceKeysOf(obj)...)
+		}
+		s.signal(false)
+	}
+	serviceNotify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { serviceChanged(obj) },
+		UpdateFunc: func(old, obj any) { serviceChanged(old, obj) },
+		DeleteFunc: func(obj any) { serviceChanged(obj) },
+	}
+	for _, h := range []struct {
+		informer cache.SharedIndexInformer
+		handler  cache.ResourceEventHandler
+	}{{svcInformer, serviceNotify}, {epInformer, serviceNotify}, {nodeInformer, nodeNotify}} {
+		if _, err := h.informer.AddEventHandler(h.handler); err != nil {
 			return err
 		}
 	}
@@ -194,6 +221,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 		}
 	}()
 
+	// lastCost is how long the last plan took, lastEnd when it ended.
+	var (
+		lastCost time.Duration
+		lastEnd  time.Time
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -211,11 +243,43 @@ func (s *Speaker) Run(ctx context.Context) error {
 				continue
 			}
 			s.cfg = u.Config
-			s.reconcile(ctx)
+			s.signal(true)
 		case <-s.changed:
+			if wait := coalesceWait(lastCost, time.Since(lastEnd)); wait > 0 {
+				select {
+				case <-ctx.Done():
+					s.shutdown()
+					return nil
+				case <-time.After(wait):
+				}
+				// Changes signalled meanwhile are in this plan.
+				select {
+				case <-s.changed:
+				default:
+				}
+			}
+			start := time.Now()
 			s.reconcile(ctx)
+			lastEnd = time.Now()
+			lastCost = lastEnd.Sub(start)
 		}
 	}
+}
+
+// Planning takes at most a quarter of the speaker's time: after a plan that
+// took d, the next one waits until 3d have passed, at most maxCoalesceWait.
+const (
+	coalesceFactor  = 3
+	maxCoalesceWait = time.Second
+)
+
+// coalesceWait is how long to wait before planning again, given how long
+// the last plan took and how long ago it ended, so that in a burst of
+// changes (thousands of Services written at once) each plan covers many
+// changes and leaves CPU to the rest of the node. A change after a quiet
+// spell is planned at once.
+func coalesceWait(lastCost, sinceLast time.Duration) time.Duration {
+	return max(0, min(coalesceFactor*lastCost, maxCoalesceWait)-sinceLast)
 }
 
 // startMembers joins the speakers' memberlist cluster, gossiping this node's
@@ -266,7 +330,7 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 				s.lastMembers = len(live)
 				s.pendingMu.Unlock()
 				s.opts.Metrics.Speaker.SetMembers(len(live))
-				s.signal()
+				s.signal(true)
 			}
 		}
 	}()
@@ -333,9 +397,10 @@ func (s *Speaker) joinNodes() {
 	}
 }
 
-// snapshot gathers the plan's inputs from the caches.
-func (s *Speaker) snapshot() *announce.Snapshot {
-	snap := &announce.Snapshot{Config: s.cfg, Self: s.opts.NodeName, Nodes: map[string]announce.Node{}, Members: map[string]bool{}}
+// snapshot gathers the plan's inputs from the caches, with services from
+// the service cache.
+func (s *Speaker) snapshot(services []announce.Service) *announce.Snapshot {
+	snap := &announce.Snapshot{Config: s.cfg, Self: s.opts.NodeName, Nodes: map[string]announce.Node{}, Members: map[string]bool{}, Services: services}
 	metaByNode := map[string][]byte{}
 	if s.members != nil {
 		for _, m := range s.members.Members() {
@@ -350,21 +415,29 @@ func (s *Speaker) snapshot() *announce.Snapshot {
 			snap.Members[node.Name] = true
 		}
 	}
-	services, _ := s.services.List(labels.Everything())
-	for _, svc := range services {
-		if !k8s.IsOurs(svc, s.opts.LBClass) || len(svc.Status.LoadBalancer.Ingress) == 0 {
-			continue
-		}
-		items, _ := s.endpoints.ByIndex(endpointsByService, k8s.ServiceKey(svc))
-		endpointSlices := make([]*discoveryv1.EndpointSlice, 0, len(items))
-		for _, item := range items {
-			if slice, ok := item.(*discoveryv1.EndpointSlice); ok {
-				endpointSlices = append(endpointSlices, slice)
-			}
-		}
-		snap.Services = append(snap.Services, serviceFor(svc, endpointSlices))
-	}
 	return snap
+}
+
+// translateService reads a Service and its EndpointSlices from the caches
+// and translates them for the plan; false means the Service is gone or not
+// one this speaker announces (another class, no address yet).
+func (s *Speaker) translateService(key string) (announce.Service, bool) {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return announce.Service{}, false
+	}
+	svc, err := s.services.Services(namespace).Get(name)
+	if err != nil || !k8s.IsOurs(svc, s.opts.LBClass) || len(svc.Status.LoadBalancer.Ingress) == 0 {
+		return announce.Service{}, false
+	}
+	items, _ := s.endpoints.ByIndex(endpointsByService, key)
+	endpointSlices := make([]*discoveryv1.EndpointSlice, 0, len(items))
+	for _, item := range items {
+		if slice, ok := item.(*discoveryv1.EndpointSlice); ok {
+			endpointSlices = append(endpointSlices, slice)
+		}
+	}
+	return serviceFor(svc, endpointSlices), true
 }
 
 // indexByService keys an EndpointSlice by the Service it belongs to.
@@ -386,14 +459,18 @@ func (s *Speaker) reconcile(ctx context.Context) {
 		return // nothing is announced before the first valid configuration
 	}
 	s.pendingMu.Lock()
-	since, membersLeft := s.pendingSince, s.membersLeft
-	s.pendingSince, s.membersLeft = time.Time{}, false
+	since, membersLeft, contextChanged := s.pendingSince, s.membersLeft, s.contextChanged
+	s.pendingSince, s.membersLeft, s.contextChanged = time.Time{}, false, false
 	s.pendingMu.Unlock()
 	if since.IsZero() {
 		since = time.Now()
 	}
+	services, servicesChanged := s.translated.refresh(s.translateService)
+	if !contextChanged && !servicesChanged {
+		return // nothing the plan depends on changed
+	}
 
-	plan := announce.Compute(s.snapshot(), s.elector)
+	plan := announce.Compute(s.snapshot(services), s.elector)
 	s.applyL2(plan.L2)
 	s.applyBGP(ctx, plan.BGP)
 	s.opts.Metrics.recordTakeovers(s.applied.L2, plan.L2, since, membersLeft)
@@ -446,6 +523,11 @@ func (s *Speaker) applyBGP(ctx context.Context, desired announce.BGPPlan) {
 		if err := s.startBGP(ctx); err != nil {
 			s.log.Error("starting BGP", "err", err)
 			return
+		}
+	}
+	if !slices.Equal(desired.Conflicts, s.applied.BGP.Conflicts) {
+		for _, conflict := range desired.Conflicts {
+			s.log.Error("BGP peer conflict", "conflict", conflict)
 		}
 	}
 	if !reflect.DeepEqual(desired.Peers, s.applied.BGP.Peers) {

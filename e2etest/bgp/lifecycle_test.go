@@ -1,0 +1,166 @@
+package bgp
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ironlb/ironlb/e2etest/lab"
+)
+
+// restartSpeakerAtEnd makes sure node i's speaker runs again after the
+// test.
+func restartSpeakerAtEnd(t *testing.T, i int) {
+	t.Helper()
+	l := lab.Shared(t)
+	t.Cleanup(func() {
+		if !l.Speaker(i).Running() {
+			if err := l.StartSpeaker(i); err != nil {
+				t.Errorf("restarting node%d's speaker: %v", i, err)
+			}
+		}
+	})
+}
+
+// TestGracefulRestartAndSIGTERM: the speaker offers graceful restart, so
+// when it dies (SIGKILL) the router keeps its routes while it restarts; on
+// SIGTERM it withdraws its routes before closing, so the router drops them
+// at once even though it would keep the routes of a restarting peer.
+func TestGracefulRestartAndSIGTERM(t *testing.T) {
+	l := setUp(t, lab.DefaultRouterConfig(lab.BIRD2, lab.Shared(t).NodeCount()))
+	restoreBase(t, lab.BIRD2)
+	restartSpeakerAtEnd(t, 2)
+	ctx := t.Context()
+	apply(t, documents(
+		peerYAML(lab.BIRD2, peerV4, lab.RouterIPv4, "  enableGracefulRestart: true"),
+		peerYAML(lab.BIRD2, peerV6, lab.RouterIPv6, "  enableGracefulRestart: true"),
+	))
+	lab.Eventually(t, routeTimeout, "the router sees node2 offer graceful restart", func() error {
+		for _, session := range []string{"node2", "node2_v6"} {
+			out, err := l.Router().Show(ctx, "show protocols all "+session, false)
+			if err != nil {
+				return err
+			}
+			_, neighbor, _ := strings.Cut(out, "Neighbor capabilities")
+			neighbor, _, _ = strings.Cut(neighbor, "Session:")
+			if !strings.Contains(neighbor, "Graceful restart") || !strings.Contains(out, "Established") {
+				return fmt.Errorf("%s: no graceful restart capability from the node (yet):\n%s", session, out)
+			}
+		}
+		return nil
+	})
+	ips := createService(t, newService("lifecycle", basePool), 1, 2, 3)
+	for _, ip := range ips {
+		waitRoute(t, hostPrefix(ip), 1, 2, 3)
+	}
+
+	// SIGKILL: the session drops without a word; the router keeps node2's
+	// paths as stale until the speaker is back.
+	watch, err := l.Router().WatchRoutes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.KillSpeaker(2, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitSessions(t, false, lab.NodeIPv4(2), lab.NodeIPv6(2))
+	for _, ip := range ips {
+		if rt, found, err := l.Router().RouteTo(hostPrefix(ip)); err != nil || !found || len(rt.NextHops) != 3 {
+			t.Errorf("graceful restart: route %v (found=%v, err=%v), want all three nodes kept", rt, found, err)
+		}
+		if changes := eventsFor(drain(watch), hostPrefix(ip)); len(changes) > 0 {
+			t.Errorf("graceful restart: the router changed %s: %v", ip, changes)
+		}
+	}
+	if err := l.StartSpeaker(2); err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range ips {
+		waitRoute(t, hostPrefix(ip), 1, 2, 3)
+	}
+	waitSessions(t, true, lab.NodeIPv4(2), lab.NodeIPv6(2))
+
+	// SIGTERM: withdrawn first, then a Cease; the router drops the paths.
+	if err := l.KillSpeaker(2, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range ips {
+		waitRoute(t, hostPrefix(ip), 1, 3)
+	}
+	out, err := l.Router().Show(ctx, "show protocols all node2", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Administrative shutdown") {
+		t.Errorf("the router did not receive a Cease (administrative shutdown) from node2:\n%s", out)
+	}
+	if log := speakerLog(t, 2, 0); !strings.Contains(log, "speaker stopped") {
+		t.Errorf("node2's speaker did not stop cleanly; see %s", l.Speaker(2).LogPath)
+	}
+}
+
+// TestBadPeers: an unreachable peer and a peer that refuses the session
+// with a NOTIFICATION are retried with the reason in the log and the
+// session exported as down, and touch no other session or route; once
+// fixed, the refused session establishes.
+func TestBadPeers(t *testing.T) {
+	l := setUp(t, lab.DefaultRouterConfig(lab.BIRD2, lab.Shared(t).NodeCount()))
+	restoreBase(t, lab.BIRD2)
+	ctx := t.Context()
+	ips := createService(t, newService("bad-peers", basePool), 1, 2, 3)
+	for _, ip := range ips {
+		waitRoute(t, hostPrefix(ip), 1, 2, 3)
+	}
+	before, err := routerSessions(ctx, l.Router())
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, err := l.Router().WatchRoutes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logStart := speakerLogSize(t, 1)
+
+	// Nobody answers at 172.30.0.249; the router refuses AS 64513 (it
+	// expects the nodes in AS 64512) with a NOTIFICATION during the OPEN
+	// exchange, whose content gobgp does not pass on.
+	nowhere := netip.MustParseAddr("172.30.0.249")
+	wrongAS := strings.Replace(peerYAML(lab.BIRD2, peerV6, lab.RouterIPv6), fmt.Sprintf("myASN: %d", lab.NodeASN), "myASN: 64513", 1)
+	applyTemporarily(t, peerYAML(lab.BIRD2, "nowhere", nowhere))
+	apply(t, wrongAS)
+	waitRoute(t, hostPrefix(ips[1]))
+	lab.Eventually(t, routeTimeout, "node1 logs and exports both failures", func() error {
+		log := speakerLog(t, 1, logStart)
+		for peer, reason := range map[string]string{
+			peerV6:    "session closed during the OPEN exchange (invalid-msg): the peer may have refused it",
+			"nowhere": "connect failed: dial tcp 0.0.0.0:0->172.30.0.249:179: ",
+		} {
+			if !failureLogged(log, peer, reason) {
+				return fmt.Errorf("node1's speaker has not logged the failure of %s (%s...) yet", peer, reason)
+			}
+		}
+		for _, addr := range []netip.Addr{nowhere, lab.RouterIPv6} {
+			if up, err := sessionUp(ctx, l, 1, addr); err != nil || up != "0" {
+				return fmt.Errorf("session to %s: up=%q, err=%v; want 0", addr, up, err)
+			}
+		}
+		return nil
+	})
+	if changes := eventsFor(drain(watch), hostPrefix(ips[0])); len(changes) > 0 {
+		t.Errorf("the IPv4 route changed: %v", changes)
+	}
+	now, err := routerSessions(ctx, l.Router())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range nodeAddrs(l, false) {
+		if now[addr] != before[addr] || !now[addr].Established {
+			t.Errorf("session with %s was %v, now %v", addr, before[addr], now[addr])
+		}
+	}
+
+	apply(t, peerYAML(lab.BIRD2, peerV6, lab.RouterIPv6))
+	waitRoute(t, hostPrefix(ips[1]), 1, 2, 3)
+}

@@ -1,0 +1,102 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SpeakerMetricsPort is where a lab speaker serves /metrics inside its
+// node's namespace (the speaker's default --metrics-addr).
+const SpeakerMetricsPort = 7472
+
+// Memory is a process's resident memory as the kernel reports it in
+// /proc/<pid>/status.
+type Memory struct {
+	RSS  uint64 // VmRSS, in bytes
+	Peak uint64 // VmHWM, the highest RSS so far, in bytes
+	Anon uint64 // RssAnon: the resident part of RSS that is not file-backed (heap, stacks)
+	File uint64 // RssFile: the resident part mapped from files (mostly the binary's code)
+}
+
+// Memory reads the process's resident memory.
+func (p *Process) Memory() (Memory, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.PID()))
+	if err != nil {
+		return Memory{}, fmt.Errorf("%s: %w", p.Name, err)
+	}
+	defer f.Close()
+	var m Memory
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		key, value, ok := strings.Cut(scanner.Text(), ":")
+		if !ok {
+			continue
+		}
+		var field *uint64
+		switch key {
+		case "VmRSS":
+			field = &m.RSS
+		case "VmHWM":
+			field = &m.Peak
+		case "RssAnon":
+			field = &m.Anon
+		case "RssFile":
+			field = &m.File
+		default:
+			continue
+		}
+		kib, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		if err != nil {
+			return Memory{}, fmt.Errorf("%s: /proc status %s %q: %w", p.Name, key, value, err)
+		}
+		*field = kib * 1024
+	}
+	if err := scanner.Err(); err != nil {
+		return Memory{}, fmt.Errorf("%s: %w", p.Name, err)
+	}
+	if m.RSS == 0 {
+		return Memory{}, fmt.Errorf("%s: no VmRSS in /proc/%d/status (exited?)", p.Name, p.PID())
+	}
+	return m, nil
+}
+
+// SpeakerMetrics fetches the Prometheus text exposition of node i's speaker
+// from inside the node's namespace.
+func (l *Lab) SpeakerMetrics(ctx context.Context, i int) (string, error) {
+	n := l.Node(i)
+	client := &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+				return n.NS.DialContext(ctx, network, address)
+			},
+		},
+	}
+	defer client.CloseIdleConnections()
+	url := fmt.Sprintf("http://%s/metrics", net.JoinHostPort(n.IPv4.String(), strconv.Itoa(SpeakerMetricsPort)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("speaker metrics of %s: %w", n.Name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("speaker metrics of %s: %w", n.Name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("speaker metrics of %s: %s: %s", n.Name, resp.Status, body)
+	}
+	return string(body), nil
+}
