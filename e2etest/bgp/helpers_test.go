@@ -409,6 +409,29 @@ type session struct {
 	Since string
 }
 
+// sameAs reports whether s and other are one session in one state. BIRD
+// derives the time of day it shows from its monotonic clock, so one instant
+// may be shown a millisecond apart in two reads: times closer than
+// sinceJitter are the same instant (a reset session takes seconds to come
+// back).
+func (s session) sameAs(other session) bool {
+	if s.Established != other.Established {
+		return false
+	}
+	if s.Since == other.Since {
+		return true
+	}
+	a, errA := time.Parse("15:04:05.000", s.Since)
+	b, errB := time.Parse("15:04:05.000", other.Since)
+	if errA != nil || errB != nil {
+		return false
+	}
+	return a.Sub(b).Abs() < sinceJitter
+}
+
+// sinceJitter is how far apart BIRD may show one instant.
+const sinceJitter = 20 * time.Millisecond
+
 func (s session) String() string {
 	if s.Established {
 		return "established since " + s.Since

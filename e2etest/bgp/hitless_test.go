@@ -54,7 +54,7 @@ func testHitlessChanges(t *testing.T, config lab.RouterConfig) {
 			t.Fatal(err)
 		}
 		for _, addr := range sessions {
-			if now[addr] != before[addr] || !now[addr].Established {
+			if !now[addr].sameAs(before[addr]) || !now[addr].Established {
 				t.Errorf("%s: session with %s was %v, now %v", step, addr, before[addr], now[addr])
 			}
 		}

@@ -156,7 +156,7 @@ func TestBadPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, addr := range nodeAddrs(l, false) {
-		if now[addr] != before[addr] || !now[addr].Established {
+		if !now[addr].sameAs(before[addr]) || !now[addr].Established {
 			t.Errorf("session with %s was %v, now %v", addr, before[addr], now[addr])
 		}
 	}
