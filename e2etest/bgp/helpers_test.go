@@ -122,9 +122,6 @@ func baseConfig(kind lab.RouterKind) string {
 func setUp(t testing.TB, config lab.RouterConfig) *lab.Lab {
 	t.Helper()
 	l := lab.Shared(t)
-	if !l.HasController() || !l.HasSpeaker() {
-		t.Fatal("the BGP scenarios need ./controller and ./speaker")
-	}
 	ctx := t.Context()
 	if l.Router().Config() != config {
 		if err := l.Router().Use(ctx, config); err != nil {

@@ -2,72 +2,39 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 )
 
-// ironlbBinaries are the binaries the lab builds from this clone; controller
-// and speaker are empty until their packages exist.
+// ironlbBinaries are the binaries the lab builds from this clone.
 type ironlbBinaries struct {
 	lab, controller, speaker string
 }
 
-// buildIronLB builds ./e2etest/cmd/lab (backends, Service IP sync) and, when
-// they exist, ./controller and ./speaker into <repo>/.cache/lab/bin.
+// buildIronLB builds ./e2etest/cmd/lab (backends, Service IP sync),
+// ./controller and ./speaker into <repo>/.cache/lab/bin.
 func buildIronLB(ctx context.Context, repo string) (ironlbBinaries, error) {
 	dir := binDir(repo)
-	bins := ironlbBinaries{lab: filepath.Join(dir, "lab")}
-	packages := []string{"./e2etest/cmd/lab"}
-	for _, name := range []string{"controller", "speaker"} {
-		if hasGoFiles(filepath.Join(repo, name)) {
-			packages = append(packages, "./"+name)
-			if name == "controller" {
-				bins.controller = filepath.Join(dir, name)
-			} else {
-				bins.speaker = filepath.Join(dir, name)
-			}
-		}
-	}
+	packages := []string{"./e2etest/cmd/lab", "./controller", "./speaker"}
 	cmd := exec.CommandContext(ctx, goTool(), append([]string{"build", "-o", dir + "/"}, packages...)...)
 	cmd.Dir = repo
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return ironlbBinaries{}, fmt.Errorf("go build %s: %w\n%s", strings.Join(packages, " "), err, out)
 	}
-	return bins, nil
+	return ironlbBinaries{
+		lab:        filepath.Join(dir, "lab"),
+		controller: filepath.Join(dir, "controller"),
+		speaker:    filepath.Join(dir, "speaker"),
+	}, nil
 }
-
-// hasGoFiles reports whether dir holds a non-test Go file.
-func hasGoFiles(dir string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".go") && !strings.HasSuffix(e.Name(), "_test.go") {
-			return true
-		}
-	}
-	return false
-}
-
-// HasController reports whether this clone has a controller to run.
-func (l *Lab) HasController() bool { return l.bins.controller != "" }
-
-// HasSpeaker reports whether this clone has a speaker to run.
-func (l *Lab) HasSpeaker() bool { return l.bins.speaker != "" }
 
 // StartController starts the controller against the lab's API server, in
 // the root namespace with metrics on a free loopback port, replacing one that
 // runs. With Options.Webhook it first registers the validating webhook.
 func (l *Lab) StartController() error {
-	if !l.HasController() {
-		return errors.New("lab: this clone has no ./controller package")
-	}
 	if l.controller != nil {
 		l.controller.Stop(5 * time.Second)
 	}
@@ -100,9 +67,6 @@ func (l *Lab) StartController() error {
 // --node-name and memberlist bound to the node's IPv4 address, replacing
 // one that runs.
 func (l *Lab) StartSpeaker(i int) error {
-	if !l.HasSpeaker() {
-		return errors.New("lab: this clone has no ./speaker package")
-	}
 	n := l.Node(i)
 	if n.speaker != nil {
 		n.speaker.Stop(5 * time.Second)

@@ -194,27 +194,20 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.waitBackends(ctx); err != nil {
 		return err
 	}
-	switch {
-	case l.opts.WithoutIronLB:
+	if l.opts.WithoutIronLB {
 		l.logf("lab: controller and speakers not started (WithoutIronLB)")
 		return nil
-	case !l.HasController() && !l.HasSpeaker():
-		l.logf("lab: this clone has no ./controller or ./speaker yet: none started")
 	}
-	if l.HasController() {
-		if err := l.StartController(); err != nil {
+	if err := l.StartController(); err != nil {
+		return err
+	}
+	l.logf("lab: started the controller")
+	for i := 1; i <= l.opts.Nodes; i++ {
+		if err := l.StartSpeaker(i); err != nil {
 			return err
 		}
-		l.logf("lab: started the controller")
 	}
-	if l.HasSpeaker() {
-		for i := 1; i <= l.opts.Nodes; i++ {
-			if err := l.StartSpeaker(i); err != nil {
-				return err
-			}
-		}
-		l.logf("lab: started %d speakers", l.opts.Nodes)
-	}
+	l.logf("lab: started %d speakers", l.opts.Nodes)
 	return nil
 }
 

@@ -97,11 +97,6 @@ func (n *narrator) section(format string, args ...any) {
 
 func (n *narrator) say(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }
 
-// unavailable tells which step cannot run in this clone and why.
-func (n *narrator) unavailable(what, why string) {
-	fmt.Printf("    [not available yet] %s: %s\n", what, why)
-}
-
 // show prints a command (lines after the first are its input) and its
 // output, indented.
 func (n *narrator) show(command, output string) {
@@ -154,10 +149,6 @@ func demo(ctx context.Context, args []string) (err error) {
 	n.say("a backend pod ran on every node. Each node answers HTTP with its own name.")
 
 	n.section("Applying an address pool on the nodes' segment and an L2Advertisement")
-	if len(l.CRDs()) == 0 {
-		n.unavailable("everything from here on", "this clone has no CRDs in manifests/crds yet")
-		return nil
-	}
 	if _, err := kubectl(demoL2, "apply", "-f", "-"); err != nil {
 		return err
 	}
@@ -173,10 +164,6 @@ func demo(ctx context.Context, args []string) (err error) {
 	if err := l.SetEndpoints(ctx, svc, allNodes(l)...); err != nil {
 		return err
 	}
-	if !l.HasController() {
-		n.unavailable("IP assignment, curl, failover and BGP", "this clone has no ./controller yet")
-		return nil
-	}
 	vip, elapsed, err := waitForIP(ctx, l, "web")
 	if err != nil {
 		return err
@@ -187,10 +174,6 @@ func demo(ctx context.Context, args []string) (err error) {
 	}
 
 	n.section("Reaching %s from the client on the same segment", vip)
-	if !l.HasSpeaker() {
-		n.unavailable("curl, failover and BGP", "this clone has no ./speaker yet, so nobody answers ARP for "+vip.String())
-		return nil
-	}
 	owner, err := curlUntilAnswered(ctx, l.Client(), vip, "", 30*time.Second)
 	if err != nil {
 		return err
