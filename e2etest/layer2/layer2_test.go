@@ -51,7 +51,7 @@ func electedOwner(l *lab.Lab, svc service) string {
 
 // TestStatusAndEvent: the owner publishes a ServiceL2Status with the node
 // and, when the advertisement names interfaces, the interfaces, and records
-// a nodeAssigned Event on the Service.
+// a nodeAssigned Event on the Service; a graceful stop deletes the status.
 func TestStatusAndEvent(t *testing.T) {
 	l := setup(t)
 	ctx := t.Context()
@@ -85,6 +85,22 @@ func TestStatusAndEvent(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("%d matching Events: %+v", len(events.Items), events.Items)
+	})
+	// node2 is the only candidate: stopping its speaker gracefully leaves
+	// nobody announcing the Service, and no ServiceL2Status claiming it.
+	restartSpeaker(t, l, 2)
+	if err := l.KillSpeaker(2, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	lab.Eventually(t, 10*time.Second, "the stopped speaker's ServiceL2Status is deleted", func() error {
+		statuses, err := l2Statuses(ctx, l, svc.Service)
+		if err != nil {
+			return err
+		}
+		if len(statuses) != 0 {
+			return fmt.Errorf("%d ServiceL2Status left, the first naming %s", len(statuses), statuses[0].Status.Node)
+		}
+		return nil
 	})
 }
 

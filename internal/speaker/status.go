@@ -60,11 +60,13 @@ type statusWriter struct {
 
 	latest  chan announce.Plan
 	written map[string]serviceState
+	// stopped is closed when run returns.
+	stopped chan struct{}
 }
 
 func newStatusWriter(clients *k8s.Clients, recorder record.EventRecorder, services corelisters.ServiceLister, namespace, node string, log *slog.Logger) *statusWriter {
 	return &statusWriter{clients: clients, recorder: recorder, services: services, namespace: namespace, node: node, log: log,
-		latest: make(chan announce.Plan, 1), written: map[string]serviceState{}}
+		latest: make(chan announce.Plan, 1), written: map[string]serviceState{}, stopped: make(chan struct{})}
 }
 
 // update hands over the latest plan, replacing one not yet written.
@@ -100,7 +102,11 @@ func desiredStates(plan announce.Plan) map[string]serviceState {
 	return out
 }
 
+// statusResources are the resources of the status objects, one per protocol.
+var statusResources = []string{"servicel2statuses", "servicebgpstatuses"}
+
 func (w *statusWriter) run(ctx context.Context) {
+	defer close(w.stopped)
 	w.adoptExisting(ctx)
 	for {
 		select {
@@ -115,7 +121,7 @@ func (w *statusWriter) run(ctx context.Context) {
 // adoptExisting loads this node's status objects left by a previous run, so
 // that those no longer true are deleted.
 func (w *statusWriter) adoptExisting(ctx context.Context) {
-	for _, resource := range []string{"servicel2statuses", "servicebgpstatuses"} {
+	for _, resource := range statusResources {
 		var list struct {
 			Items []metav1.PartialObjectMetadata `json:"items"`
 		}
@@ -242,6 +248,25 @@ func (w *statusWriter) put(ctx context.Context, resource, kind, prefix, namespac
 	}
 	return client.Patch(types.MergePatchType).Namespace(w.namespace).Resource(resource).Name(objName).
 		SubResource("status").Body(patch).Do(ctx).Error()
+}
+
+// withdraw deletes every status object of this node, once run has
+// returned. A speaker that stops gracefully announces nothing any more, and
+// a Service left with no other candidate must not keep naming this node (a
+// successor writes its own objects).
+func (w *statusWriter) withdraw(ctx context.Context) {
+	select {
+	case <-w.stopped:
+	case <-ctx.Done():
+		return
+	}
+	for _, resource := range statusResources {
+		err := w.clients.MetalLBv1beta1.Delete().Namespace(w.namespace).Resource(resource).
+			Param("labelSelector", LabelNode+"="+w.node).Do(ctx).Error()
+		if err != nil {
+			w.log.Warn("deleting the status objects of this node", "resource", resource, "err", err)
+		}
+	}
 }
 
 // removeOtherL2 deletes the ServiceL2Status objects of a Service that
