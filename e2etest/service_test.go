@@ -36,8 +36,7 @@ spec:
 
 // TestLoadBalancerService: a LoadBalancer Service with endpoints on every
 // node gets an IP from the real controller, and the client reaches it
-// through the speakers. The lab writes the endpoints; which parts run depends
-// on which binaries this clone has.
+// through the speakers. The lab writes the endpoints.
 func TestLoadBalancerService(t *testing.T) {
 	l := lab.Shared(t)
 	ctx := t.Context()
