@@ -118,3 +118,47 @@ func writeEntry(tw *tar.Writer, entryName string, epoch time.Time, size int64, r
 	}
 	return err
 }
+
+// Describe reads the image tagged ref back from a docker-archive and summarises it: the image ID (its
+// config's digest, what `ctr images ls` and `docker images` show), its manifest digest and the sizes of
+// its layer, compressed and as unpacked.
+func Describe(archive, ref string) (string, error) {
+	tag, err := name.NewTag(ref, name.StrictValidation)
+	if err != nil {
+		return "", err
+	}
+	img, err := tarball.ImageFromPath(archive, &tag)
+	if err != nil {
+		return "", err
+	}
+	id, err := img.ConfigName()
+	if err != nil {
+		return "", err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return "", err
+	}
+	var compressed, unpacked int64
+	for _, l := range layers {
+		size, err := l.Size()
+		if err != nil {
+			return "", err
+		}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return "", err
+		}
+		n, err := io.Copy(io.Discard, rc)
+		_ = rc.Close()
+		if err != nil {
+			return "", err
+		}
+		compressed, unpacked = compressed+size, unpacked+n
+	}
+	return fmt.Sprintf("%s id %s manifest %s layer %d bytes (%d unpacked)", ref, id, digest, compressed, unpacked), nil
+}
