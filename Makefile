@@ -44,12 +44,18 @@ endif
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2etest)
 
-# Run every fuzz target for FUZZTIME on top of its seed corpus.
+# Run every fuzz target for FUZZTIME on top of its seed corpus, one worker at a time so that a loaded
+# machine does not starve the fuzzer; a failing target's whole output is printed.
+FUZZTIMEOUT ?= 5m
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./internal/... ./e2etest/lab); do \
+	@set -e; log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	for pkg in $$($(GO) list ./internal/... ./e2etest/lab); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg >/dev/null; \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s \
+	        -parallel 1 -timeout $(FUZZTIMEOUT) $$pkg >"$$log" 2>&1; then \
+	      cat "$$log"; echo "FAIL: fuzz $$pkg $$target"; exit 1; \
+	    fi; \
 	  done; \
 	done
 
