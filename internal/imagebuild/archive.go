@@ -54,6 +54,9 @@ func writeArchive(path string, refs map[name.Reference]v1.Image, ordered []v1.Im
 	if err := tw.Close(); err != nil {
 		return err
 	}
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp's 0600 would keep other users' runtimes out
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
