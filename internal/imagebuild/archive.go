@@ -15,10 +15,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// writeArchive writes a docker-archive of the images at path. go-containerregistry computes its
+// writeArchive writes a docker-archive of the images at path, its entries dated at epoch. go-containerregistry computes its
 // manifest.json; the entries are written here, in the images' given order, because its own writer
 // ranges over a map and so orders the blobs of several images differently from run to run.
-func writeArchive(path string, refs map[name.Reference]v1.Image, ordered []v1.Image) (err error) {
+func writeArchive(path string, refs map[name.Reference]v1.Image, ordered []v1.Image, epoch time.Time) (err error) {
 	manifest, err := tarball.ComputeManifest(refs)
 	if err != nil {
 		return err
@@ -37,10 +37,6 @@ func writeArchive(path string, refs map[name.Reference]v1.Image, ordered []v1.Im
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	epoch, err := BuildEpoch()
-	if err != nil {
-		return err
-	}
 	tw := tar.NewWriter(tmp)
 	written := map[string]bool{}
 	for _, img := range ordered {
