@@ -82,7 +82,9 @@ func (svc *Service) HasUsableEndpoint(node string) bool {
 type Plan struct {
 	// L2 are the addresses this node owns in layer 2 mode, sorted by IP.
 	L2 []L2Announcement
-	// L2Unowned are the layer 2 addresses no node may own, sorted by IP.
+	// L2Unowned are the layer 2 addresses no node may own, sorted by IP;
+	// only the node that reports them (the live member with the lowest
+	// name) has them.
 	L2Unowned []L2Unowned
 	// BGP are this node's sessions and advertisements.
 	BGP BGPPlan

@@ -366,14 +366,20 @@ func TestLayer2ReportsWhy(t *testing.T) {
 	idle := Service{Key: "default/idle", IPs: []netip.Addr{netip.MustParseAddr("172.30.0.201")}}
 	s := Snapshot{Config: cfg, Self: "node3", Nodes: nodes, Members: allMembers(), Services: []Service{web, idle}}
 	plan := Compute(&s, election.NewElector())
+	if len(plan.L2Unowned) != 0 {
+		t.Fatalf("node3 lists unowned addresses %+v; only node1, the lowest-named member, reports them", plan.L2Unowned)
+	}
+	s.Self = "node1"
+	unowned := Compute(&s, election.NewElector()).L2Unowned
+	s.Self = "node3"
 	wantRejected := []election.Rejection{{Node: "node1", Reason: election.NoInterface}, {Node: "node2", Reason: election.NoInterface}}
 	if len(plan.L2) != 1 || plan.L2[0].AnyInterface || !slices.Equal(plan.L2[0].Rejected, wantRejected) {
 		t.Fatalf("owned = %+v, want web on node3 under the interface rule, node1 and node2 rejected NoInterface", plan.L2)
 	}
 	wantUnowned := []election.Rejection{{Node: "node1", Reason: election.NoInterface}, {Node: "node2", Reason: election.NoInterface},
 		{Node: "node3", Reason: election.NoEndpoints}}
-	if len(plan.L2Unowned) != 1 || plan.L2Unowned[0].Service != "default/idle" || !slices.Equal(plan.L2Unowned[0].Rejected, wantUnowned) {
-		t.Fatalf("unowned = %+v, want default/idle with %v", plan.L2Unowned, wantUnowned)
+	if len(unowned) != 1 || unowned[0].Service != "default/idle" || !slices.Equal(unowned[0].Rejected, wantUnowned) {
+		t.Fatalf("unowned = %+v, want default/idle with %v", unowned, wantUnowned)
 	}
 
 	node3 := nodes["node3"]
@@ -426,7 +432,11 @@ spec:
 		t.Fatalf("shared IP with service selectors announced by %v, want nobody", got)
 	}
 	s.Self = "node1"
-	for _, u := range Compute(&s, election.NewElector()).L2Unowned {
+	unowned := Compute(&s, election.NewElector()).L2Unowned
+	if len(unowned) != 2 {
+		t.Fatalf("unowned = %+v, want both services", unowned)
+	}
+	for _, u := range unowned {
 		for _, r := range u.Rejected {
 			if r.Reason != election.SharedIPWithServiceSelectors {
 				t.Fatalf("%s: %s rejected for %v, want SharedIPWithServiceSelectors", u.Service, r.Node, r.Reason)

@@ -35,12 +35,13 @@ type L2Unowned struct {
 	Rejected []election.Rejection
 }
 
-// planL2 returns the addresses this node owns and the addresses no node
-// may own.
+// planL2 returns the addresses this node owns and, when this node is the
+// one that reports them, the addresses no node may own.
 func planL2(s *Snapshot, elector Elector) ([]L2Announcement, []L2Unowned) {
 	var owned []L2Announcement
 	var unowned []L2Unowned
 	self := s.Nodes[s.Self]
+	reporter := s.reportsUnowned()
 	for i := range s.Services {
 		svc := &s.Services[i]
 		advs := l2Advertisements(s.Config, svc)
@@ -53,6 +54,9 @@ func planL2(s *Snapshot, elector Elector) ([]L2Announcement, []L2Unowned) {
 				owned = append(owned, L2Announcement{IP: r.IP, Service: svc.Key, Interfaces: allowedInterfaces(advs, self),
 					AnyInterface: r.AnyInterface, Rejected: r.Rejected})
 			case "":
+				if !reporter {
+					continue
+				}
 				unowned = append(unowned, L2Unowned{IP: r.IP, Service: svc.Key, Rejected: r.Rejected})
 			}
 		}
@@ -60,6 +64,21 @@ func planL2(s *Snapshot, elector Elector) ([]L2Announcement, []L2Unowned) {
 	slices.SortFunc(owned, func(a, b L2Announcement) int { return a.IP.Compare(b.IP) })
 	slices.SortFunc(unowned, func(a, b L2Unowned) int { return a.IP.Compare(b.IP) })
 	return owned, unowned
+}
+
+// reportsUnowned reports whether this node reports the addresses no node
+// may own: the live member with the lowest name does, so that one Event is
+// written, not one per node.
+func (s *Snapshot) reportsUnowned() bool {
+	if !s.Members[s.Self] {
+		return false
+	}
+	for name := range s.Members {
+		if s.Members[name] && name < s.Self {
+			return false
+		}
+	}
+	return true
 }
 
 // l2Advertisements returns the L2Advertisements that announce svc.

@@ -89,3 +89,13 @@ func TestElectDepartedNodeKeepsItsSubnets(t *testing.T) {
 	}
 	t.Log(fmt.Sprintf("with unknown subnets, %d of %d IPs move", moved, len(svcs)))
 }
+
+func TestExplain(t *testing.T) {
+	rejected := []Rejection{{"a", NotMember}, {"b", NoInterface}, {"c", NotMember}, {"d", NotMember}, {"e", NotMember}}
+	if got, want := Explain(rejected, 3), "NotMember: a, c, d (+1 more); NoInterface: b"; got != want {
+		t.Fatalf("Explain = %q, want %q", got, want)
+	}
+	if got := Explain(nil, 3); got != "" {
+		t.Fatalf("Explain(nil) = %q, want empty", got)
+	}
+}

@@ -514,7 +514,7 @@ func logOwnershipChanges(log *slog.Logger, before, after []announce.L2Announceme
 	for _, a := range after {
 		has[a.IP] = true
 		if _, ok := had[a.IP]; !ok {
-			log.Info("announcing address in layer 2", "service", a.Service, "ip", a.IP)
+			log.Info("announcing address in layer 2", "service", a.Service, "ip", a.IP, "anyInterface", a.AnyInterface)
 		}
 	}
 	for ip, svc := range had {
