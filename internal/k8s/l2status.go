@@ -18,3 +18,7 @@ const (
 	L2RuleSubnet       = "subnet"
 	L2RuleAnyInterface = "any-interface"
 )
+
+// ReasonNoEligibleNode is the reason of the Warning Event a speaker writes
+// on a Service when no node may announce one of its addresses in layer 2.
+const ReasonNoEligibleNode = "NoEligibleNode"

@@ -52,10 +52,6 @@ func (w *statusWriter) annotateL2(ctx context.Context, namespace, name string, a
 		Name(w.objectName("l2", namespace, name)).Body(patch).Do(ctx).Error()
 }
 
-// ReasonNoEligibleNode is the Warning Event reason when no node may announce
-// an address of a Service in layer 2.
-const ReasonNoEligibleNode = "NoEligibleNode"
-
 // unownedMessages returns, per Service, the Event message explaining why no
 // node announces its addresses.
 func unownedMessages(unowned []announce.L2Unowned) map[string]string {
@@ -84,7 +80,7 @@ func (w *statusWriter) reportUnowned(unowned []announce.L2Unowned) {
 		if err != nil {
 			continue
 		}
-		w.recorder.Event(svc, corev1.EventTypeWarning, ReasonNoEligibleNode, msg)
+		w.recorder.Event(svc, corev1.EventTypeWarning, k8s.ReasonNoEligibleNode, msg)
 		w.reported[key] = msg
 	}
 	for key := range w.reported {
