@@ -1,7 +1,6 @@
 package election
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -87,7 +86,7 @@ func TestElectDepartedNodeKeepsItsSubnets(t *testing.T) {
 	if moved == 0 {
 		t.Fatalf("unknown subnets moved nothing: the test no longer shows why last-known subnets matter")
 	}
-	t.Log(fmt.Sprintf("with unknown subnets, %d of %d IPs move", moved, len(svcs)))
+	t.Logf("with unknown subnets, %d of %d IPs move", moved, len(svcs))
 }
 
 func TestExplain(t *testing.T) {
