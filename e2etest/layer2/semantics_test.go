@@ -49,7 +49,7 @@ func TestNoEndpointsNobodyAnnouncesAndSaysWhy(t *testing.T) {
 		}
 		for _, e := range events.Items {
 			if e.InvolvedObject.UID == svc.UID && e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, "NoEndpoints") {
-				t.Logf("Event: %s %s: %s (from %s)", e.Type, e.Reason, e.Message, e.Source.Host)
+				t.Logf("Event: %s %s: %s (from %s)", e.Type, e.Reason, e.Message, e.Source.Component)
 				return nil
 			}
 		}
