@@ -146,9 +146,9 @@ type Result struct {
 	IP netip.Addr
 	// Owner is the elected node, or "" when no node is eligible.
 	Owner string
-	// AnyInterface is true when no selected node has an interface whose
-	// subnet contains the IP, so interfaces were not considered (MetalLB's
-	// rule): the owner answers on every allowed interface.
+	// AnyInterface is true when no selected node has a known interface
+	// whose subnet contains the IP, so interfaces were not considered
+	// (MetalLB's rule): the owner answers on every allowed interface.
 	AnyInterface bool
 	// Rejected lists the nodes that are not eligible, sorted by name.
 	Rejected []Rejection
@@ -243,12 +243,13 @@ func check(svc Service, ip netip.Addr, anyInterface bool, n *Node) Reason {
 }
 
 // reachedBySome reports whether a selected node not excluded by label has
-// an interface whose subnet contains ip. It depends on configuration and
+// a known interface whose subnet contains ip. It depends on configuration and
 // interfaces only, never on liveness, so a node's death does not switch an
-// IP to the any-interface rule.
+// IP to the any-interface rule. Nodes with unknown interfaces prove nothing:
+// a node without a speaker must not keep the others from MetalLB's rule.
 func reachedBySome(ip netip.Addr, nodes []Node) bool {
 	for i := range nodes {
-		if n := &nodes[i]; n.Selected && !n.ExcludedByLabel && n.reaches(ip) {
+		if n := &nodes[i]; n.Selected && !n.ExcludedByLabel && n.SubnetsKnown && n.reaches(ip) {
 			return true
 		}
 	}

@@ -25,6 +25,15 @@ func TestElectFallsBackToAnyInterface(t *testing.T) {
 		t.Fatalf("IP in b's subnet: got %+v, want owner b, interface rule, a rejected NoInterface", res)
 	}
 
+	// A node whose interfaces are unknown (no speaker ever ran there) does
+	// not keep the others from the fallback.
+	ghost := eligibleNode("ghost")
+	ghost.Member = false
+	res = NewElector().Elect(Service{IPs: []netip.Addr{outside}}, append(slices.Clone(nodes), ghost))[0]
+	if res.Owner == "" || !res.AnyInterface {
+		t.Fatalf("IP outside every known subnet, with a speakerless node: got %+v, want an owner under the any-interface rule", res)
+	}
+
 	// Only a dead node reaches the IP: the interface rule stays (no owner)
 	// rather than switching with liveness.
 	nodes = append(nodes, on(eligibleNode("c"), "203.0.113.0/24"))
