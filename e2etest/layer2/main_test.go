@@ -3,7 +3,9 @@
 // traffic reaches that node, ownership fails over when its speaker dies or
 // leaves and comes back when it returns, and the election honours
 // externalTrafficPolicy Local, L2Advertisement node selectors and the
-// exclude-from-external-load-balancers label. Benchmarks measure failover and
+// exclude-from-external-load-balancers label, announces nothing without a
+// usable endpoint (and says why in an Event) and answers for a pool outside
+// every node subnet as MetalLB does. Benchmarks measure failover and
 // announce latency as a client on the segment sees them.
 package layer2
 

@@ -37,7 +37,8 @@ type Node struct {
 	// Addresses are the node's InternalIPs, used as BGP next hops.
 	Addresses []netip.Addr
 	// Interfaces are the node's network interfaces as its speaker reports
-	// them; nil means unknown, and the node is assumed to reach every IP.
+	// them, or last reported them before it left; nil means its speaker was
+	// never heard of, and the node is assumed to reach every IP.
 	Interfaces []Interface
 }
 
@@ -55,17 +56,36 @@ type Service struct {
 	Labels labels.Set
 	// LocalTrafficPolicy is true for externalTrafficPolicy: Local.
 	LocalTrafficPolicy bool
-	// EndpointNodes are the nodes with a ready endpoint of the Service.
+	// AllowsSharedIP is true when the Service carries the allow-shared-ip
+	// annotation.
+	AllowsSharedIP bool
+	// EndpointNodes are the nodes with a usable endpoint of the Service:
+	// ready, or serving while terminating (k8s.EndpointCanServe).
 	EndpointNodes map[string]bool
-	// HasReadyEndpoint is true when some endpoint of the Service is ready,
+	// HasReadyEndpoint is true when some endpoint of the Service is usable,
 	// on a node or not.
 	HasReadyEndpoint bool
+}
+
+// HasUsableEndpoint reports whether traffic for the Service arriving at
+// node finds an endpoint: any usable one for externalTrafficPolicy:
+// Cluster, one on node for Local. Layer 2 and BGP both announce only from
+// such nodes, as MetalLB does.
+func (svc *Service) HasUsableEndpoint(node string) bool {
+	if svc.LocalTrafficPolicy {
+		return svc.EndpointNodes[node]
+	}
+	return svc.HasReadyEndpoint
 }
 
 // Plan is what the speaker of Snapshot.Self must announce.
 type Plan struct {
 	// L2 are the addresses this node owns in layer 2 mode, sorted by IP.
 	L2 []L2Announcement
+	// L2Unowned are the layer 2 addresses no node may own, sorted by IP;
+	// only the node that reports them (the live member with the lowest
+	// name) has them.
+	L2Unowned []L2Unowned
 	// BGP are this node's sessions and advertisements.
 	BGP BGPPlan
 }
@@ -75,10 +95,8 @@ func Compute(s *Snapshot, elector Elector) Plan {
 	if s.Config == nil {
 		return Plan{}
 	}
-	return Plan{
-		L2:  planL2(s, elector),
-		BGP: planBGP(s),
-	}
+	owned, unowned := planL2(s, elector)
+	return Plan{L2: owned, L2Unowned: unowned, BGP: planBGP(s)}
 }
 
 // poolOf returns the pool holding ip, or nil.

@@ -67,11 +67,8 @@ func planBGP(s *Snapshot) BGPPlan {
 	routes := map[netip.Prefix]*prefixRoutes{}
 	for i := range s.Services {
 		svc := &s.Services[i]
-		if svc.LocalTrafficPolicy && !svc.EndpointNodes[s.Self] {
-			continue // only nodes with a local endpoint attract Local traffic
-		}
-		if !svc.HasReadyEndpoint {
-			continue // nothing would answer: let the router send the traffic elsewhere
+		if !svc.HasUsableEndpoint(s.Self) {
+			continue // nothing here would answer: let the router send the traffic elsewhere
 		}
 		var advertisedIPs []netip.Addr
 		var servicePeers []string

@@ -20,18 +20,28 @@ type L2Announcement struct {
 	// Interfaces limits the interfaces it is announced on; empty means every
 	// suitable interface.
 	Interfaces []string
+	// AnyInterface is true when no selected node has an interface whose
+	// subnet contains IP, so the owner was elected as MetalLB does, without
+	// regard to subnets.
+	AnyInterface bool
+	// Rejected are the nodes that could not own IP, and why.
+	Rejected []election.Rejection
 }
 
-// L2Election is the outcome of the election of one service's addresses, for
-// status and logs.
-type L2Election struct {
-	Service string
-	Results []election.Result
+// L2Unowned is a service address that no node may announce, and why.
+type L2Unowned struct {
+	IP       netip.Addr
+	Service  string
+	Rejected []election.Rejection
 }
 
-func planL2(s *Snapshot, elector Elector) []L2Announcement {
-	var out []L2Announcement
+// planL2 returns the addresses this node owns and, when this node is the
+// one that reports them, the addresses no node may own.
+func planL2(s *Snapshot, elector Elector) ([]L2Announcement, []L2Unowned) {
+	var owned []L2Announcement
+	var unowned []L2Unowned
 	self := s.Nodes[s.Self]
+	reporter := s.reportsUnowned()
 	for i := range s.Services {
 		svc := &s.Services[i]
 		advs := l2Advertisements(s.Config, svc)
@@ -39,13 +49,36 @@ func planL2(s *Snapshot, elector Elector) []L2Announcement {
 			continue
 		}
 		for _, r := range elect(s, svc, advs, elector) {
-			if r.Owner == s.Self {
-				out = append(out, L2Announcement{IP: r.IP, Service: svc.Key, Interfaces: allowedInterfaces(advs, self)})
+			switch r.Owner {
+			case s.Self:
+				owned = append(owned, L2Announcement{IP: r.IP, Service: svc.Key, Interfaces: allowedInterfaces(advs, self),
+					AnyInterface: r.AnyInterface, Rejected: r.Rejected})
+			case "":
+				if !reporter {
+					continue
+				}
+				unowned = append(unowned, L2Unowned{IP: r.IP, Service: svc.Key, Rejected: r.Rejected})
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b L2Announcement) int { return a.IP.Compare(b.IP) })
-	return out
+	slices.SortFunc(owned, func(a, b L2Announcement) int { return a.IP.Compare(b.IP) })
+	slices.SortFunc(unowned, func(a, b L2Unowned) int { return a.IP.Compare(b.IP) })
+	return owned, unowned
+}
+
+// reportsUnowned reports whether this node reports the addresses no node
+// may own: the live member with the lowest name does, so that one Event is
+// written, not one per node.
+func (s *Snapshot) reportsUnowned() bool {
+	if !s.Members[s.Self] {
+		return false
+	}
+	for name := range s.Members {
+		if s.Members[name] && name < s.Self {
+			return false
+		}
+	}
+	return true
 }
 
 // l2Advertisements returns the L2Advertisements that announce svc.
@@ -66,81 +99,53 @@ func l2Advertisements(cfg *config.Config, svc *Service) []*config.L2Advertisemen
 	return out
 }
 
-// ElectL2 runs the layer 2 election of every service announced in layer 2,
-// for status and logs.
-func ElectL2(s *Snapshot, elector Elector) []L2Election {
-	var out []L2Election
-	for i := range s.Services {
-		svc := &s.Services[i]
-		if advs := l2Advertisements(s.Config, svc); len(advs) > 0 {
-			out = append(out, L2Election{Service: svc.Key, Results: elect(s, svc, advs, elector)})
-		}
-	}
-	return out
-}
-
-// elect runs the election of svc's addresses. When advertisements give
-// preferredNodeSelectors, a second round keeps only the eligible nodes of the
-// highest preference (the others are reported NotSelected).
+// elect gathers every node's facts and runs the election of svc's
+// addresses.
 func elect(s *Snapshot, svc *Service, advs []*config.L2Advertisement, elector Elector) []election.Result {
 	nodes := make([]election.Node, 0, len(s.Nodes))
-	weights := make([]int, 0, len(s.Nodes))
 	for _, node := range s.Nodes {
-		n, weight := electionNode(s, svc, advs, node)
-		nodes = append(nodes, n)
-		weights = append(weights, weight)
+		nodes = append(nodes, electionNode(s, svc, advs, node))
 	}
-	esvc := election.Service{IPs: svc.IPs, LocalTrafficPolicy: svc.LocalTrafficPolicy}
-	results := elector.Elect(esvc, nodes)
-	if slices.Max(append(weights, 0)) == 0 {
-		return results
-	}
-	// Eligible nodes are those not rejected for the first address; the
-	// addresses of one service are elected together.
-	rejected := map[string]bool{}
-	for _, r := range results[0].Rejected {
-		rejected[r.Node] = true
-	}
-	best := 0
-	for i, n := range nodes {
-		if !rejected[n.Name] {
-			best = max(best, weights[i])
-		}
-	}
-	for i := range nodes {
-		if weights[i] < best {
-			nodes[i].Selected = nil
-		}
+	esvc := election.Service{
+		IPs:                          svc.IPs,
+		LocalTrafficPolicy:           svc.LocalTrafficPolicy,
+		SharedIPWithServiceSelectors: svc.AllowsSharedIP && anyServiceSelectors(advs),
 	}
 	return elector.Elect(esvc, nodes)
 }
 
-// electionNode gathers one node's facts for the election of svc, and its
-// preference weight.
-func electionNode(s *Snapshot, svc *Service, advs []*config.L2Advertisement, node Node) (election.Node, int) {
+// anyServiceSelectors reports whether an advertisement has service selectors.
+func anyServiceSelectors(advs []*config.L2Advertisement) bool {
+	for _, adv := range advs {
+		if len(adv.ServiceSelectors) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// electionNode gathers one node's facts for the election of svc.
+func electionNode(s *Snapshot, svc *Service, advs []*config.L2Advertisement, node Node) election.Node {
 	n := election.Node{
 		Name:            node.Name,
 		Member:          s.Members[node.Name],
 		ExcludedByLabel: excluded(node),
-		LocalEndpoint:   svc.EndpointNodes[node.Name],
+		Endpoint:        svc.HasUsableEndpoint(node.Name),
+		SubnetsKnown:    node.Interfaces != nil,
 	}
-	weight := 0
-	var selecting []*config.L2Advertisement
 	for _, adv := range advs {
-		if adv.NodeSelectors.Matches(node.Labels) {
-			selecting = append(selecting, adv)
-			weight = max(weight, preference(adv, node))
+		if !adv.NodeSelectors.Matches(node.Labels) {
+			continue
+		}
+		n.Selected = true
+		n.Preference = max(n.Preference, preference(adv, node))
+		for _, iface := range node.Interfaces {
+			if len(adv.Interfaces) == 0 || slices.Contains(adv.Interfaces, iface.Name) {
+				n.Subnets = append(n.Subnets, iface.Prefixes...)
+			}
 		}
 	}
-	if len(selecting) > 0 {
-		n.Selected = svc.IPs
-	}
-	for _, ip := range svc.IPs {
-		if reaches(node, selecting, ip) {
-			n.Reaches = append(n.Reaches, ip)
-		}
-	}
-	return n, weight
+	return n
 }
 
 // preference sums the weights of an advertisement's preferredNodeSelectors
@@ -153,28 +158,6 @@ func preference(adv *config.L2Advertisement, node Node) int {
 		}
 	}
 	return total
-}
-
-// reaches reports whether one of node's interfaces allowed by an
-// advertisement holds a subnet containing ip. A node whose interfaces are
-// unknown is assumed to reach it.
-func reaches(node Node, advs []*config.L2Advertisement, ip netip.Addr) bool {
-	if node.Interfaces == nil {
-		return true
-	}
-	for _, adv := range advs {
-		for _, iface := range node.Interfaces {
-			if len(adv.Interfaces) > 0 && !slices.Contains(adv.Interfaces, iface.Name) {
-				continue
-			}
-			for _, p := range iface.Prefixes {
-				if p.Contains(ip) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // allowedInterfaces returns the interfaces that the advertisements selecting

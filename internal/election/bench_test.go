@@ -30,7 +30,7 @@ func BenchmarkElectBalance(b *testing.B) {
 			svcs := c.svcs()
 			nodes := make([]Node, 10)
 			for i := range nodes {
-				nodes[i] = Node{Name: fmt.Sprintf("node-%d", i), Member: true}
+				nodes[i] = eligibleNode(fmt.Sprintf("node-%d", i))
 			}
 			e := NewElector()
 			var before []string

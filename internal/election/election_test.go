@@ -13,46 +13,67 @@ var (
 	v6 = netip.MustParseAddr("2001:db8::10")
 )
 
-// eligibleNode returns a node that passes every filter for ips.
-func eligibleNode(name string, ips ...netip.Addr) Node {
-	return Node{Name: name, Member: true, LocalEndpoint: true, Selected: ips, Reaches: ips}
+// eligibleNode returns a node that passes every filter; its interfaces
+// are unknown, so it reaches every IP.
+func eligibleNode(name string) Node {
+	return Node{Name: name, Member: true, Selected: true, Endpoint: true}
+}
+
+// on gives n known interfaces with the subnets.
+func on(n Node, subnets ...string) Node {
+	n.SubnetsKnown = true
+	n.Subnets = nil
+	for _, s := range subnets {
+		n.Subnets = append(n.Subnets, netip.MustParsePrefix(s))
+	}
+	return n
 }
 
 func TestElectFilters(t *testing.T) {
 	tests := []struct {
 		name   string
-		local  bool
+		svc    Service
 		node   func(Node) Node
 		reason Reason
 	}{
-		{"eligible", false, func(n Node) Node { return n }, Eligible},
-		{"not a member", false, func(n Node) Node { n.Member = false; return n }, NotMember},
-		{"excluded by label", false, func(n Node) Node { n.ExcludedByLabel = true; return n }, ExcludedByLabel},
-		{"not selected", false, func(n Node) Node { n.Selected = nil; return n }, NotSelected},
-		{"selected for another IP", false, func(n Node) Node { n.Selected = []netip.Addr{v6}; return n }, NotSelected},
-		{"no interface", false, func(n Node) Node { n.Reaches = nil; return n }, NoInterface},
-		{"no local endpoint, cluster policy", false, func(n Node) Node { n.LocalEndpoint = false; return n }, Eligible},
-		{"no local endpoint, local policy", true, func(n Node) Node { n.LocalEndpoint = false; return n }, NoLocalEndpoints},
-		{"local endpoint, local policy", true, func(n Node) Node { return n }, Eligible},
-		{"first reason wins", true, func(n Node) Node { n.Member = false; n.Reaches = nil; n.LocalEndpoint = false; return n }, NotMember},
+		{"eligible", Service{}, func(n Node) Node { return n }, Eligible},
+		{"not a member", Service{}, func(n Node) Node { n.Member = false; return n }, NotMember},
+		{"excluded by label", Service{}, func(n Node) Node { n.ExcludedByLabel = true; return n }, ExcludedByLabel},
+		{"not selected", Service{}, func(n Node) Node { n.Selected = false; return n }, NotSelected},
+		{"no interface in the IP's subnet", Service{}, func(n Node) Node { return on(n, "198.51.100.0/24") }, NoInterface},
+		{"interface in the IP's subnet", Service{}, func(n Node) Node { return on(n, "192.0.2.0/24") }, Eligible},
+		{"no usable endpoint, cluster policy", Service{}, func(n Node) Node { n.Endpoint = false; return n }, NoEndpoints},
+		{"no local endpoint, local policy", Service{LocalTrafficPolicy: true}, func(n Node) Node { n.Endpoint = false; return n }, NoLocalEndpoints},
+		{"local endpoint, local policy", Service{LocalTrafficPolicy: true}, func(n Node) Node { return n }, Eligible},
+		{"shared IP with service selectors", Service{SharedIPWithServiceSelectors: true}, func(n Node) Node { return n }, SharedIPWithServiceSelectors},
+		{"first reason wins", Service{LocalTrafficPolicy: true}, func(n Node) Node { n.Member = false; n.Endpoint = false; return on(n) }, NotMember},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			svc := Service{IPs: []netip.Addr{v4}, LocalTrafficPolicy: tt.local}
-			nodes := []Node{tt.node(eligibleNode("a", v4))}
-			got := NewElector().Elect(svc, nodes)
+			svc := tt.svc
+			svc.IPs = []netip.Addr{v4}
+			// "b" reaches v4 and is not a member: it keeps the interface
+			// rule in force without competing.
+			b := on(eligibleNode("b"), "192.0.2.0/24")
+			b.Member = false
+			got := NewElector().Elect(svc, []Node{tt.node(eligibleNode("a")), b})
 			if len(got) != 1 {
 				t.Fatalf("got %d results, want 1", len(got))
 			}
+			var reasonA Reason
+			for _, r := range got[0].Rejected {
+				if r.Node == "a" {
+					reasonA = r.Reason
+				}
+			}
 			if tt.reason == Eligible {
-				if got[0].Owner != "a" || len(got[0].Rejected) != 0 {
-					t.Fatalf("got owner %q rejected %v, want owner a and no rejection", got[0].Owner, got[0].Rejected)
+				if got[0].Owner != "a" || reasonA != Eligible {
+					t.Fatalf("got owner %q rejected %v, want owner a", got[0].Owner, got[0].Rejected)
 				}
 				return
 			}
-			want := []Rejection{{Node: "a", Reason: tt.reason}}
-			if got[0].Owner != "" || !slices.Equal(got[0].Rejected, want) {
-				t.Fatalf("got owner %q rejected %v, want no owner and %v", got[0].Owner, got[0].Rejected, want)
+			if got[0].Owner != "" || reasonA != tt.reason {
+				t.Fatalf("got owner %q rejected %v, want no owner and a rejected for %v", got[0].Owner, got[0].Rejected, tt.reason)
 			}
 		})
 	}
@@ -61,11 +82,11 @@ func TestElectFilters(t *testing.T) {
 func TestElectSkipsIneligibleToNextRanked(t *testing.T) {
 	e := NewElector()
 	svc := Service{IPs: []netip.Addr{v4}}
-	nodes := []Node{eligibleNode("a", v4), eligibleNode("b", v4), eligibleNode("c", v4)}
+	nodes := []Node{on(eligibleNode("a"), "192.0.2.0/24"), on(eligibleNode("b"), "192.0.2.0/24"), on(eligibleNode("c"), "192.0.2.0/24")}
 	first := e.Elect(svc, nodes)[0].Owner
 	for i := range nodes {
 		if nodes[i].Name == first {
-			nodes[i].Reaches = nil
+			nodes[i] = on(nodes[i], "198.51.100.0/24")
 		}
 	}
 	got := e.Elect(svc, nodes)[0]
@@ -79,7 +100,7 @@ func TestElectSkipsIneligibleToNextRanked(t *testing.T) {
 
 func TestElectNoIPsNoNodes(t *testing.T) {
 	e := NewElector()
-	if got := e.Elect(Service{}, []Node{eligibleNode("a", v4)}); got != nil {
+	if got := e.Elect(Service{}, []Node{eligibleNode("a")}); got != nil {
 		t.Fatalf("service without IPs: got %v, want nil", got)
 	}
 	got := e.Elect(Service{IPs: []netip.Addr{v4}}, nil)
@@ -92,15 +113,11 @@ func TestElectDualStackLandsOnOneNode(t *testing.T) {
 	e := NewElector()
 	nodes := make([]Node, 7)
 	for i := range nodes {
-		nodes[i] = Node{Name: fmt.Sprintf("node-%d", i), Member: true}
+		nodes[i] = Node{Name: fmt.Sprintf("node-%d", i), Member: true, Selected: true, Endpoint: true}
 	}
 	for i := 0; i < 500; i++ {
 		ip4 := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
 		ip6 := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i), 14: byte(i >> 8)})
-		for j := range nodes {
-			nodes[j].Selected = []netip.Addr{ip4, ip6}
-			nodes[j].Reaches = []netip.Addr{ip4, ip6}
-		}
 		// Either order of the IPs must give the same owner for both.
 		for _, ips := range [][]netip.Addr{{ip4, ip6}, {ip6, ip4}} {
 			res := e.Elect(Service{IPs: ips}, nodes)
@@ -112,13 +129,14 @@ func TestElectDualStackLandsOnOneNode(t *testing.T) {
 }
 
 func TestElectDualStackSplitsOnlyWhenForced(t *testing.T) {
-	nodes := []Node{eligibleNode("a", v4, v6), eligibleNode("b", v4, v6), eligibleNode("c", v4, v6)}
+	both := []string{"192.0.2.0/24", "2001:db8::/64"}
+	nodes := []Node{on(eligibleNode("a"), both...), on(eligibleNode("b"), both...), on(eligibleNode("c"), both...)}
 	e := NewElector()
 	owner := e.Elect(Service{IPs: []netip.Addr{v4, v6}}, nodes)[0].Owner
 	// The owner loses its IPv6 interface: IPv4 stays, IPv6 moves.
 	for i := range nodes {
 		if nodes[i].Name == owner {
-			nodes[i].Reaches = []netip.Addr{v4}
+			nodes[i] = on(nodes[i], "192.0.2.0/24")
 		}
 	}
 	res := e.Elect(Service{IPs: []netip.Addr{v4, v6}}, nodes)
@@ -183,7 +201,7 @@ func TestMembershipChangeMovesOnlyItsIPs(t *testing.T) {
 func TestElectBalancesContiguousPool(t *testing.T) {
 	nodes := make([]Node, 10)
 	for i := range nodes {
-		nodes[i] = Node{Name: fmt.Sprintf("node-%d", i), Member: true}
+		nodes[i] = eligibleNode(fmt.Sprintf("node-%d", i))
 	}
 	svcs := contiguousServices(1000)
 	ratio, _ := balance(ownersOf(NewElector(), svcs, nodes), nodes)
@@ -224,19 +242,16 @@ func scatteredServices(r *rand.Rand, n int) []Service {
 func randomNodes(r *rand.Rand, n int) []Node {
 	nodes := make([]Node, n)
 	for i := range nodes {
-		nodes[i] = Node{Name: fmt.Sprintf("worker-%x", r.Uint64()), Member: true}
+		nodes[i] = eligibleNode(fmt.Sprintf("worker-%x", r.Uint64()))
 	}
 	return nodes
 }
 
-// ownersOf elects every service, with every node selected for and reaching
-// the service's IPs, and returns the owner of each service's first IP.
+// ownersOf elects every service and returns the owner of each service's
+// first IP.
 func ownersOf(e *Elector, svcs []Service, nodes []Node) []string {
 	owners := make([]string, len(svcs))
 	for i, s := range svcs {
-		for j := range nodes {
-			nodes[j].Selected, nodes[j].Reaches = s.IPs, s.IPs
-		}
 		owners[i] = e.Elect(s, nodes)[0].Owner
 	}
 	return owners

@@ -156,24 +156,26 @@ func keyNumber(ip netip.Addr) uint64 {
 	return lo + mix(hi)
 }
 
-// rank orders nodes for the key: the table's owner first (when it is among
-// nodes), then the others by descending rendezvous weight.
-func rank(key netip.Addr, t *table, nodes []Node) []*Node {
+// rank orders nodes for the key, as indices into nodes: the table's owner
+// first (when it is among nodes), then the others by descending rendezvous
+// weight.
+func rank(key netip.Addr, t *table, nodes []Node) []int {
 	k := keyNumber(key)
 	first := ""
 	if t != nil {
 		first = t.owner(k)
 	}
 	type weighted struct {
-		node   *Node
+		index  int
+		name   string
 		first  bool
 		weight uint64
 	}
 	ws := make([]weighted, len(nodes))
 	keyMix := mix(k)
 	for i := range nodes {
-		n := &nodes[i]
-		ws[i] = weighted{node: n, first: n.Name == first, weight: mix(nameHash(n.Name) ^ keyMix)}
+		name := nodes[i].Name
+		ws[i] = weighted{index: i, name: name, first: name == first, weight: mix(nameHash(name) ^ keyMix)}
 	}
 	slices.SortFunc(ws, func(a, b weighted) int {
 		if a.first != b.first {
@@ -185,11 +187,11 @@ func rank(key netip.Addr, t *table, nodes []Node) []*Node {
 		if c := cmp.Compare(b.weight, a.weight); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.node.Name, b.node.Name)
+		return cmp.Compare(a.name, b.name)
 	})
-	ranked := make([]*Node, len(ws))
+	ranked := make([]int, len(ws))
 	for i, w := range ws {
-		ranked[i] = w.node
+		ranked[i] = w.index
 	}
 	return ranked
 }

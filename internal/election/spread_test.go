@@ -43,7 +43,7 @@ func runsMissingANode(names []string, prefix [3]byte, run int) float64 {
 		ip := netip.AddrFrom4([4]byte{prefix[0], prefix[1], prefix[2], byte(i)})
 		nodes := make([]Node, len(names))
 		for j, name := range names {
-			nodes[j] = Node{Name: name, Member: true, Selected: []netip.Addr{ip}, Reaches: []netip.Addr{ip}}
+			nodes[j] = eligibleNode(name)
 		}
 		owners[i] = e.Elect(Service{IPs: []netip.Addr{ip}}, nodes)[0].Owner
 	}

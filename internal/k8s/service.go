@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 // IsOurs reports whether ironlb handles svc: a LoadBalancer Service whose
@@ -33,4 +34,11 @@ func StatusIPs(svc *corev1.Service) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// EndpointCanServe reports whether an endpoint may receive traffic: it is
+// ready (a nil Ready condition means ready), or it is terminating but still
+// serving. MetalLB counts endpoints the same way for layer 2 and BGP.
+func EndpointCanServe(c discoveryv1.EndpointConditions) bool {
+	return c.Ready == nil || *c.Ready || (c.Serving != nil && *c.Serving)
 }

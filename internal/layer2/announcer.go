@@ -290,41 +290,13 @@ type responder struct {
 	groups   map[string]bool // joined solicited-node multicast MACs
 }
 
-// Kernel filters: the ARP socket passes ARP requests only, the NDP socket
-// IPv6 neighbour solicitations without extension headers only; neither
-// passes frames this host sends.
-var (
-	arpFilter = []bpf.Instruction{
-		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 4},
-		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_ARP, SkipTrue: 2},
-		bpf.LoadAbsolute{Off: 20, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipTrue: 1},
-		bpf.RetConstant{Val: 0},
-		bpf.RetConstant{Val: 0xffff},
-	}
-	ndpFilter = []bpf.Instruction{
-		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 6},
-		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeIPv6Hex, SkipTrue: 4},
-		bpf.LoadAbsolute{Off: 14 + 6, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: protocolICMPv6, SkipTrue: 2},
-		bpf.LoadAbsolute{Off: 14 + ipv6HeaderLen, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: icmpTypeNS, SkipTrue: 1},
-		bpf.RetConstant{Val: 0},
-		bpf.RetConstant{Val: 0xffff},
-	}
-)
-
 func (a *Announcer) startResponder(parent context.Context, l Link) (*responder, error) {
 	ifi := &net.Interface{Index: l.Index, Name: l.Name, HardwareAddr: l.MAC}
-	arpConn, err := listen(ifi, unix.ETH_P_ARP, arpFilter)
+	arpConn, err := listen(ifi, unix.ETH_P_ARP, arpFilter(l.Index))
 	if err != nil {
 		return nil, fmt.Errorf("opening ARP socket: %w", err)
 	}
-	ndpConn, err := listen(ifi, unix.ETH_P_IPV6, ndpFilter)
+	ndpConn, err := listen(ifi, unix.ETH_P_IPV6, ndpFilter(l.Index))
 	if err != nil {
 		arpConn.Close()
 		return nil, fmt.Errorf("opening NDP socket: %w", err)

@@ -38,6 +38,8 @@ func TestMain(m *testing.M) {
 		runSniffer(strings.Split(os.Getenv("IRONLB_LAYER2_IFACES"), ","))
 	case "flood":
 		runFlood(os.Getenv("IRONLB_LAYER2_IFACES"))
+	case "tagged":
+		runTagged(os.Getenv("IRONLB_LAYER2_IFACES"), os.Getenv("IRONLB_LAYER2_TARGET"))
 	}
 	os.Exit(0)
 }
@@ -292,4 +294,58 @@ func floodFrames(mac net.HardwareAddr) [][]byte {
 		frames = append(frames, nsf, nsf[:14+40+i%24])
 	}
 	return frames
+}
+
+// runTagged sends, on iface, an ARP request and a neighbour solicitation for
+// each target in IRONLB_LAYER2_TARGET (comma-separated) inside 802.1Q
+// VLAN 100 tags, as a VLAN sub-interface of the peer sends them, then
+// prints "tagged".
+func runTagged(iface, targets string) {
+	p := &printer{}
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		p.line("error %v", err)
+		return
+	}
+	conn, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+	if err != nil {
+		p.line("error %v", err)
+		return
+	}
+	defer conn.Close()
+	vlan := &ethernet.VLAN{ID: 100}
+	for _, target := range strings.Split(targets, ",") {
+		ip := netip.MustParseAddr(target)
+		var f ethernet.Frame
+		if ip.Is4() {
+			req, _ := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, netip.MustParseAddr("192.0.2.2"), ethernet.Broadcast, ip)
+			payload, _ := req.MarshalBinary()
+			f = ethernet.Frame{Destination: ethernet.Broadcast, Source: ifi.HardwareAddr, VLAN: vlan, EtherType: ethernet.EtherTypeARP, Payload: payload}
+		} else {
+			group, _ := ndp.SolicitedNodeMulticast(ip)
+			src := netip.MustParseAddr("2001:db8:1::2")
+			ns := &ndp.NeighborSolicitation{TargetAddress: ip, Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: ifi.HardwareAddr}}}
+			body, _ := ndp.MarshalMessageChecksum(ns, src, group)
+			var untagged ethernet.Frame
+			if err := untagged.UnmarshalBinary(ipv6Frame(src, group, ifi.HardwareAddr, multicastMAC(group), body)); err != nil {
+				p.line("error %v", err)
+				return
+			}
+			f = untagged
+			f.VLAN = vlan
+		}
+		b, err := f.MarshalBinary()
+		if err != nil {
+			p.line("error %v", err)
+			return
+		}
+		for range 3 {
+			if _, err := conn.WriteTo(b, &packet.Addr{HardwareAddr: f.Destination}); err != nil {
+				p.line("error %v", err)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	p.line("tagged")
 }

@@ -85,16 +85,6 @@ func (l Link) Usability() LinkReason {
 	return Usable
 }
 
-// Reaches reports whether one of the link's subnets contains ip.
-func (l Link) Reaches(ip netip.Addr) bool {
-	for _, p := range l.Prefixes {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
 // IFF_NOARP from <linux/if.h> (net.Flags lacks it) and the Ethernet ARPHRD
 // type.
 const (

@@ -10,7 +10,7 @@ import (
 // LinkPrefix is a subnet configured on a named interface. Speakers gossip
 // their usable links' prefixes (members metadata) so that every speaker can
 // tell which nodes have an interface reaching an IP, which the election
-// needs for all nodes, not just its own.
+// (internal/election) needs for all nodes, not just its own.
 type LinkPrefix struct {
 	Interface string
 	Prefix    netip.Prefix
@@ -32,17 +32,6 @@ func UsablePrefixes(links []Link) []LinkPrefix {
 	}
 	slices.SortFunc(lps, compareLinkPrefix)
 	return lps
-}
-
-// Reaches reports whether one of the prefixes contains ip on an interface in
-// allowed (an L2Advertisement's interfaces; empty allows every interface).
-func Reaches(lps []LinkPrefix, ip netip.Addr, allowed []string) bool {
-	for _, lp := range lps {
-		if lp.Prefix.Contains(ip) && (len(allowed) == 0 || slices.Contains(allowed, lp.Interface)) {
-			return true
-		}
-	}
-	return false
 }
 
 // linkPrefixesVersion is the first byte of the encoding; a speaker that

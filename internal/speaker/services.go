@@ -77,7 +77,7 @@ func (c *serviceCache) refresh(translate func(key string) (announce.Service, boo
 func sameService(a, b announce.Service) bool {
 	return a.Key == b.Key && slices.Equal(a.IPs, b.IPs) && maps.Equal(a.Labels, b.Labels) &&
 		a.LocalTrafficPolicy == b.LocalTrafficPolicy && maps.Equal(a.EndpointNodes, b.EndpointNodes) &&
-		a.HasReadyEndpoint == b.HasReadyEndpoint
+		a.HasReadyEndpoint == b.HasReadyEndpoint && a.AllowsSharedIP == b.AllowsSharedIP
 }
 
 // serviceKeysOf returns the key of the Service an informer object (a

@@ -81,6 +81,7 @@ func TestSameService(t *testing.T) {
 		"traffic policy":      func(s *announce.Service) { s.LocalTrafficPolicy = true },
 		"endpoint nodes":      func(s *announce.Service) { s.EndpointNodes = map[string]bool{"node2": true} },
 		"has ready endpoints": func(s *announce.Service) { s.HasReadyEndpoint = false },
+		"allows a shared IP":  func(s *announce.Service) { s.AllowsSharedIP = true },
 	}
 	if n := reflect.TypeFor[announce.Service]().NumField(); n != len(changes)+1 { // + the key
 		t.Fatalf("announce.Service has %d fields: teach sameService and this test the new ones", n)

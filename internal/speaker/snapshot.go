@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/ironlb/ironlb/internal/annotations"
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/k8s"
 )
@@ -17,12 +18,12 @@ func serviceFor(svc *corev1.Service, slices []*discoveryv1.EndpointSlice) announ
 		IPs:                k8s.StatusIPs(svc),
 		Labels:             svc.Labels,
 		LocalTrafficPolicy: svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+		AllowsSharedIP:     annotations.Get(svc.Annotations, annotations.AllowSharedIP).Key != "",
 		EndpointNodes:      map[string]bool{},
 	}
 	for _, slice := range slices {
 		for _, ep := range slice.Endpoints {
-			// A nil Ready condition means ready (unknown state).
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+			if !k8s.EndpointCanServe(ep.Conditions) {
 				continue
 			}
 			out.HasReadyEndpoint = true

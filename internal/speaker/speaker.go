@@ -79,6 +79,9 @@ type Speaker struct {
 	bgp       *bgp.Speaker
 	elector   *election.Elector
 	status    *statusWriter
+	// interfaces remembers departed speakers' interfaces (used by
+	// reconcile only).
+	interfaces interfaceMemory
 
 	cfg     *config.Config
 	applied announce.Plan
@@ -121,6 +124,7 @@ func New(clients *k8s.Clients, recorder record.EventRecorder, log *slog.Logger, 
 		recorder:   recorder,
 		log:        log.With("node", opts.NodeName),
 		elector:    election.NewElector(),
+		interfaces: interfaceMemory{},
 		translated: newServiceCache(),
 		changed:    make(chan struct{}, 1),
 		bgpMetrics: newBGPSessions(opts.Metrics.BGP),
@@ -409,8 +413,13 @@ func (s *Speaker) snapshot(services []announce.Service) *announce.Snapshot {
 		}
 	}
 	nodes, _ := s.nodes.List(labels.Everything())
+	names := make([]string, len(nodes))
+	for i, node := range nodes {
+		names[i] = node.Name
+	}
+	interfaces := s.interfaces.interfacesOf(names, metaByNode)
 	for _, node := range nodes {
-		snap.Nodes[node.Name] = nodeFor(node, decodeInterfaces(metaByNode[node.Name]))
+		snap.Nodes[node.Name] = nodeFor(node, interfaces[node.Name])
 		if s.members == nil && nodeReady(node) {
 			snap.Members[node.Name] = true
 		}
@@ -505,7 +514,7 @@ func logOwnershipChanges(log *slog.Logger, before, after []announce.L2Announceme
 	for _, a := range after {
 		has[a.IP] = true
 		if _, ok := had[a.IP]; !ok {
-			log.Info("announcing address in layer 2", "service", a.Service, "ip", a.IP)
+			log.Info("announcing address in layer 2", "service", a.Service, "ip", a.IP, "anyInterface", a.AnyInterface)
 		}
 	}
 	for ip, svc := range had {

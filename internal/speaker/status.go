@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,6 +42,8 @@ type serviceState struct {
 	// l2 is set when this node announces the Service in layer 2.
 	l2         bool
 	interfaces []string
+	// l2Election explains the election (ServiceL2Status annotations).
+	l2Election map[string]string
 	// bgp is set when this node advertises the Service over BGP, to peers.
 	bgp   bool
 	peers []string
@@ -60,13 +63,15 @@ type statusWriter struct {
 
 	latest  chan announce.Plan
 	written map[string]serviceState
+	// reported holds the NoEligibleNode Event messages written, by Service.
+	reported map[string]string
 	// stopped is closed when run returns.
 	stopped chan struct{}
 }
 
 func newStatusWriter(clients *k8s.Clients, recorder record.EventRecorder, services corelisters.ServiceLister, namespace, node string, log *slog.Logger) *statusWriter {
 	return &statusWriter{clients: clients, recorder: recorder, services: services, namespace: namespace, node: node, log: log,
-		latest: make(chan announce.Plan, 1), written: map[string]serviceState{}, stopped: make(chan struct{})}
+		latest: make(chan announce.Plan, 1), written: map[string]serviceState{}, reported: map[string]string{}, stopped: make(chan struct{})}
 }
 
 // update hands over the latest plan, replacing one not yet written.
@@ -91,6 +96,7 @@ func desiredStates(plan announce.Plan) map[string]serviceState {
 		st := out[a.Service]
 		st.l2 = true
 		st.interfaces = a.Interfaces
+		st.l2Election = explainElection(st.l2Election, a)
 		out[a.Service] = st
 	}
 	for svc, adv := range plan.BGP.Services {
@@ -114,6 +120,7 @@ func (w *statusWriter) run(ctx context.Context) {
 			return
 		case plan := <-w.latest:
 			w.write(ctx, desiredStates(plan))
+			w.reportUnowned(plan.L2Unowned)
 		}
 	}
 }
@@ -171,7 +178,7 @@ func (w *statusWriter) write(ctx context.Context, desired map[string]serviceStat
 // writeService moves one Service's status objects from have to want.
 func (w *statusWriter) writeService(ctx context.Context, key string, have, want serviceState) error {
 	namespace, name, _ := cache.SplitMetaNamespaceKey(key)
-	if want.l2 != have.l2 || !slices.Equal(want.interfaces, have.interfaces) {
+	if want.l2 != have.l2 || !slices.Equal(want.interfaces, have.interfaces) || !maps.Equal(want.l2Election, have.l2Election) {
 		if want.l2 {
 			ifaces := make([]v1beta1.InterfaceInfo, len(want.interfaces))
 			for i, n := range want.interfaces {
@@ -179,6 +186,9 @@ func (w *statusWriter) writeService(ctx context.Context, key string, have, want 
 			}
 			status := v1beta1.MetalLBServiceL2Status{Node: w.node, ServiceName: name, ServiceNamespace: namespace, Interfaces: ifaces}
 			if err := w.put(ctx, "servicel2statuses", "ServiceL2Status", "l2", namespace, name, status); err != nil {
+				return err
+			}
+			if err := w.annotateL2(ctx, namespace, name, want.l2Election); err != nil {
 				return err
 			}
 			if !have.l2 {

@@ -62,8 +62,12 @@ type Row struct {
 	// Protocols announcing the Service's pool: layer2 and/or bgp.
 	Protocols []string
 	// AnnouncedBy lists the announcing nodes: "node (interface…)" in layer
-	// 2, "node → peer,peer" in BGP.
+	// 2, with "[any interface]" when no node's subnet holds the address and
+	// the owner was elected as MetalLB does; "node → peer,peer" in BGP.
 	AnnouncedBy []string
+	// NotEligible says which nodes could not own the layer 2 addresses and
+	// why, as the owner's speaker explains it.
+	NotEligible string
 	// Problem says what is wrong, "" when the Service is announced.
 	Problem string
 }
@@ -82,19 +86,7 @@ func Build(in Input) View {
 			strings.ReplaceAll(in.ConfigErr.Error(), "\n", "; "))
 	}
 	view.Notes = append(view.Notes, stateNotes(in.States)...)
-	l2 := map[string][]string{}
-	for _, s := range in.L2 {
-		key := s.Status.ServiceNamespace + "/" + s.Status.ServiceName
-		announcer := s.Status.Node
-		if len(s.Status.Interfaces) > 0 {
-			var names []string
-			for _, i := range s.Status.Interfaces {
-				names = append(names, i.Name)
-			}
-			announcer += " (" + strings.Join(names, ",") + ")"
-		}
-		l2[key] = append(l2[key], announcer)
-	}
+	l2, notEligible := layer2Announcers(in.L2)
 	bgp := map[string][]string{}
 	for _, s := range in.BGP {
 		key := s.Status.ServiceNamespace + "/" + s.Status.ServiceName
@@ -114,11 +106,37 @@ func Build(in Input) View {
 			row.Protocols = protocols(in.Config, row.Pool, svc.Labels)
 		}
 		row.AnnouncedBy = append(slices.Sorted(slices.Values(l2[row.Service])), slices.Sorted(slices.Values(bgp[row.Service]))...)
+		row.NotEligible = notEligible[row.Service]
 		row.Problem = problem(in, &row, warnings[row.Service])
 		view.Rows = append(view.Rows, row)
 	}
 	sort.Slice(view.Rows, func(i, j int) bool { return view.Rows[i].Service < view.Rows[j].Service })
 	return view
+}
+
+// layer2Announcers returns, per Service, its layer 2 announcers and the
+// explanation of their election.
+func layer2Announcers(statuses []v1beta1.ServiceL2Status) (map[string][]string, map[string]string) {
+	announcers, notEligible := map[string][]string{}, map[string]string{}
+	for _, s := range statuses {
+		key := s.Status.ServiceNamespace + "/" + s.Status.ServiceName
+		announcer := s.Status.Node
+		if len(s.Status.Interfaces) > 0 {
+			var names []string
+			for _, i := range s.Status.Interfaces {
+				names = append(names, i.Name)
+			}
+			announcer += " (" + strings.Join(names, ",") + ")"
+		}
+		if s.Annotations[k8s.AnnotationL2Rule] == k8s.L2RuleAnyInterface {
+			announcer += " [any interface]"
+		}
+		announcers[key] = append(announcers[key], announcer)
+		if why := s.Annotations[k8s.AnnotationL2NotEligible]; why != "" {
+			notEligible[key] = why
+		}
+	}
+	return announcers, notEligible
 }
 
 // stateNotes names the components that run on a refused configuration, in
@@ -140,10 +158,10 @@ func stateNotes(states []v1beta1.ConfigurationState) []string {
 }
 
 // problem explains, in order of cause, why row is not served.
-func problem(in Input, row *Row, warning string) string {
+func problem(in Input, row *Row, warning warningEvent) string {
 	switch {
-	case len(row.IPs) == 0 && warning != "":
-		return "no IP: " + warning
+	case len(row.IPs) == 0 && warning.message != "":
+		return "no IP: " + warning.Reason()
 	case len(row.IPs) == 0:
 		return "no IP yet"
 	case in.Config == nil:
@@ -152,8 +170,10 @@ func problem(in Input, row *Row, warning string) string {
 		return "IP outside every pool"
 	case len(row.Protocols) == 0:
 		return "not advertised: no L2Advertisement or BGPAdvertisement selects pool " + row.Pool + " for this Service"
+	case len(row.AnnouncedBy) == 0 && warning.reason == k8s.ReasonNoEligibleNode:
+		return warning.message
 	case len(row.AnnouncedBy) == 0:
-		return "no node announces it (no ready endpoint on an eligible node, or no speaker running there)"
+		return "no node announces it, and no speaker reported why (is one running?)"
 	}
 	return ""
 }
@@ -187,14 +207,18 @@ func protocols(cfg *config.Config, pool string, svcLabels map[string]string) []s
 	return out
 }
 
-// newestWarnings returns, per Service, the message of its newest Warning
-// Event.
-func newestWarnings(events []corev1.Event) map[string]string {
-	type newest struct {
-		at      time.Time
-		message string
-	}
-	by := map[string]newest{}
+// warningEvent is the newest Warning Event of a Service.
+type warningEvent struct {
+	at              time.Time
+	reason, message string
+}
+
+// Reason returns "reason: message".
+func (w warningEvent) Reason() string { return w.reason + ": " + w.message }
+
+// newestWarnings returns, per Service, its newest Warning Event.
+func newestWarnings(events []corev1.Event) map[string]warningEvent {
+	by := map[string]warningEvent{}
 	for _, e := range events {
 		if e.Type != corev1.EventTypeWarning || e.InvolvedObject.Kind != "Service" {
 			continue
@@ -202,14 +226,10 @@ func newestWarnings(events []corev1.Event) map[string]string {
 		key := e.InvolvedObject.Namespace + "/" + e.InvolvedObject.Name
 		at := eventTime(&e)
 		if current, ok := by[key]; !ok || at.After(current.at) {
-			by[key] = newest{at: at, message: e.Reason + ": " + e.Message}
+			by[key] = warningEvent{at: at, reason: e.Reason, message: e.Message}
 		}
 	}
-	out := make(map[string]string, len(by))
-	for k, v := range by {
-		out[k] = v.message
-	}
-	return out
+	return by
 }
 
 func eventTime(e *corev1.Event) time.Time {
@@ -230,14 +250,14 @@ func Render(w io.Writer, view View) error {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tIP\tPOOL\tPROTOCOL\tANNOUNCED BY\tPROBLEM")
+	fmt.Fprintln(tw, "SERVICE\tIP\tPOOL\tPROTOCOL\tANNOUNCED BY\tPROBLEM\tNOT ELIGIBLE")
 	for _, r := range view.Rows {
 		ips := make([]string, len(r.IPs))
 		for i, ip := range r.IPs {
 			ips[i] = ip.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, orDash(strings.Join(ips, ",")), orDash(r.Pool),
-			orDash(strings.Join(r.Protocols, "+")), orDash(strings.Join(r.AnnouncedBy, "; ")), orDash(r.Problem))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, orDash(strings.Join(ips, ",")), orDash(r.Pool),
+			orDash(strings.Join(r.Protocols, "+")), orDash(strings.Join(r.AnnouncedBy, "; ")), orDash(r.Problem), orDash(r.NotEligible))
 	}
 	return tw.Flush()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ironlb/ironlb/internal/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/configstate"
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 const configYAML = `
@@ -80,6 +81,11 @@ func l2Status(ns, name, node string, interfaces ...string) v1beta1.ServiceL2Stat
 	for _, i := range interfaces {
 		s.Status.Interfaces = append(s.Status.Interfaces, v1beta1.InterfaceInfo{Name: i})
 	}
+	return s
+}
+
+func annotated(s v1beta1.ServiceL2Status, annotations map[string]string) v1beta1.ServiceL2Status {
+	s.Annotations = annotations
 	return s
 }
 
@@ -182,7 +188,27 @@ func TestBuild(t *testing.T) {
 			name:  "advertised but nobody announces",
 			input: Input{Services: []corev1.Service{service("default", "idle", nil, fromPool("lan"), "192.168.1.30")}},
 			want: Row{Service: "default/idle", IPs: addrs("192.168.1.30"), Pool: "lan", Protocols: []string{"layer2"},
-				Problem: "no node announces it (no ready endpoint on an eligible node, or no speaker running there)"},
+				Problem: "no node announces it, and no speaker reported why (is one running?)"},
+		},
+		{
+			name: "nobody may announce: the speakers' Event says why",
+			input: Input{
+				Services: []corev1.Service{service("default", "idle", nil, fromPool("lan"), "192.168.1.30")},
+				Events: []corev1.Event{warning("default", "idle", k8s.ReasonNoEligibleNode,
+					"no node may announce 192.168.1.30 in layer 2: NoEndpoints: node-a, node-b", t1)},
+			},
+			want: Row{Service: "default/idle", IPs: addrs("192.168.1.30"), Pool: "lan", Protocols: []string{"layer2"},
+				Problem: "no node may announce 192.168.1.30 in layer 2: NoEndpoints: node-a, node-b"},
+		},
+		{
+			name: "the owner's speaker explains the election",
+			input: Input{
+				Services: []corev1.Service{service("default", "far", nil, fromPool("lan"), "192.168.1.40")},
+				L2: []v1beta1.ServiceL2Status{annotated(l2Status("default", "far", "node-a"), map[string]string{
+					k8s.AnnotationL2Rule: k8s.L2RuleAnyInterface, k8s.AnnotationL2NotEligible: "NotMember: node-b"})},
+			},
+			want: Row{Service: "default/far", IPs: addrs("192.168.1.40"), Pool: "lan", Protocols: []string{"layer2"},
+				AnnouncedBy: []string{"node-a [any interface]"}, NotEligible: "NotMember: node-b"},
 		},
 		{
 			name:  "address outside every pool",
@@ -246,7 +272,7 @@ func TestRender(t *testing.T) {
 		Notes: []string{"configuration refused: x"},
 		Rows: []Row{
 			{Service: "default/web", IPs: addrs("192.168.1.10", "2001:db8::a"), Pool: "lan", Protocols: []string{"layer2", "bgp"},
-				AnnouncedBy: []string{"node-a (eth0)", "node-b → router"}},
+				AnnouncedBy: []string{"node-a (eth0)", "node-b → router"}, NotEligible: "NoInterface: node-c"},
 			{Service: "default/pending", Problem: "no IP yet"},
 		},
 	}
@@ -255,9 +281,9 @@ func TestRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `note: configuration refused: x
-SERVICE          IP                        POOL  PROTOCOL    ANNOUNCED BY                    PROBLEM
-default/web      192.168.1.10,2001:db8::a  lan   layer2+bgp  node-a (eth0); node-b → router  -
-default/pending  -                         -     -           -                               no IP yet
+SERVICE          IP                        POOL  PROTOCOL    ANNOUNCED BY                    PROBLEM    NOT ELIGIBLE
+default/web      192.168.1.10,2001:db8::a  lan   layer2+bgp  node-a (eth0); node-b → router  -          NoInterface: node-c
+default/pending  -                         -     -           -                               no IP yet  -
 `
 	if buf.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
