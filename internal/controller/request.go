@@ -69,8 +69,11 @@ func RequestFor(svc *corev1.Service, nsLabels labels.Set, cfg *config.Config) (r
 	}
 	if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
 		// Local services answer only where their pods run: they may share an
-		// address only with services selecting the same pods.
-		req.BackendKey = "selector:" + labels.SelectorFromSet(svc.Spec.Selector).String()
+		// address only with services selecting the same pods. The key is
+		// MetalLB's, the selector's label-set string, so that what shared
+		// under MetalLB shares here; a selector-less Local Service has the
+		// empty key of Cluster ones, as in MetalLB.
+		req.BackendKey = labels.Set(svc.Spec.Selector).String()
 	}
 	return req, warnings, nil
 }

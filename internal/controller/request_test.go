@@ -90,7 +90,7 @@ func TestRequestFor(t *testing.T) {
 				Ports: []ipam.Port{{Protocol: "TCP", Number: 80}, {Protocol: "UDP", Number: 53}}}},
 		{name: "ETP Local sets the backend key", svc: service(func(s *corev1.Service) {
 			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-		}), want: ipam.Request{Service: "default/web", Families: []ipam.Family{ipam.IPv4}, BackendKey: "selector:app=web",
+		}), want: ipam.Request{Service: "default/web", Families: []ipam.Family{ipam.IPv4}, BackendKey: "app=web",
 			Ports: []ipam.Port{{Protocol: "TCP", Number: 80}, {Protocol: "UDP", Number: 53}}}},
 		{name: "malformed loadBalancerIPs", svc: service(func(s *corev1.Service) {
 			s.Annotations = map[string]string{"metallb.io/loadBalancerIPs": "10.0.0.300"}

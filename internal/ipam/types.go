@@ -148,10 +148,11 @@ type Request struct {
 	// SharingKey is the metallb.io/allow-shared-ip value, "" when the
 	// service does not share its address.
 	SharingKey string
-	// BackendKey must be equal for services sharing an address. The
-	// controller sets it to "" for externalTrafficPolicy: Cluster and to a
-	// non-empty canonical form of the pod selector for Local, so that Local
-	// services share only with services selecting the same pods.
+	// BackendKey must be equal for services sharing an address. As in
+	// MetalLB, the controller sets it to "" for externalTrafficPolicy:
+	// Cluster and to the pod selector's label-set string ("app=a,tier=b")
+	// for Local, so that Local services share only with services selecting
+	// the same pods (a selector-less Local service has the key "").
 	BackendKey string
 	// Ports are the ports the service exposes.
 	Ports []Port
