@@ -207,6 +207,8 @@ func TestStatusPatch(t *testing.T) {
 			`{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":"renamed"}}}`, false},
 		{"released", withStatus("open", "10.0.0.1"), held(""),
 			`{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":null}},"status":{"loadBalancer":{"ingress":[]}}}`, true},
+		{"address outside every pool: annotation kept", withStatus("gone", "10.9.0.1"),
+			ipam.Assignment{IPs: []netip.Addr{netip.MustParseAddr("10.9.0.1")}, Unpooled: []netip.Addr{netip.MustParseAddr("10.9.0.1")}}, "", false},
 		{"hostname entry replaced", service(func(s *corev1.Service) {
 			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{Hostname: "lb.example.com"}}
 			s.Annotations = map[string]string{"metallb.io/ip-allocated-from-pool": "open"}
