@@ -42,19 +42,21 @@ spec:
 		t.Fatal(err)
 	}
 	s := peer.Spec
-	if peer.APIVersion != "metallb.io/v1beta2" || s.MyASN != 64512 || s.PeerASN != 64513 || s.PeerAddress != "192.0.2.77" ||
+	if s.MyASN != 64512 || s.PeerASN != 64513 || s.PeerAddress != "192.0.2.77" ||
 		s.HoldTime == nil || s.HoldTime.Seconds() != 90 || s.KeepaliveTime == nil || s.KeepaliveTime.Seconds() != 30 ||
 		!s.EBGPMultiHop || len(s.NodeSelectors) != 1 || s.NodeSelectors[0].MatchLabels["rack"] != "a" ||
 		len(s.NodeSelectors[0].MatchExpressions) != 1 || s.NodeSelectors[0].MatchExpressions[0].Values[0] != "x" {
-		t.Errorf("read as v1beta2: %s %+v", peer.APIVersion, s)
+		t.Errorf("read as v1beta2: %+v", s)
 	}
-	out, err := l.Kubectl(context.Background(), "", "get", "bgppeers.v1beta1.metallb.io", "-n", lab.IronLBNamespace, "legacy-peer", "-o", "yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"apiVersion: metallb.io/v1beta1", "peerAddress: 192.0.2.77", "holdTime: 90s", "rack: a"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("read as v1beta1, missing %q:\n%s", want, out)
+	for _, version := range []string{"v1beta2", "v1beta1"} {
+		out, err := l.Kubectl(context.Background(), "", "get", "bgppeers."+version+".metallb.io", "-n", lab.IronLBNamespace, "legacy-peer", "-o", "yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"apiVersion: metallb.io/" + version, "peerAddress: 192.0.2.77", "holdTime: 90s", "rack: a"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("read as %s, missing %q:\n%s", version, want, out)
+			}
 		}
 	}
 }
