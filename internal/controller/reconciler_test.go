@@ -251,3 +251,24 @@ func TestReconcilePoolDeletedAndReapplied(t *testing.T) {
 	f.reconcileAll()
 	f.expectWrites(`patch services/status default/new {"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":"a"}},"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}}}`)
 }
+
+// TestReconcileMetalLBAnnotationsWhilePoolMissing: Services that request
+// their address, or share one, under MetalLB's deprecated annotation names
+// keep their status while their pool is missing, and once it is applied.
+func TestReconcileMetalLBAnnotationsWhilePoolMissing(t *testing.T) {
+	requested := lbService("requested", "b", "10.1.0.3")
+	requested.Annotations["metallb.universe.tf/loadBalancerIPs"] = "10.1.0.3"
+	shared1, shared2 := lbService("shared-1", "b", "10.1.0.9"), lbService("shared-2", "b", "10.1.0.9")
+	for i, svc := range []*corev1.Service{shared1, shared2} {
+		svc.Annotations["metallb.universe.tf/allow-shared-ip"] = "db"
+		svc.Spec.Ports[0].Port = int32(5432 + i)
+	}
+	f := newFixture(t, requested, shared1, shared2)
+	f.configure(poolA)
+	f.reconcileAll()
+	f.expectWrites()
+	f.expectEvent("Warning AllocationFailed", "10.1.0.3 for default/requested is not in any pool")
+	f.configure(poolA + "---" + poolB)
+	f.reconcileAll()
+	f.expectWrites()
+}
