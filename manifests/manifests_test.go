@@ -94,12 +94,14 @@ func TestEveryObjectParsesAndEveryKindIsThere(t *testing.T) {
 			t.Errorf("no %s in %s", kind, renderedFile)
 		}
 	}
-	versions := map[string]string{
-		"IPAddressPool": "v1beta1", "L2Advertisement": "v1beta1", "BGPAdvertisement": "v1beta1",
-		"Community": "v1beta1", "BFDProfile": "v1beta1", "ServiceL2Status": "v1beta1",
-		"ServiceBGPStatus": "v1beta1", "ConfigurationState": "v1beta1", "BGPPeer": "v1beta2",
+	// The served versions, the stored one first; BGPPeer serves MetalLB's
+	// deprecated v1beta1 too.
+	versions := map[string][]string{
+		"IPAddressPool": {"v1beta1"}, "L2Advertisement": {"v1beta1"}, "BGPAdvertisement": {"v1beta1"},
+		"Community": {"v1beta1"}, "BFDProfile": {"v1beta1"}, "ServiceL2Status": {"v1beta1"},
+		"ServiceBGPStatus": {"v1beta1"}, "ConfigurationState": {"v1beta1"}, "BGPPeer": {"v1beta2", "v1beta1"},
 	}
-	for kind, version := range versions {
+	for kind, want := range versions {
 		crd := crds[kind]
 		if crd == nil {
 			t.Errorf("no CRD for %s", kind)
@@ -108,8 +110,19 @@ func TestEveryObjectParsesAndEveryKindIsThere(t *testing.T) {
 		if crd.Spec.Group != "metallb.io" || crd.Spec.Scope != apiextensionsv1.NamespaceScoped {
 			t.Errorf("CRD %s: group %s scope %s, want metallb.io, Namespaced", kind, crd.Spec.Group, crd.Spec.Scope)
 		}
-		if len(crd.Spec.Versions) != 1 || crd.Spec.Versions[0].Name != version || crd.Spec.Versions[0].Schema == nil {
-			t.Errorf("CRD %s: want one version %s with a schema", kind, version)
+		var served []string
+		for _, v := range crd.Spec.Versions {
+			if !v.Served || v.Schema == nil {
+				t.Errorf("CRD %s: version %s not served or without a schema", kind, v.Name)
+			}
+			if v.Storage {
+				served = append([]string{v.Name}, served...)
+			} else {
+				served = append(served, v.Name)
+			}
+		}
+		if !slices.Equal(served, want) {
+			t.Errorf("CRD %s: versions %v (stored first), want %v", kind, served, want)
 		}
 	}
 }

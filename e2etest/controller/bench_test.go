@@ -112,7 +112,7 @@ func deleteServices(b *testing.B, kube kubernetes.Interface, services []*corev1.
 
 // forEach runs do on every Service with 32 goroutines and fails on the
 // first error.
-func forEach(b *testing.B, services []*corev1.Service, do func(context.Context, *corev1.Service) error) {
+func forEach(b testing.TB, services []*corev1.Service, do func(context.Context, *corev1.Service) error) {
 	work := make(chan *corev1.Service)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -198,7 +198,7 @@ func (w *assignedWatch) stop() { w.cancel() }
 
 // addresses reads the status addresses of every Service in ns from the API
 // server (a consistent read).
-func addresses(b *testing.B, kube kubernetes.Interface, ns string) map[string][]netip.Addr {
+func addresses(b testing.TB, kube kubernetes.Interface, ns string) map[string][]netip.Addr {
 	list, err := kube.CoreV1().Services(ns).List(b.Context(), metav1.ListOptions{})
 	if err != nil {
 		b.Fatal(err)

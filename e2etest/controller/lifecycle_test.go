@@ -61,8 +61,8 @@ func TestTypeChange(t *testing.T) {
 }
 
 // TestPoolShrinks: when a pool change leaves a Service's address outside
-// every pool, the Service gets a new address and an Event saying why; the
-// others keep theirs.
+// every pool, the Service keeps it, with an Event saying why, until its
+// request names a pool; the others keep theirs.
 func TestPoolShrinks(t *testing.T) {
 	l := setup(t)
 	applyConfig(t, l, pool("shrink", "{addresses: [198.18.10.0-198.18.10.3]}"), "shrink")
@@ -77,16 +77,19 @@ func TestPoolShrinks(t *testing.T) {
 	if err := l.Apply(t.Context(), pool("shrink", "{addresses: [198.18.10.1-198.18.10.5]}")); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, l, "default", "shrink-a", "re-assigned inside the shrunk pool", hasIPs(addr("198.18.10.2")))
-	waitEvent(t, l, a, controller.ReasonIPReleased, "198.18.10.0", "released", "no longer in any pool")
-	waitEvent(t, l, a, controller.ReasonIPAllocated, "198.18.10.2")
+	waitEvent(t, l, a, controller.ReasonIPKeptOutsidePools, "198.18.10.0", "keeps it")
+	if got := statusIPs(getService(t, l, "default", "shrink-a")); !slices.Equal(got, []netip.Addr{addr("198.18.10.0")}) {
+		t.Errorf("shrink-a has %v, want 198.18.10.0 kept", got)
+	}
 	if got := statusIPs(getService(t, l, "default", "shrink-b")); !slices.Equal(got, []netip.Addr{addr("198.18.10.1")}) {
 		t.Errorf("shrink-b has %v, want 198.18.10.1 kept", got)
 	}
+	patchService(t, l, a, `{"metadata":{"annotations":{"metallb.io/address-pool":"shrink"}}}`)
+	waitStatus(t, l, "default", "shrink-a", "moved into the shrunk pool on request", hasIPs(addr("198.18.10.2")))
 }
 
-// TestPoolDeleted: the Services of a deleted pool move to the next pool,
-// with an Event.
+// TestPoolDeleted: the Services of a deleted pool keep their addresses, with
+// an Event, and move to another pool when they ask for it.
 func TestPoolDeleted(t *testing.T) {
 	l := setup(t)
 	applyConfig(t, l, pool("deleted-first", "{addresses: [198.18.11.0/28], serviceAllocation: {priority: 1}}")+
@@ -99,11 +102,19 @@ func TestPoolDeleted(t *testing.T) {
 	if _, err := l.Kubectl(t.Context(), "", "delete", "ipaddresspool", "-n", lab.IronLBNamespace, "deleted-first"); err != nil {
 		t.Fatal(err)
 	}
-	moved := waitStatus(t, l, "default", "pool-deleted", "moved to pool deleted-second", hasIPs(addr("198.18.11.128")))
+	waitEvent(t, l, svc, controller.ReasonIPKeptOutsidePools, "198.18.11.0")
+	kept := getService(t, l, "default", "pool-deleted")
+	if got := statusIPs(kept); !slices.Equal(got, []netip.Addr{addr("198.18.11.0")}) {
+		t.Errorf("status %v, want 198.18.11.0 kept", got)
+	}
+	if got := kept.Annotations[annotations.IPAllocatedFromPool]; got != "deleted-first" {
+		t.Errorf("annotation %s = %q, want deleted-first kept", annotations.IPAllocatedFromPool, got)
+	}
+	patchService(t, l, svc, `{"metadata":{"annotations":{"metallb.io/address-pool":"deleted-second"}}}`)
+	moved := waitStatus(t, l, "default", "pool-deleted", "moved to pool deleted-second on request", hasIPs(addr("198.18.11.128")))
 	if got := moved.Annotations[annotations.IPAllocatedFromPool]; got != "deleted-second" {
 		t.Errorf("annotation %s = %q, want deleted-second", annotations.IPAllocatedFromPool, got)
 	}
-	waitEvent(t, l, svc, controller.ReasonIPReleased, "198.18.11.0", "released", "no longer in any pool")
 }
 
 // TestBadInput: a malformed or impossible request gets an Event naming the
@@ -194,7 +205,8 @@ func TestRestartKeepsAddresses(t *testing.T) {
 // TestRestartConflicts: claims written into Service status while the
 // controller is down are settled on start: of two Services claiming one
 // address, the older keeps it and the newer gets a new address and an Event;
-// an address outside every pool is replaced, with an Event.
+// an address outside every pool is kept (its pool may not be applied yet),
+// with an Event.
 func TestRestartConflicts(t *testing.T) {
 	l := setup(t)
 	applyConfig(t, l, pool("conflict", "{addresses: [198.18.13.0/28]}"), "conflict")
@@ -211,21 +223,13 @@ func TestRestartConflicts(t *testing.T) {
 	}
 
 	startController(t, l)
-	// The two new addresses are the pool's lowest free ones, in either order.
-	replaced := func(svc *corev1.Service) error {
-		if ips := statusIPs(svc); len(ips) != 1 || (ips[0] != addr("198.18.13.0") && ips[0] != addr("198.18.13.1")) {
-			return fmt.Errorf("status %v, want 198.18.13.0 or 198.18.13.1", ips)
-		}
-		return nil
-	}
-	newIP := statusIPs(waitStatus(t, l, "default", "aa-newer", "the newer claimant gets a new address", replaced))
+	waitStatus(t, l, "default", "aa-newer", "the newer claimant gets the lowest free address", hasIPs(addr("198.18.13.0")))
 	waitEvent(t, l, newer, controller.ReasonAllocationFailed, "198.18.13.5 for default/aa-newer is in use by default/zz-older")
-	outsideIP := statusIPs(waitStatus(t, l, "default", "outside", "the claim outside every pool is replaced", replaced))
-	waitEvent(t, l, outside, controller.ReasonAllocationFailed, "203.0.113.9 for default/outside is not in any pool")
-	if newIP[0] == outsideIP[0] {
-		t.Errorf("aa-newer and outside both got %s", newIP[0])
-	}
+	waitEvent(t, l, outside, controller.ReasonIPKeptOutsidePools, "203.0.113.9", "keeps it")
 	waitReconciled(t, l, waitTimeout)
+	if got := statusIPs(getService(t, l, "default", "outside")); !slices.Equal(got, []netip.Addr{addr("203.0.113.9")}) {
+		t.Errorf("the claim outside every pool became %v, want 203.0.113.9 kept", got)
+	}
 	if got := statusIPs(getService(t, l, "default", "zz-older")); !slices.Equal(got, []netip.Addr{addr("198.18.13.5")}) {
 		t.Errorf("the older claimant has %v, want 198.18.13.5 kept", got)
 	}

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ironlb/ironlb/internal/api/v1beta1"
 )
 
 // DecodeYAML reads a stream of YAML (or JSON) documents, as given to
@@ -71,6 +73,17 @@ func decodeObject(raw []byte, res *Resources) (skipped []string, err error) {
 		return nil, decodeInto(into, &res.BFDProfiles)
 	case "metallb.io/v1beta2 BGPPeer":
 		return nil, decodeInto(into, &res.Peers)
+	case "metallb.io/v1beta1 BGPPeer": // deprecated; served as v1beta2
+		var old v1beta1.BGPPeer
+		if err := into(&old); err != nil {
+			return nil, err
+		}
+		peer, err := old.ToV1beta2()
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %v", meta.Kind, meta.Metadata.Name, err)
+		}
+		res.Peers = append(res.Peers, peer)
+		return nil, nil
 	case "v1 Secret":
 		var secret corev1.Secret
 		if err := into(&secret); err != nil {

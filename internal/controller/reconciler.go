@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,6 +35,9 @@ const (
 	ReasonAllocationFailed     = "AllocationFailed"
 	ReasonDeprecatedAnnotation = "DeprecatedAnnotation"
 	ReasonIPReleased           = "IPReleased"
+	// ReasonIPKeptOutsidePools: a Service keeps an address no configured
+	// pool contains (deleted, shrunk or not applied yet).
+	ReasonIPKeptOutsidePools = "IPKeptOutsidePools"
 )
 
 // DefaultWorkers is the default number of Services reconciled in parallel.
@@ -176,13 +177,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 				r.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
 				continue
 			}
-			first, lost := r.applyConfig(u.Config)
-			r.reportReleased(lost)
-			if r.pools != nil {
-				r.pools.markDirty() // pools may have come, gone or changed size
-			}
-			if first {
-				r.pools = newPoolStatusWriter(r.clients, r.opts.Namespace, r.alloc, r.opts.PoolMetrics, r.log)
+			if r.configure(u.Config) {
 				go r.pools.run(ctx)
 				for range r.opts.Workers {
 					workers.Add(1)
@@ -196,99 +191,6 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.enqueueAll()
 		}
 	}
-}
-
-// applyConfig installs a valid configuration. On the first one it creates the
-// allocator and restores every assignment found in Service status, and
-// reports first: the caller then starts the workers. On later ones it
-// returns the Services that lost addresses because these are no longer in a
-// pool they can use.
-func (r *Reconciler) applyConfig(cfg *config.Config) (first bool, lost []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.alloc != nil {
-		lost, err := r.alloc.SetPools(Pools(cfg))
-		if err != nil {
-			// config.Build refuses everything the allocator would; this
-			// would be a bug, and the old configuration keeps serving.
-			r.log.Error("allocator refused a validated configuration", "err", err)
-			return false, nil
-		}
-		r.cfg = cfg
-		r.log.Info("configuration updated", "pools", len(cfg.Pools))
-		return false, lost
-	}
-	alloc, err := ipam.New(Pools(cfg))
-	if err != nil {
-		r.log.Error("allocator refused a validated configuration", "err", err)
-		return false, nil
-	}
-	r.cfg = cfg
-	r.alloc = alloc
-	r.restore(cfg)
-	return true, nil
-}
-
-// reportReleased tells each Service in keys which of its addresses a
-// configuration change released; the reconcile that follows assigns new
-// ones.
-func (r *Reconciler) reportReleased(keys []string) {
-	for _, key := range keys {
-		namespace, name, err := cache.SplitMetaNamespaceKey(key)
-		if err != nil {
-			continue
-		}
-		svc, err := r.services.Services(namespace).Get(name)
-		if err != nil {
-			continue // deleted meanwhile
-		}
-		held, _ := r.alloc.Lookup(key)
-		var released []netip.Addr
-		for _, ip := range k8s.StatusIPs(svc) {
-			if !slices.Contains(held.IPs, ip) {
-				released = append(released, ip)
-			}
-		}
-		if len(released) == 0 {
-			continue // never written to its status
-		}
-		r.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonIPReleased,
-			"%s released: no longer in any pool this Service can use after a configuration change; a new address will be assigned", ipStrings(released))
-		r.log.Info("addresses left the configured pools; re-assigning", "service", key, "released", ipStrings(released))
-	}
-}
-
-// restore rebuilds the allocator's state from the addresses in Service
-// status, oldest Service first, before any new allocation.
-func (r *Reconciler) restore(cfg *config.Config) {
-	services, err := r.services.List(labels.Everything())
-	if err != nil {
-		r.log.Error("listing services", "err", err)
-		return
-	}
-	var claims []ipam.Claim
-	var claimants []*corev1.Service
-	for _, svc := range services {
-		ips := k8s.StatusIPs(svc)
-		if !k8s.IsOurs(svc, r.opts.LBClass) || len(ips) == 0 {
-			continue
-		}
-		// A malformed request still restores: the status is kept as it is.
-		req, _, _ := RequestFor(svc, r.namespaceLabels(svc.Namespace), cfg)
-		claims = append(claims, ipam.Claim{Request: req, IPs: ips, Created: svc.CreationTimestamp.Time})
-		claimants = append(claimants, svc)
-	}
-	restored := 0
-	for i, err := range r.alloc.RestoreAll(claims) {
-		if err != nil {
-			r.recorder.Eventf(claimants[i], corev1.EventTypeWarning, ReasonAllocationFailed,
-				"cannot keep the address in the status: %v; a new address will be assigned", err)
-			r.log.Warn("cannot keep the address in the status; a new one will be assigned", "service", claims[i].Request.Service, "err", err)
-			continue
-		}
-		restored++
-	}
-	r.log.Info("assignments restored from service status", "restored", restored, "refused", len(claims)-restored)
 }
 
 func (r *Reconciler) namespaceLabels(name string) labels.Set {
@@ -387,6 +289,12 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 	case assignErr != nil:
 		r.recorder.Event(svc, corev1.EventTypeWarning, ReasonAllocationFailed, assignErr.Error())
 		r.log.Warn("allocation failed", "service", key, "err", assignErr)
+	}
+	if len(held.Unpooled) > 0 {
+		r.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonIPKeptOutsidePools,
+			"%s is in no IPAddressPool (deleted, shrunk or not applied yet): the Service keeps it, unannounced, until a pool contains it again; to move the Service, name an existing pool in %s or addresses in %s",
+			ipStrings(held.Unpooled), annotations.AddressPool, annotations.LoadBalancerIPs)
+		r.log.Warn("address outside every pool kept; not announced until its pool returns", "service", key, "ip", ipStrings(held.Unpooled))
 	}
 	changed, err := r.writeStatus(ctx, svc, held)
 	if apierrors.IsNotFound(err) {
@@ -500,74 +408,4 @@ func ipStrings(ips []netip.Addr) []string {
 		out[i] = ip.String()
 	}
 	return out
-}
-
-// poolStatusWriter keeps each IPAddressPool's status counts current, writing
-// at most once per interval and only the pools whose counts changed.
-type poolStatusWriter struct {
-	clients   *k8s.Clients
-	namespace string
-	alloc     *ipam.Allocator
-	metrics   *metrics.Allocator
-	log       *slog.Logger
-	dirty     chan struct{}
-	written   map[string]ipam.PoolStats
-}
-
-const poolStatusInterval = time.Second
-
-func newPoolStatusWriter(clients *k8s.Clients, namespace string, alloc *ipam.Allocator, m *metrics.Allocator, log *slog.Logger) *poolStatusWriter {
-	return &poolStatusWriter{clients: clients, namespace: namespace, alloc: alloc, metrics: m, log: log,
-		dirty: make(chan struct{}, 1), written: map[string]ipam.PoolStats{}}
-}
-
-func (w *poolStatusWriter) markDirty() {
-	select {
-	case w.dirty <- struct{}{}:
-	default:
-	}
-}
-
-func (w *poolStatusWriter) run(ctx context.Context) {
-	w.markDirty()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.dirty:
-		}
-		all := w.alloc.Stats()
-		w.metrics.Update(all)
-		written := make(map[string]ipam.PoolStats, len(all)) // forgets deleted pools
-		for _, stats := range all {
-			if previous, ok := w.written[stats.Pool]; ok && previous == stats {
-				written[stats.Pool] = stats
-				continue
-			}
-			if err := w.write(ctx, stats); err != nil {
-				w.log.Warn("writing pool status", "pool", stats.Pool, "err", err)
-				continue
-			}
-			written[stats.Pool] = stats
-		}
-		w.written = written
-		select { // coalesce bursts of changes
-		case <-ctx.Done():
-			return
-		case <-time.After(poolStatusInterval):
-		}
-	}
-}
-
-func (w *poolStatusWriter) write(ctx context.Context, s ipam.PoolStats) error {
-	patch, err := json.Marshal(map[string]any{"status": map[string]any{
-		"assignedIPv4": s.AssignedIPv4, "assignedIPv6": s.AssignedIPv6,
-		"availableIPv4": s.AvailableIPv4, "availableIPv6": s.AvailableIPv6,
-	}})
-	if err != nil {
-		return err
-	}
-	return w.clients.MetalLBv1beta1.Patch(types.MergePatchType).
-		Namespace(w.namespace).Resource("ipaddresspools").Name(s.Pool).SubResource("status").
-		Body(patch).Do(ctx).Error()
 }

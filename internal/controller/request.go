@@ -69,8 +69,11 @@ func RequestFor(svc *corev1.Service, nsLabels labels.Set, cfg *config.Config) (r
 	}
 	if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
 		// Local services answer only where their pods run: they may share an
-		// address only with services selecting the same pods.
-		req.BackendKey = "selector:" + labels.SelectorFromSet(svc.Spec.Selector).String()
+		// address only with services selecting the same pods. The key is
+		// MetalLB's, the selector's label-set string, so that what shared
+		// under MetalLB shares here; a selector-less Local Service has the
+		// empty key of Cluster ones, as in MetalLB.
+		req.BackendKey = labels.Set(svc.Spec.Selector).String()
 	}
 	return req, warnings, nil
 }
@@ -143,8 +146,9 @@ func Pools(cfg *config.Config) []ipam.Pool {
 
 // StatusPatch returns the JSON merge patch that makes svc's
 // status.loadBalancer.ingress and metallb.io/ip-allocated-from-pool
-// annotation show held (no annotation when held is empty), or nil when they
-// already do; ipsChanged tells whether the addresses differ.
+// annotation show held (no annotation when held is empty; the annotation
+// left as it is when none of held's addresses is in a pool), or nil when
+// they already do; ipsChanged tells whether the addresses differ.
 //
 // The patch is meant for the status subresource, which for Services resets
 // only the spec: the annotation is stored with the addresses, in one write,
@@ -159,7 +163,10 @@ func StatusPatch(svc *corev1.Service, held ipam.Assignment) (patch []byte, ipsCh
 		}
 		fields["status"] = map[string]any{"loadBalancer": map[string]any{"ingress": ingress}}
 	}
-	if svc.Annotations[annotations.IPAllocatedFromPool] != held.Pool {
+	// An address outside every pool keeps the pool annotation it has: the
+	// pool is missing, not changed.
+	poolKnown := held.Pool != "" || len(held.IPs) == 0
+	if poolKnown && svc.Annotations[annotations.IPAllocatedFromPool] != held.Pool {
 		var value any // null removes the annotation
 		if held.Pool != "" {
 			value = held.Pool

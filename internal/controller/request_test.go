@@ -90,7 +90,7 @@ func TestRequestFor(t *testing.T) {
 				Ports: []ipam.Port{{Protocol: "TCP", Number: 80}, {Protocol: "UDP", Number: 53}}}},
 		{name: "ETP Local sets the backend key", svc: service(func(s *corev1.Service) {
 			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-		}), want: ipam.Request{Service: "default/web", Families: []ipam.Family{ipam.IPv4}, BackendKey: "selector:app=web",
+		}), want: ipam.Request{Service: "default/web", Families: []ipam.Family{ipam.IPv4}, BackendKey: "app=web",
 			Ports: []ipam.Port{{Protocol: "TCP", Number: 80}, {Protocol: "UDP", Number: 53}}}},
 		{name: "malformed loadBalancerIPs", svc: service(func(s *corev1.Service) {
 			s.Annotations = map[string]string{"metallb.io/loadBalancerIPs": "10.0.0.300"}
@@ -207,6 +207,8 @@ func TestStatusPatch(t *testing.T) {
 			`{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":"renamed"}}}`, false},
 		{"released", withStatus("open", "10.0.0.1"), held(""),
 			`{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":null}},"status":{"loadBalancer":{"ingress":[]}}}`, true},
+		{"address outside every pool: annotation kept", withStatus("gone", "10.9.0.1"),
+			ipam.Assignment{IPs: []netip.Addr{netip.MustParseAddr("10.9.0.1")}, Unpooled: []netip.Addr{netip.MustParseAddr("10.9.0.1")}}, "", false},
 		{"hostname entry replaced", service(func(s *corev1.Service) {
 			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{Hostname: "lb.example.com"}}
 			s.Annotations = map[string]string{"metallb.io/ip-allocated-from-pool": "open"}

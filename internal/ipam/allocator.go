@@ -66,7 +66,7 @@ func (a *Allocator) Assign(req Request) (Assignment, error) {
 	}
 	want.pool, want.ips = pool, ips
 	a.attach(want)
-	return want.assignment(), nil
+	return a.assignment(want), nil
 }
 
 // keepAfterError puts back what a service held before a failed Assign or
@@ -86,11 +86,14 @@ func (a *Allocator) keepAfterError(old, want *holding) {
 
 // Restore records that the service described by req holds ips, as read from
 // its status on start. It checks only what keeps the allocator sound: the
-// addresses are in one pool and can be shared with the services restored
-// before (whose claims therefore win). Whether they still fit the service's
-// request is left to the Assign that follows. On error (an *Error) the
-// service's claim is not recorded (what it held before, if anything, is kept
-// as after a failed Assign), and the caller should Assign it a new address.
+// addresses that lie in a pool are in one pool, and all can be shared with
+// the services restored before (whose claims therefore win). An address in
+// no pool is restored too, as unpooled (see Assignment.Unpooled): a restore
+// under an incomplete configuration keeps the claim until its pool is
+// applied. Whether the addresses still fit the service's request is left to
+// the Assign that follows. On error (an *Error) the service's claim is not
+// recorded (what it held before, if anything, is kept as after a failed
+// Assign), and the caller should Assign it a new address.
 func (a *Allocator) Restore(req Request, ips []netip.Addr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -131,7 +134,7 @@ func (a *Allocator) restore(req *Request, ips []netip.Addr) *Error {
 	err := validateRestore(req, ips)
 	var pool *poolState
 	if err == nil {
-		pool, err = a.locate(req.Service, ips)
+		pool, err = a.locateHeld(req.Service, ips)
 	}
 	if err == nil {
 		err = a.checkSharing(ips, want)
@@ -162,14 +165,15 @@ func (a *Allocator) Lookup(service string) (Assignment, bool) {
 	if h == nil {
 		return Assignment{}, false
 	}
-	return h.assignment(), true
+	return a.assignment(h), true
 }
 
-// SetPools replaces the pools. Every held address still inside a pool is
-// kept (its pool name follows the new configuration); addresses now outside
-// every pool, or avoided as .0/.255 by their new pool, are released, as are
-// the addresses of a service that no longer lie in the same pool as its
-// first one. SetPools returns, sorted, the services that lost addresses: the
+// SetPools replaces the pools. Every held address is kept: one still inside
+// a pool follows that pool (its name included), one now outside every pool,
+// or avoided as .0/.255 by its new pool, stays held as unpooled, and an
+// unpooled address a new pool contains joins that pool. Only the addresses
+// of a service that now lie in another pool than its first pooled one are
+// released. SetPools returns, sorted, the services that lost addresses: the
 // caller should Assign them again. Invalid pools are refused with an error
 // and change nothing.
 func (a *Allocator) SetPools(pools []Pool) ([]string, error) {
@@ -195,10 +199,12 @@ func (a *Allocator) SetPools(pools []Pool) ([]string, error) {
 		h.pool = nil
 		for _, ip := range h.ips {
 			p, _ := table.poolOf(ip)
-			if p == nil || (h.pool != nil && p != h.pool) {
+			if p != nil && h.pool != nil && p != h.pool {
 				continue
 			}
-			h.pool = p
+			if p != nil {
+				h.pool = p
+			}
 			kept = append(kept, ip)
 		}
 		if len(kept) < len(h.ips) {
@@ -270,6 +276,25 @@ func (a *Allocator) chooseRequested(req *Request, h *holding) (*poolState, []net
 	return pool, ips, nil
 }
 
+// locateHeld returns the pool of those of ips that lie in a pool, nil when
+// none does; they must all lie in the same one.
+func (a *Allocator) locateHeld(service string, ips []netip.Addr) (*poolState, *Error) {
+	var pool *poolState
+	var first netip.Addr
+	for _, ip := range ips {
+		p, _ := a.pools.poolOf(ip)
+		switch {
+		case p == nil:
+		case pool == nil:
+			pool, first = p, ip
+		case p != pool:
+			return nil, &Error{Reason: IPsInDifferentPools, Service: service, IP: ip,
+				Detail: fmt.Sprintf("%s is in pool %q and %s in pool %q", first, pool.Name, ip, p.Name)}
+		}
+	}
+	return pool, nil
+}
+
 // locate returns the one pool that may hand out all of ips.
 func (a *Allocator) locate(service string, ips []netip.Addr) (*poolState, *Error) {
 	var pool *poolState
@@ -305,25 +330,35 @@ func (a *Allocator) checkSharing(ips []netip.Addr, h *holding) *Error {
 // keep returns the addresses of old that stay valid for req, completed with
 // a missing dual-stack family from the same pool. ok is false when the
 // service must be placed afresh.
+//
+// Unpooled addresses are kept: nothing says they are invalid, only that
+// their pool is missing. A service none of whose addresses lies in a pool is
+// placed afresh only when it requests a pool that exists.
 func (a *Allocator) keep(req *Request, h, old *holding) (pool *poolState, ips []netip.Addr, ok bool) {
 	pool = old.pool
-	if (req.Pool != "" && req.Pool != pool.Name) || !req.admits(pool.Name) {
+	switch {
+	case pool == nil:
+		if req.Pool != "" && a.pools.byName[req.Pool] != nil {
+			return nil, nil, false
+		}
+	case (req.Pool != "" && req.Pool != pool.Name) || !req.admits(pool.Name):
 		return nil, nil, false
 	}
 	kept := 0
 	for _, f := range req.Families {
 		ip, held := old.ipOf(f)
-		if held {
+		switch {
+		case held:
 			if a.sharingError(ip, h) != nil {
 				return nil, nil, false
 			}
 			kept++
-		} else {
+		case pool != nil:
 			ip, held = a.pick(pool, f, h)
 		}
 		if held {
 			ips = append(ips, ip)
-		} else if req.Policy == RequireDualStack {
+		} else if req.Policy == RequireDualStack && pool != nil {
 			return nil, nil, false
 		}
 	}
@@ -460,10 +495,13 @@ func (a *Allocator) attach(h *holding) {
 	for _, ip := range h.ips {
 		st := a.ips[ip]
 		if st == nil {
-			st = &ipState{pool: h.pool, group: h.group}
+			st = &ipState{group: h.group}
 			a.ips[ip] = st
-			h.pool.used.add(ip)
-			h.pool.assigned[FamilyOf(ip).index()]++
+			if p, _ := a.pools.poolOf(ip); p != nil { // else unpooled
+				st.pool = p
+				p.used.add(ip)
+				p.assigned[FamilyOf(ip).index()]++
+			}
 			if h.group.key != "" {
 				a.groupSet(h.group).ReplaceOrInsert(ip)
 			}
@@ -489,8 +527,10 @@ func (a *Allocator) detach(h *holding) {
 			continue
 		}
 		delete(a.ips, ip)
-		st.pool.used.remove(ip)
-		st.pool.assigned[FamilyOf(ip).index()]--
+		if st.pool != nil {
+			st.pool.used.remove(ip)
+			st.pool.assigned[FamilyOf(ip).index()]--
+		}
 		if set := a.groups[st.group]; set != nil {
 			set.Delete(ip)
 			if set.Len() == 0 {

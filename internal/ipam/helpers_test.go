@@ -107,13 +107,21 @@ func mustIPs(list string) []netip.Addr {
 	return out
 }
 
-// format renders an assignment as "pool ip,ip".
+// format renders an assignment as "pool ip,ip", an unpooled address marked
+// with "?" ("? 10.9.0.1?" holds one address outside every pool).
 func format(a Assignment) string {
 	s := make([]string, len(a.IPs))
 	for i, ip := range a.IPs {
 		s[i] = ip.String()
+		if slices.Contains(a.Unpooled, ip) {
+			s[i] += "?"
+		}
 	}
-	return a.Pool + " " + strings.Join(s, ",")
+	pool := a.Pool
+	if pool == "" {
+		pool = "?"
+	}
+	return pool + " " + strings.Join(s, ",")
 }
 
 // step is one operation on the allocator and what it must return.
@@ -249,8 +257,12 @@ func checkConsistent(t *testing.T, a *Allocator) {
 			t.Errorf("holding %q is malformed: %+v", name, h)
 		}
 		for _, ip := range h.ips {
-			if p, _ := a.pools.poolOf(ip); p != h.pool {
-				t.Errorf("%s holds %s outside its pool %q", name, ip, h.pool.Name)
+			p, _ := a.pools.poolOf(ip)
+			if p != nil && p != h.pool {
+				t.Errorf("%s holds %s of pool %q outside its pool %v", name, ip, p.Name, h.pool)
+			}
+			if st := a.ips[ip]; st != nil && st.pool != p {
+				t.Errorf("%s: address %s is recorded in pool %v, belongs to %v", name, ip, st.pool, p)
 			}
 			if st := a.ips[ip]; st == nil || !slices.Contains(st.holders, h) {
 				t.Errorf("%s holds %s but is not among its holders", name, ip)
@@ -267,7 +279,9 @@ func checkConsistent(t *testing.T, a *Allocator) {
 		counts := held[st.pool]
 		counts[FamilyOf(ip).index()]++
 		held[st.pool] = counts
-		if _, ok := st.pool.used.runContaining(ip); !ok {
+		if st.pool == nil {
+			// unpooled: in no pool's runs or counts
+		} else if _, ok := st.pool.used.runContaining(ip); !ok {
 			t.Errorf("%s is held but not in the used runs of pool %q", ip, st.pool.Name)
 		}
 		if st.group.key != "" {

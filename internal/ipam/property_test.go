@@ -21,6 +21,9 @@ import (
 //     request;
 //   - a restart or pool change never moves an address that is still valid,
 //     and restoring gives the same result in any list order;
+//   - an address outside every pool is never given up for that reason: it
+//     stays held (unpooled) until the service asks for other addresses or an
+//     existing pool;
 //   - a fresh automatic request gets the lowest free address of the first
 //     eligible pool, found by brute force.
 func TestProperties(t *testing.T) {
@@ -205,8 +208,9 @@ func (m *model) step() {
 // assign does what the controller does for one service.
 func (m *model) assign(name string) {
 	s := m.specs[name]
-	_, held := m.status[name]
+	before, held := m.status[name]
 	asg, err := m.a.Assign(s.request(name))
+	m.checkUnpooledKept(name, before, asg, err)
 	if err != nil {
 		if _, ok := err.(*Error); !ok {
 			m.t.Fatalf("Assign(%s) returned %T %v, want *Error", name, err, err)
@@ -223,7 +227,27 @@ func (m *model) assign(name string) {
 		}
 	}
 	m.status[name] = asg
-	m.settled[name] = true
+	m.settled[name] = len(asg.Unpooled) == 0
+}
+
+// checkUnpooledKept checks that a service none of whose addresses is in a
+// pool keeps those of its families, unless it now requests addresses or an
+// existing pool, or may no longer share them.
+func (m *model) checkUnpooledKept(name string, before, after Assignment, err error) {
+	s := m.specs[name]
+	if before.Pool != "" || len(before.IPs) == 0 || len(s.ips) > 0 || !m.canStillShare(name) {
+		return
+	}
+	for _, p := range m.pools {
+		if p.Name == s.pool {
+			return
+		}
+	}
+	for _, ip := range before.IPs {
+		if slices.Contains(s.families, FamilyOf(ip)) && !slices.Contains(after.IPs, ip) {
+			m.t.Fatalf("Assign(%s) = %q, %v: gave up %s, held outside every pool (was %q)", name, format(after), err, ip, format(before))
+		}
+	}
 }
 
 // canStillShare reports whether the service, as its spec now is, may share
@@ -409,15 +433,21 @@ func (m *model) changePools() {
 	m.reconcileAll()
 }
 
-// keptAfterPoolChange is what SetPools keeps of asg: the addresses still in
-// the pool of its first address that is still in a pool.
+// keptAfterPoolChange is what SetPools keeps of asg: the addresses in no
+// pool, and those in the pool of its first address that is in a pool.
 func (m *model) keptAfterPoolChange(asg Assignment) Assignment {
 	var kept Assignment
 	for _, ip := range asg.IPs {
-		if p, ok := m.poolOf(ip); ok && (kept.Pool == "" || kept.Pool == p.Name) {
+		p, ok := m.poolOf(ip)
+		switch {
+		case !ok:
+			kept.Unpooled = append(kept.Unpooled, ip)
+		case kept.Pool != "" && kept.Pool != p.Name:
+			continue
+		default:
 			kept.Pool = p.Name
-			kept.IPs = append(kept.IPs, ip)
 		}
+		kept.IPs = append(kept.IPs, ip)
 	}
 	return kept
 }
@@ -519,15 +549,15 @@ func (m *model) checkStatus() {
 	for name, asg := range m.status {
 		for _, ip := range asg.IPs {
 			p, ok := m.poolOf(ip)
-			if !ok || p.Name != asg.Pool {
-				m.t.Fatalf("%s holds %s, which is not an address of pool %q", name, ip, asg.Pool)
+			if ok != !slices.Contains(asg.Unpooled, ip) || (ok && p.Name != asg.Pool) {
+				m.t.Fatalf("%s holds %s, which is not an address of pool %q (unpooled %v)", name, ip, asg.Pool, asg.Unpooled)
 			}
 			for _, other := range holders[ip] {
 				if why := incompatible(m.specs[name], m.specs[other]); why != "" {
 					m.t.Fatalf("%s and %s both hold %s: %s", name, other, ip, why)
 				}
 			}
-			if len(holders[ip]) == 0 {
+			if len(holders[ip]) == 0 && ok {
 				counts := assigned[asg.Pool]
 				counts[FamilyOf(ip).index()]++
 				assigned[asg.Pool] = counts

@@ -15,10 +15,12 @@ type sharingGroup struct{ key, backend string }
 // others may share its addresses.
 type holding struct {
 	service string
-	pool    *poolState
-	ips     []netip.Addr
-	group   sharingGroup
-	ports   []Port // sorted, without duplicates
+	// pool is the pool of the addresses that lie in a pool, nil when none
+	// does; the others are unpooled (ipState.pool is nil).
+	pool  *poolState
+	ips   []netip.Addr
+	group sharingGroup
+	ports []Port // sorted, without duplicates
 }
 
 // newHolding returns the (not yet placed) holding a request asks for.
@@ -36,9 +38,18 @@ func comparePorts(a, b Port) int {
 	return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Number, b.Number))
 }
 
-// assignment returns the holding as an Assignment.
-func (h *holding) assignment() Assignment {
-	return Assignment{Pool: h.pool.Name, IPs: slices.Clone(h.ips)}
+// assignment returns the (attached) holding as an Assignment.
+func (a *Allocator) assignment(h *holding) Assignment {
+	asg := Assignment{IPs: slices.Clone(h.ips)}
+	if h.pool != nil {
+		asg.Pool = h.pool.Name
+	}
+	for _, ip := range h.ips {
+		if a.ips[ip].pool == nil {
+			asg.Unpooled = append(asg.Unpooled, ip)
+		}
+	}
+	return asg
 }
 
 // ipOf returns the held address of family f.
@@ -51,8 +62,8 @@ func (h *holding) ipOf(f Family) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// ipState is one held address: its pool, the sharing group of its holders
-// and the holders, sorted by service.
+// ipState is one held address: its pool (nil for an unpooled address), the
+// sharing group of its holders and the holders, sorted by service.
 type ipState struct {
 	pool    *poolState
 	group   sharingGroup

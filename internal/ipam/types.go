@@ -14,6 +14,9 @@
 //     ports do not overlap and their backend keys are equal.
 //   - An address a service holds never changes while it stays valid for the
 //     service's request and the configuration.
+//   - An address is never taken away because no pool contains it: a pool
+//     that is deleted, shrunk or not applied yet leaves its addresses held
+//     (Assignment.Unpooled) until it comes back.
 //
 // Every operation costs O(log n) in the number of addresses handed out (plus
 // the number of pools and ranges), and memory grows with the addresses handed
@@ -148,10 +151,11 @@ type Request struct {
 	// SharingKey is the metallb.io/allow-shared-ip value, "" when the
 	// service does not share its address.
 	SharingKey string
-	// BackendKey must be equal for services sharing an address. The
-	// controller sets it to "" for externalTrafficPolicy: Cluster and to a
-	// non-empty canonical form of the pod selector for Local, so that Local
-	// services share only with services selecting the same pods.
+	// BackendKey must be equal for services sharing an address. As in
+	// MetalLB, the controller sets it to "" for externalTrafficPolicy:
+	// Cluster and to the pod selector's label-set string ("app=a,tier=b")
+	// for Local, so that Local services share only with services selecting
+	// the same pods (a selector-less Local service has the key "").
 	BackendKey string
 	// Ports are the ports the service exposes.
 	Ports []Port
@@ -172,13 +176,21 @@ func (r *Request) wants(f Family) bool {
 	return false
 }
 
-// Assignment is what a service holds: addresses from one pool.
+// Assignment is what a service holds: addresses from one pool, some of which
+// may lie outside every configured pool (Unpooled).
 type Assignment struct {
-	// Pool is the name of the pool the addresses belong to.
+	// Pool is the name of the pool the addresses belong to, "" when none
+	// of them lies in a configured pool.
 	Pool string
 	// IPs are the addresses, one per family, in the order of the request's
 	// Families (for restored assignments, in the order they were restored).
 	IPs []netip.Addr
+	// Unpooled are the addresses of IPs that lie in no configured pool (or
+	// are .0/.255 addresses their pool avoids): their pool was deleted,
+	// shrunk or is not applied yet. They stay held, so no other service
+	// gets them, until a pool contains them again or the service's request
+	// names other addresses or an existing pool.
+	Unpooled []netip.Addr
 }
 
 // Claim is an assignment read back from a Service's status on start.

@@ -99,8 +99,11 @@ func Build(in Input) View {
 		svc := &in.Services[i]
 		row := Row{Service: svc.Namespace + "/" + svc.Name, IPs: k8s.StatusIPs(svc)}
 		row.Pool = annotations.Get(svc.Annotations, annotations.IPAllocatedFromPool).Value
-		if row.Pool == "" && in.Config != nil && len(row.IPs) > 0 {
-			row.Pool = poolOf(in.Config, row.IPs[0])
+		if in.Config != nil && len(row.IPs) > 0 {
+			// The annotation may name a pool deleted or shrunk since.
+			if p := in.Config.Pools[row.Pool]; p == nil || !p.Contains(row.IPs[0]) {
+				row.Pool = poolOf(in.Config, row.IPs[0])
+			}
 		}
 		if in.Config != nil && row.Pool != "" {
 			row.Protocols = protocols(in.Config, row.Pool, svc.Labels)
@@ -167,7 +170,7 @@ func problem(in Input, row *Row, warning warningEvent) string {
 	case in.Config == nil:
 		return ""
 	case row.Pool == "":
-		return "IP outside every pool"
+		return "IP outside every pool: kept, not announced until a pool contains it again"
 	case len(row.Protocols) == 0:
 		return "not advertised: no L2Advertisement or BGPAdvertisement selects pool " + row.Pool + " for this Service"
 	case len(row.AnnouncedBy) == 0 && warning.reason == k8s.ReasonNoEligibleNode:

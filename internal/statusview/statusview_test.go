@@ -213,7 +213,14 @@ func TestBuild(t *testing.T) {
 		{
 			name:  "address outside every pool",
 			input: Input{Services: []corev1.Service{service("default", "stray", nil, nil, "10.9.9.9")}},
-			want:  Row{Service: "default/stray", IPs: addrs("10.9.9.9"), Problem: "IP outside every pool"},
+			want: Row{Service: "default/stray", IPs: addrs("10.9.9.9"),
+				Problem: "IP outside every pool: kept, not announced until a pool contains it again"},
+		},
+		{
+			name:  "annotation naming a deleted pool",
+			input: Input{Services: []corev1.Service{service("default", "orphan", nil, fromPool("deleted"), "10.9.9.8")}},
+			want: Row{Service: "default/orphan", IPs: addrs("10.9.9.8"),
+				Problem: "IP outside every pool: kept, not announced until a pool contains it again"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 // Package v1beta1 contains the metallb.io/v1beta1 API types: IPAddressPool,
 // L2Advertisement, BGPAdvertisement, Community, BFDProfile, ServiceL2Status,
-// ServiceBGPStatus and ConfigurationState.
+// ServiceBGPStatus and ConfigurationState, and the deprecated v1beta1 BGPPeer
+// (stored as metallb.io/v1beta2).
 //
 // +kubebuilder:object:generate=true
 // +groupName=metallb.io
@@ -31,6 +32,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&ServiceL2Status{}, &ServiceL2StatusList{},
 		&ServiceBGPStatus{}, &ServiceBGPStatusList{},
 		&ConfigurationState{}, &ConfigurationStateList{},
+		&BGPPeer{}, &BGPPeerList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
