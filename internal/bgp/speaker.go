@@ -195,7 +195,9 @@ func (s *Speaker) setPeers(ctx context.Context, peers []bgpspec.Peer) error {
 	}
 	errs := peerErrors{}
 	s.applyPeerPlan(ctx, planPeers(applied, peers), errs)
-	s.applyAdverts(ctx, errs)
+	// The routes were planned for the previous peers: what no longer fits a
+	// changed session is withdrawn, and reported only if SetRoutes asks again.
+	s.applyAdverts(ctx, errs, false)
 	return errs.join()
 }
 
@@ -329,17 +331,20 @@ func (s *Speaker) SetRoutes(ctx context.Context, routes bgpspec.Routes) error {
 	}
 	s.routes = cloneRoutes(routes)
 	errs := peerErrors{}
-	s.applyAdverts(ctx, errs)
+	s.applyAdverts(ctx, errs, true)
 	return errs.join()
 }
 
 // applyAdverts sends each session the difference between its applied adverts and
-// those of the last SetRoutes.
-func (s *Speaker) applyAdverts(ctx context.Context, errs peerErrors) {
+// those of the last SetRoutes; with reportUnfit, routes the session cannot carry
+// are reported, else only left out.
+func (s *Speaker) applyAdverts(ctx context.Context, errs peerErrors, reportUnfit bool) {
 	for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
 		sess := s.sessions[name]
 		wanted, err := advertsFor(sess.peer, s.routes[name])
-		errs.add(name, err)
+		if reportUnfit {
+			errs.add(name, err)
+		}
 		diff := diffAdverts(sess.adverts, wanted)
 		if diff.empty() {
 			continue
