@@ -118,19 +118,16 @@ func sessionFor(p *config.Peer, node Node) (bgpspec.Peer, *PeerProblem) {
 			out.NextHopIPv6 = addr
 		}
 	}
-	if !out.DualStackAddressFamily {
-		return out, nil
-	}
-	missing := "IPv6"
+	nextHop, own, other := out.NextHopIPv6, "IPv4", "IPv6"
 	if p.Address.Is6() {
-		missing = "IPv4"
+		nextHop, own, other = out.NextHopIPv4, "IPv6", "IPv4"
 	}
-	if missing == "IPv6" && out.NextHopIPv6.IsValid() || missing == "IPv4" && out.NextHopIPv4.IsValid() {
+	if !out.DualStackAddressFamily || nextHop.IsValid() {
 		return out, nil
 	}
 	out.DualStackAddressFamily = false
 	problem := problemf(p.Name, false,
 		"dualStackAddressFamily: node %s has no %s InternalIP to use as next hop; the session carries %s prefixes only",
-		node.Name, missing, map[string]string{"IPv6": "IPv4", "IPv4": "IPv6"}[missing])
+		node.Name, other, own)
 	return out, &problem
 }

@@ -236,10 +236,14 @@ func (s *Speaker) applyPeerPlan(ctx context.Context, plan peerPlan, errs peerErr
 		s.log.Info("bgp peer removed", "peer", p.Name, "address", p.Address)
 	}
 	// Neighbours that change address are deleted before any is added, so that peers
-	// may swap addresses.
+	// may swap addresses. So are those whose session is not up: gobgp's UpdatePeer
+	// writes the timers unlocked while a connecting neighbour reads them (a data
+	// race), and there is no session to keep.
 	var readd []bgpspec.Peer
+	inPlace := plan.change[:0:0]
 	for _, c := range plan.change {
-		if !c.needsNewNeighbor() {
+		if !c.needsNewNeighbor() && book.established(c.old.Address) {
+			inPlace = append(inPlace, c)
 			continue
 		}
 		if err := srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: c.old.Address.String()}); err != nil {
@@ -249,10 +253,7 @@ func (s *Speaker) applyPeerPlan(ctx context.Context, plan peerPlan, errs peerErr
 		book.forget(c.old.Address)
 		readd = append(readd, c.new)
 	}
-	for _, c := range plan.change {
-		if c.needsNewNeighbor() {
-			continue
-		}
+	for _, c := range inPlace {
 		sess := s.sessions[c.new.Name]
 		if _, err := srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: neighborFor(c.new, sess.vrf)}); err != nil {
 			errs.add(c.new.Name, fmt.Errorf("updating session: %w", err))

@@ -209,6 +209,14 @@ func (b *statusBook) snapshot() []PeerStatus {
 	return out
 }
 
+// established reports whether the session to addr is up.
+func (b *statusBook) established(addr netip.Addr) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.sessions[addr]
+	return ok && r.state == SessionEstablished
+}
+
 // anyEstablished reports whether some session is still up.
 func (b *statusBook) anyEstablished() bool {
 	b.mu.Lock()

@@ -89,8 +89,10 @@ func (s *Speaker) setBGP(ctx context.Context, desired announce.BGPPlan, retry bo
 			everyPeer(err)
 		}
 	}
-	if err := b.speaker.SetRouterID(ctx, desired.RouterID); err != nil {
-		everyPeer(fmt.Errorf("router ID %s: %w", desired.RouterID, err))
+	if len(desired.Peers) > 0 {
+		if err := b.speaker.SetRouterID(ctx, desired.RouterID); err != nil {
+			everyPeer(fmt.Errorf("router ID %s: %w", desired.RouterID, err))
+		}
 	}
 	if retry || !reflect.DeepEqual(desired.Peers, b.applied.Peers) {
 		collect(b.speaker.SetPeers(ctx, desired.Peers))
