@@ -62,7 +62,6 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 		NodeSelectors:          b.selectors(obj, "spec.nodeSelectors", spec.NodeSelectors),
 		GracefulRestart:        spec.EnableGracefulRestart,
 		EBGPMultiHop:           spec.EBGPMultiHop,
-		DisableMP:              spec.DisableMP,
 		DualStackAddressFamily: spec.DualStackAddressFamily,
 	}
 	if p.Port == 0 {
