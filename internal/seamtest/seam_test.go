@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/bgp"
+	"github.com/ironlb/ironlb/internal/bgpspec"
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/election"
 	"github.com/ironlb/ironlb/internal/layer2"
@@ -70,6 +72,11 @@ func TestWhatConfigAcceptsTheShellsAccept(t *testing.T) {
 			}
 			if err := speaker.SetPeers(ctx, plan.BGP.Peers); err != nil {
 				t.Fatalf("%s: peers refused: %v\n%s", where, err, docs)
+			}
+			for peer := range plan.BGP.Routes {
+				if !slices.ContainsFunc(plan.BGP.Peers, func(p bgpspec.Peer) bool { return p.Name == peer }) {
+					t.Fatalf("%s: routes for %s, which is no session of the node", where, peer)
+				}
 			}
 			if err := speaker.SetRoutes(ctx, plan.BGP.Routes); err != nil {
 				t.Fatalf("%s: routes refused: %v\n%s", where, err, docs)
