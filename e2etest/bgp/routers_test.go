@@ -72,13 +72,19 @@ func testTraffic(t *testing.T, config lab.RouterConfig) {
 	l := setUp(t, config)
 	ctx := t.Context()
 	kind := config.Kind
+	// A localPref other than the base advertisement's needs serviceSelectors:
+	// without, MetalLB's rule (and so ironlb's) refuses two localPrefs for
+	// the same routes.
 	applyTemporarily(t, documents(communitiesYAML, advertYAML("with-attributes", basePool,
 		"  communities: [lab-alias, \"64500:100\", \"large:64500:1:2\"]",
 		"  localPref: 150",
+		"  serviceSelectors: [{matchLabels: {attributes: \"yes\"}}]",
 	)))
 
 	name := "web-" + string(kind)
-	ips := createService(t, newService(name, basePool), 1, 2, 3)
+	svc := newService(name, basePool)
+	svc.Labels = map[string]string{"attributes": "yes"}
+	ips := createService(t, svc, 1, 2, 3)
 	for _, ip := range ips {
 		waitRoute(t, hostPrefix(ip), 1, 2, 3)
 		curlFromExt(t, ip, 1, 2, 3)

@@ -62,8 +62,8 @@ func BenchmarkCompute(b *testing.B) {
 			elector := election.NewElector()
 			b.ReportAllocs()
 			for b.Loop() {
-				if plan := Compute(&s, elector); len(plan.BGP.Routes) != n {
-					b.Fatalf("%d routes, want %d", len(plan.BGP.Routes), n)
+				if plan := Compute(&s, elector); len(plan.BGP.Services) != n {
+					b.Fatalf("%d services advertised, want %d", len(plan.BGP.Services), n)
 				}
 			}
 		})

@@ -13,19 +13,21 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
 // serviceRoutes returns n /32 service routes from 10.96.0.0/12 (distinct addresses),
 // each advertised to the given peers with a community.
-func serviceRoutes(n int, peers ...string) []Route {
-	routes := make([]Route, n)
+func serviceRoutes(n int, peers ...string) []route {
+	routes := make([]route, n)
 	base := netip.MustParseAddr("10.96.0.0").As4()
 	for i := range n {
 		a := base
 		a[1] += byte(i >> 16)
 		a[2] += byte(i >> 8)
 		a[3] += byte(i)
-		routes[i] = Route{Prefix: netip.PrefixFrom(netip.AddrFrom4(a), 32), Peers: peers, Communities: []uint32{65000<<16 | 100}}
+		routes[i] = route{Prefix: netip.PrefixFrom(netip.AddrFrom4(a), 32), Peers: peers, Communities: []uint32{65000<<16 | 100}}
 	}
 	return routes
 }
@@ -39,7 +41,7 @@ func BenchmarkSetRoutes(b *testing.B) {
 			router := newTestRouter(b, "127.0.0.2", 64500, routerOptions{})
 			s := newTestSpeaker(b, nil)
 			ctx := context.Background()
-			if err := s.SetPeers(ctx, []Peer{router.peer("r")}); err != nil {
+			if err := s.SetPeers(ctx, []bgpspec.Peer{router.peer("r")}); err != nil {
 				b.Fatal(err)
 			}
 			eventually(b, 15*time.Second, func() (bool, string) { return router.established(), "session not up" })
@@ -48,7 +50,7 @@ func BenchmarkSetRoutes(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				start := time.Now()
-				if err := s.SetRoutes(ctx, routes); err != nil {
+				if err := s.SetRoutes(ctx, unfold(routes)); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
@@ -89,9 +91,9 @@ func BenchmarkSpeakerMemory(b *testing.B) {
 			for range b.N {
 				heapBefore, rssBefore := memoryInUse(b)
 				s := newTestSpeaker(b, nil)
-				var peers []Peer
+				var peers []bgpspec.Peer
 				for i, addr := range []string{"127.0.0.8", "127.0.0.9"} {
-					peers = append(peers, Peer{
+					peers = append(peers, bgpspec.Peer{
 						Name: fmt.Sprintf("r%d", i), MyASN: speakerASN, PeerASN: 64500,
 						Address: netip.MustParseAddr(addr), Port: freePort(b, netip.MustParseAddr(addr)), ConnectTime: time.Minute,
 					})
@@ -99,7 +101,7 @@ func BenchmarkSpeakerMemory(b *testing.B) {
 				if err := s.SetPeers(ctx, peers); err != nil {
 					b.Fatal(err)
 				}
-				if err := s.SetRoutes(ctx, serviceRoutes(n, "r0", "r1")); err != nil {
+				if err := s.SetRoutes(ctx, unfold(serviceRoutes(n, "r0", "r1"))); err != nil {
 					b.Fatal(err)
 				}
 				heapAfter, rssAfter := memoryInUse(b)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
 const birdBinary = "/usr/sbin/bird"
@@ -171,26 +173,26 @@ func TestSpeakerWithBIRD(t *testing.T) {
 	s := newTestSpeaker(t, nil)
 	ctx := context.Background()
 
-	v4 := Peer{
+	v4 := bgpspec.Peer{
 		Name: "bird4", MyASN: speakerASN, PeerASN: lab.birdASN,
 		Address: ip(lab.birdV4), SourceAddress: ip(lab.hostV4), ConnectTime: time.Second,
 		DualStackAddressFamily: true, NextHopIPv6: ip(lab.hostV6), GracefulRestart: true,
 	}
-	v6 := Peer{
+	v6 := bgpspec.Peer{
 		Name: "bird6", MyASN: speakerASN, PeerASN: lab.birdASN,
 		Address: ip(lab.birdV6), SourceAddress: ip(lab.hostV6), ConnectTime: time.Second,
 	}
-	if err := s.SetPeers(ctx, []Peer{v4, v6}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{v4, v6}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
-	routes := []Route{
-		{Prefix: pfx("203.0.113.10/32"), Peers: []string{"bird4"}, Communities: []uint32{65000<<16 | 100}, LargeCommunities: []LargeCommunity{{64501, 7, 8}}},
+	routes := []route{
+		{Prefix: pfx("203.0.113.10/32"), Peers: []string{"bird4"}, Communities: []uint32{65000<<16 | 100}, LargeCommunities: []bgpspec.LargeCommunity{{GlobalAdmin: 64501, LocalData1: 7, LocalData2: 8}}},
 		{Prefix: pfx("203.0.113.11/32"), Peers: []string{"bird4"}},
 		{Prefix: pfx("2001:db8:10::1/128"), Peers: []string{"bird4"}},
 		{Prefix: pfx("2001:db8:20::1/128"), Peers: []string{"bird6"}},
 	}
 	start := time.Now()
-	if err := s.SetRoutes(ctx, routes); err != nil {
+	if err := s.SetRoutes(ctx, unfold(routes)); err != nil {
 		t.Fatalf("SetRoutes() error = %v", err)
 	}
 	want := map[string]string{
@@ -217,7 +219,7 @@ func TestSpeakerWithBIRD(t *testing.T) {
 
 	// Withdrawing one prefix removes it from the kernel and leaves the others.
 	start = time.Now()
-	if err := s.SetRoutes(ctx, routes[1:]); err != nil {
+	if err := s.SetRoutes(ctx, unfold(routes[1:])); err != nil {
 		t.Fatalf("SetRoutes() error = %v", err)
 	}
 	eventually(t, 10*time.Second, func() (bool, string) {
@@ -230,9 +232,8 @@ func TestSpeakerWithBIRD(t *testing.T) {
 	}
 
 	// A new router ID restarts the sessions under the new identifier.
-	v4.RouterID, v6.RouterID = ip("10.1.2.3"), ip("10.1.2.3")
-	if err := s.SetPeers(ctx, []Peer{v4, v6}); err != nil {
-		t.Fatalf("SetPeers(router ID) error = %v", err)
+	if err := s.SetRouterID(ctx, ip("10.1.2.3")); err != nil {
+		t.Fatalf("SetRouterID() error = %v", err)
 	}
 	eventually(t, 20*time.Second, func() (bool, string) {
 		out := lab.birdc("show", "protocols", "all", "speaker4")

@@ -3,10 +3,13 @@
 // embedded gobgp server (github.com/osrg/gobgp/v3).
 //
 // The caller (the speaker's reconcile loop) computes, purely, which peers this node
-// peers with ([Peer]) and which prefixes go to which of them with which attributes
-// ([Route]), then calls [Speaker.SetPeers] and [Speaker.SetRoutes]. The speaker applies
-// only the difference to gobgp, so a change to one peer, pool or service never resets
-// other sessions nor re-sends routes that did not change. [Speaker.Close] withdraws
+// peers with and which prefixes go to which of them with which attributes, in the
+// vocabulary of package bgpspec, then calls [Speaker.SetRouterID], [Speaker.SetPeers]
+// and [Speaker.SetRoutes]. The speaker applies only the difference to gobgp, so a
+// change to one peer, pool or service never resets other sessions nor re-sends routes
+// that did not change. It judges nothing (package config does): it converts each peer
+// and route into gobgp calls, one peer at a time, so that what gobgp refuses for one
+// peer ([PeerError]) never keeps another from being applied. [Speaker.Close] withdraws
 // every route and closes the sessions, for SIGTERM. [Speaker.Status] reports each
 // session's state and last error for metrics and status.
 //

@@ -5,64 +5,48 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
-// FuzzDesiredState feeds arbitrary peers and routes to the validation and planning
-// functions: they must never panic, and whatever resolveAdverts accepts must be
-// advertisable (valid canonical prefix, a peer that carries its family).
-func FuzzDesiredState(f *testing.F) {
+// FuzzConversion feeds arbitrary sessions and adverts to the conversion into gobgp
+// objects: it must never panic, whatever advertsFor keeps must encode as a gobgp
+// path, and planPeers must handle any pair of peer sets.
+func FuzzConversion(f *testing.F) {
 	f.Add([]byte{10, 0, 0, 2, 0, 1, 203, 0, 113, 1, 32, 1, 0, 0, 0, 5})
 	f.Add([]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 0xff, 128, 0, 9})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := fuzzInput{data: data}
-		var peers []Peer
+		var peers []bgpspec.Peer
 		for range in.byte() % 4 {
-			peers = append(peers, Peer{
+			peers = append(peers, bgpspec.Peer{
 				Name:                   string(rune('a' + in.byte()%4)),
 				MyASN:                  uint32(in.byte()),
 				PeerASN:                uint32(in.byte()),
 				Address:                in.addr(),
 				SourceAddress:          in.addr(),
-				RouterID:               in.addr(),
-				HoldTime:               time.Duration(in.byte()) * 500 * time.Millisecond,
+				HoldTime:               time.Duration(in.byte()) * time.Second,
 				KeepaliveTime:          time.Duration(in.byte()) * time.Second,
-				DisableMP:              in.byte()%2 == 0,
 				DualStackAddressFamily: in.byte()%2 == 0,
 				NextHopIPv4:            in.addr(),
 				NextHopIPv6:            in.addr(),
 			})
 		}
-		_, peerErr := validatePeers(peers)
-		byName := map[string]Peer{}
 		for _, p := range peers {
-			if p.Validate() == nil {
-				byName[p.Name] = p
+			neighborFor(p, "peer-1")
+			planned := bgpspec.Adverts{}
+			for range in.byte() % 6 {
+				addr := in.addr()
+				prefix, _ := addr.Prefix(int(in.byte()) % (addr.BitLen() + 1))
+				if in.byte()%5 == 0 {
+					prefix = netip.PrefixFrom(addr, int(in.byte())%129)
+				}
+				planned[prefix] = bgpspec.Attributes{LocalPref: uint32(in.byte()), Communities: []uint32{binary.BigEndian.Uint32(in.bytes(4))}}
 			}
-		}
-		var routes []Route
-		for range in.byte() % 6 {
-			addr := in.addr()
-			prefix, _ := addr.Prefix(int(in.byte()) % (addr.BitLen() + 1))
-			if in.byte()%5 == 0 {
-				prefix = netip.PrefixFrom(addr, int(in.byte())%129)
-			}
-			routes = append(routes, Route{
-				Prefix:      prefix,
-				Peers:       []string{string(rune('a' + in.byte()%4)), string(rune('a' + in.byte()%4))},
-				LocalPref:   uint32(in.byte()),
-				Communities: []uint32{binary.BigEndian.Uint32(in.bytes(4))},
-				NextHop:     in.addr(),
-			})
-		}
-		wanted, err := resolveAdverts(routes, byName)
-		if err != nil {
-			return
-		}
-		for name, adverts := range wanted {
-			p := byName[name]
+			adverts, _ := advertsFor(p, planned)
 			for prefix, a := range adverts {
 				if !prefix.IsValid() || prefix != prefix.Masked() || !p.Carries(prefix.Addr()) {
-					t.Fatalf("accepted %s for peer %+v", prefix, p)
+					t.Fatalf("kept %s for peer %+v", prefix, p)
 				}
 				if a.nextHop.IsValid() && a.nextHop.Is4() != prefix.Addr().Is4() {
 					t.Fatalf("next hop %s for %s", a.nextHop, prefix)
@@ -72,13 +56,11 @@ func FuzzDesiredState(f *testing.F) {
 				}
 			}
 		}
-		if peerErr == nil {
-			applied := map[string]Peer{}
-			for _, p := range peers[:len(peers)/2] {
-				applied[p.Name] = p
-			}
-			planPeers(applied, peers)
+		applied := map[string]bgpspec.Peer{}
+		for _, p := range peers[:len(peers)/2] {
+			applied[p.Name] = p
 		}
+		planPeers(applied, peers)
 	})
 }
 

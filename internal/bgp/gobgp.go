@@ -9,6 +9,8 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
 // serverASN is the AS number of the embedded gobgp server itself. Every neighbour sets
@@ -43,7 +45,7 @@ func vrfFor(name string, id uint32) (*api.Vrf, error) {
 }
 
 // neighborFor is the gobgp neighbour configuration of a peer bound to its VRF.
-func neighborFor(p Peer, vrf string) *api.Peer {
+func neighborFor(p bgpspec.Peer, vrf string) *api.Peer {
 	families := []*api.Family{familyIPv4}
 	switch {
 	case p.DualStackAddressFamily:
@@ -58,7 +60,7 @@ func neighborFor(p Peer, vrf string) *api.Peer {
 			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: p.GracefulRestart}},
 		})
 	}
-	transport := &api.Transport{RemotePort: uint32(p.port())}
+	transport := &api.Transport{RemotePort: uint32(port(p))}
 	if p.SourceAddress.IsValid() {
 		transport.LocalAddress = p.SourceAddress.String()
 	}
@@ -73,9 +75,9 @@ func neighborFor(p Peer, vrf string) *api.Peer {
 		},
 		Transport: transport,
 		Timers: &api.Timers{Config: &api.TimersConfig{
-			ConnectRetry:      uint64(p.connectTime() / time.Second),
-			HoldTime:          uint64(p.holdTime() / time.Second),
-			KeepaliveInterval: uint64(p.keepaliveTime() / time.Second),
+			ConnectRetry:      uint64(connectTime(p) / time.Second),
+			HoldTime:          uint64(holdTime(p) / time.Second),
+			KeepaliveInterval: uint64(keepaliveTime(p) / time.Second),
 		}},
 		AfiSafis: afiSafis,
 	}
@@ -107,15 +109,15 @@ func pathFor(prefix netip.Prefix, a advert, withdraw bool) (*api.Path, error) {
 		}
 		attrs = append(attrs, bgp.NewPathAttributeMpReachNLRI(nextHop.String(), []bgp.AddrPrefixInterface{nlri}))
 	}
-	if a.localPref != 0 {
-		attrs = append(attrs, bgp.NewPathAttributeLocalPref(a.localPref))
+	if a.attrs.LocalPref != 0 {
+		attrs = append(attrs, bgp.NewPathAttributeLocalPref(a.attrs.LocalPref))
 	}
-	if len(a.communities) > 0 {
-		attrs = append(attrs, bgp.NewPathAttributeCommunities(a.communities))
+	if len(a.attrs.Communities) > 0 {
+		attrs = append(attrs, bgp.NewPathAttributeCommunities(a.attrs.Communities))
 	}
-	if len(a.largeCommunities) > 0 {
-		large := make([]*bgp.LargeCommunity, 0, len(a.largeCommunities))
-		for _, c := range a.largeCommunities {
+	if len(a.attrs.LargeCommunities) > 0 {
+		large := make([]*bgp.LargeCommunity, 0, len(a.attrs.LargeCommunities))
+		for _, c := range a.attrs.LargeCommunities {
 			large = append(large, bgp.NewLargeCommunity(c.GlobalAdmin, c.LocalData1, c.LocalData2))
 		}
 		attrs = append(attrs, bgp.NewPathAttributeLargeCommunities(large))

@@ -5,9 +5,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
-func TestResolveAdverts(t *testing.T) {
+func TestAdvertsFor(t *testing.T) {
 	ebgp := validPeer("ebgp", "10.0.0.2")
 	ibgp := validPeer("ibgp", "10.0.0.3")
 	ibgp.PeerASN = ibgp.MyASN
@@ -18,132 +20,71 @@ func TestResolveAdverts(t *testing.T) {
 	dual6 := validPeer("dual6", "2001:db8::3")
 	dual6.DualStackAddressFamily = true
 	dual6.NextHopIPv4 = netip.MustParseAddr("10.9.9.9")
-	peers := map[string]Peer{"ebgp": ebgp, "ibgp": ibgp, "v6": v6, "dual": dual, "dual6": dual6}
+	dualNoNextHop := validPeer("dual", "10.0.0.4")
+	dualNoNextHop.DualStackAddressFamily = true
 
 	pfx := netip.MustParsePrefix
+	attrs := bgpspec.Attributes{LocalPref: 150, Communities: []uint32{1, 2}, LargeCommunities: []bgpspec.LargeCommunity{{GlobalAdmin: 1, LocalData1: 2, LocalData2: 3}}}
 	tests := []struct {
 		name    string
-		routes  []Route
-		want    map[string]peerAdverts
+		peer    bgpspec.Peer
+		planned bgpspec.Adverts
+		want    peerAdverts
 		wantErr []string
 	}{
+		{name: "nothing planned", peer: ebgp, want: peerAdverts{}},
 		{
-			name: "no routes: every peer has an empty set",
-			want: map[string]peerAdverts{"ebgp": {}, "ibgp": {}, "v6": {}, "dual": {}, "dual6": {}},
+			name: "local preference dropped for eBGP", peer: ebgp,
+			planned: bgpspec.Adverts{pfx("203.0.113.10/32"): attrs},
+			want:    peerAdverts{pfx("203.0.113.10/32"): {attrs: bgpspec.Attributes{Communities: []uint32{1, 2}, LargeCommunities: []bgpspec.LargeCommunity{{GlobalAdmin: 1, LocalData1: 2, LocalData2: 3}}}}},
 		},
 		{
-			name: "local preference only for iBGP; communities sorted and deduplicated",
-			routes: []Route{{
-				Prefix: pfx("203.0.113.10/32"), Peers: []string{"ebgp", "ibgp"}, LocalPref: 150,
-				Communities:      []uint32{65000<<16 | 2, 65000<<16 | 1, 65000<<16 | 2},
-				LargeCommunities: []LargeCommunity{{1, 2, 4}, {1, 2, 3}, {1, 2, 4}},
-			}},
-			want: map[string]peerAdverts{
-				"ebgp": {pfx("203.0.113.10/32"): {communities: []uint32{65000<<16 | 1, 65000<<16 | 2}, largeCommunities: []LargeCommunity{{1, 2, 3}, {1, 2, 4}}}},
-				"ibgp": {pfx("203.0.113.10/32"): {localPref: 150, communities: []uint32{65000<<16 | 1, 65000<<16 | 2}, largeCommunities: []LargeCommunity{{1, 2, 3}, {1, 2, 4}}}},
-				"v6":   {}, "dual": {}, "dual6": {},
-			},
+			name: "local preference kept for iBGP", peer: ibgp,
+			planned: bgpspec.Adverts{pfx("203.0.113.10/32"): attrs},
+			want:    peerAdverts{pfx("203.0.113.10/32"): {attrs: attrs}},
 		},
 		{
-			name: "same prefix, different attributes for different peers",
-			routes: []Route{
-				{Prefix: pfx("203.0.113.10/32"), Peers: []string{"ebgp"}, Communities: []uint32{1}},
-				{Prefix: pfx("203.0.113.10/32"), Peers: []string{"dual"}, Communities: []uint32{2}},
-			},
-			want: map[string]peerAdverts{
-				"ebgp": {pfx("203.0.113.10/32"): {communities: []uint32{1}}},
-				"dual": {pfx("203.0.113.10/32"): {communities: []uint32{2}}},
-				"ibgp": {}, "v6": {}, "dual6": {},
-			},
+			name: "next hop: session address for the session's family, the node's for the other", peer: dual,
+			planned: bgpspec.Adverts{pfx("2001:db8:10::/64"): {}, pfx("203.0.113.0/24"): {}},
+			want:    peerAdverts{pfx("2001:db8:10::/64"): {nextHop: netip.MustParseAddr("2001:db8::1")}, pfx("203.0.113.0/24"): {}},
 		},
 		{
-			name: "next hop: session address for the session's family, configured address for the other",
-			routes: []Route{
-				{Prefix: pfx("2001:db8:10::/64"), Peers: []string{"v6", "dual", "dual6"}},
-				{Prefix: pfx("203.0.113.0/24"), Peers: []string{"dual", "dual6"}},
-			},
-			want: map[string]peerAdverts{
-				"v6":    {pfx("2001:db8:10::/64"): {}},
-				"dual":  {pfx("2001:db8:10::/64"): {nextHop: netip.MustParseAddr("2001:db8::1")}, pfx("203.0.113.0/24"): {}},
-				"dual6": {pfx("2001:db8:10::/64"): {}, pfx("203.0.113.0/24"): {nextHop: netip.MustParseAddr("10.9.9.9")}},
-				"ebgp":  {}, "ibgp": {},
-			},
+			name: "IPv6 session with IPv4 prefixes", peer: dual6,
+			planned: bgpspec.Adverts{pfx("2001:db8:10::/64"): {}, pfx("203.0.113.0/24"): {}},
+			want:    peerAdverts{pfx("2001:db8:10::/64"): {}, pfx("203.0.113.0/24"): {nextHop: netip.MustParseAddr("10.9.9.9")}},
 		},
 		{
-			name:   "explicit next hop overrides",
-			routes: []Route{{Prefix: pfx("2001:db8:10::1/128"), Peers: []string{"v6", "dual"}, NextHop: netip.MustParseAddr("2001:db8::99")}},
-			want: map[string]peerAdverts{
-				"v6":   {pfx("2001:db8:10::1/128"): {nextHop: netip.MustParseAddr("2001:db8::99")}},
-				"dual": {pfx("2001:db8:10::1/128"): {nextHop: netip.MustParseAddr("2001:db8::99")}},
-				"ebgp": {}, "ibgp": {}, "dual6": {},
-			},
+			name: "family not carried: left out, the rest kept", peer: ebgp,
+			planned: bgpspec.Adverts{pfx("2001:db8::10/128"): {}, pfx("203.0.113.10/32"): {}},
+			want:    peerAdverts{pfx("203.0.113.10/32"): {}},
+			wantErr: []string{"route 2001:db8::10/128: the session to 10.0.0.2 does not carry this address family"},
 		},
 		{
-			name:    "unknown peer",
-			routes:  []Route{{Prefix: pfx("203.0.113.10/32"), Peers: []string{"nope"}}},
-			wantErr: []string{`bgp route 203.0.113.10/32: peers: no peer named "nope"`},
+			name: "dual stack without a next hop of the other family", peer: dualNoNextHop,
+			planned: bgpspec.Adverts{pfx("2001:db8::10/128"): {}},
+			want:    peerAdverts{},
+			wantErr: []string{"no next hop of this family"},
 		},
 		{
-			name:    "family not carried",
-			routes:  []Route{{Prefix: pfx("2001:db8::10/128"), Peers: []string{"ebgp"}}},
-			wantErr: []string{`bgp route 2001:db8::10/128: peers: peer "ebgp" does not carry this address family`},
-		},
-		{
-			name: "peer listed twice for a prefix",
-			routes: []Route{
-				{Prefix: pfx("203.0.113.10/32"), Peers: []string{"ebgp"}},
-				{Prefix: pfx("203.0.113.10/32"), Peers: []string{"ebgp"}, Communities: []uint32{1}},
-			},
-			wantErr: []string{`bgp route 203.0.113.10/32: peers: peer "ebgp" is listed for this prefix more than once`},
-		},
-		{
-			name:    "host bits set",
-			routes:  []Route{{Prefix: pfx("203.0.113.10/24"), Peers: []string{"ebgp"}}},
-			wantErr: []string{"bgp route 203.0.113.10/24: prefix: has host bits set (want 203.0.113.0/24)"},
-		},
-		{
-			name:    "invalid prefix",
-			routes:  []Route{{Peers: []string{"ebgp"}}},
-			wantErr: []string{"prefix: not a valid prefix"},
-		},
-		{
-			name:    "next hop of the wrong family",
-			routes:  []Route{{Prefix: pfx("203.0.113.10/32"), Peers: []string{"ebgp"}, NextHop: netip.MustParseAddr("2001:db8::1")}},
-			wantErr: []string{"nextHop: 2001:db8::1 is not of the prefix's address family"},
-		},
-		{
-			name:    "unusable next hop",
-			routes:  []Route{{Prefix: pfx("203.0.113.10/32"), Peers: []string{"ebgp"}, NextHop: netip.IPv4Unspecified()}},
-			wantErr: []string{"nextHop: 0.0.0.0 is not a usable next hop"},
-		},
-		{
-			name: "every error is reported",
-			routes: []Route{
-				{Prefix: pfx("203.0.113.10/32"), Peers: []string{"x"}},
-				{Prefix: pfx("203.0.113.11/32"), Peers: []string{"y"}},
-			},
-			wantErr: []string{`"x"`, `"y"`},
+			name: "malformed prefixes", peer: v6,
+			planned: bgpspec.Adverts{pfx("2001:db8::10/64"): {}, {}: {}},
+			want:    peerAdverts{},
+			wantErr: []string{"route 2001:db8::10/64: not a masked IPv4 or IPv6 prefix", "route invalid Prefix: not a masked"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := resolveAdverts(tt.routes, peers)
-			if len(tt.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("resolveAdverts() = nil error, want %q", tt.wantErr)
-				}
-				for _, want := range tt.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error %q does not contain %q", err, want)
-					}
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("resolveAdverts() error = %v", err)
-			}
+			got, err := advertsFor(tt.peer, tt.planned)
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("resolveAdverts() =\n%+v\nwant\n%+v", got, tt.want)
+				t.Errorf("advertsFor() =\n%+v\nwant\n%+v", got, tt.want)
+			}
+			if len(tt.wantErr) == 0 && err != nil {
+				t.Fatalf("advertsFor() error = %v", err)
+			}
+			for _, want := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("advertsFor() error = %v, want it to contain %q", err, want)
+				}
 			}
 		})
 	}
@@ -151,9 +92,9 @@ func TestResolveAdverts(t *testing.T) {
 
 func TestDiffAdverts(t *testing.T) {
 	pfx := netip.MustParsePrefix
-	a1 := advert{communities: []uint32{1}}
-	a2 := advert{communities: []uint32{2}}
-	lp := advert{communities: []uint32{1}, localPref: 200}
+	a1 := advert{attrs: bgpspec.Attributes{Communities: []uint32{1}}}
+	a2 := advert{attrs: bgpspec.Attributes{Communities: []uint32{2}}}
+	lp := advert{attrs: bgpspec.Attributes{Communities: []uint32{1}, LocalPref: 200}}
 	tests := []struct {
 		name             string
 		applied, desired peerAdverts
@@ -164,7 +105,7 @@ func TestDiffAdverts(t *testing.T) {
 		{
 			name:         "unchanged adverts are not re-sent",
 			applied:      peerAdverts{pfx("203.0.113.1/32"): a1, pfx("203.0.113.2/32"): a2},
-			desired:      peerAdverts{pfx("203.0.113.1/32"): {communities: []uint32{1}}, pfx("203.0.113.2/32"): a2},
+			desired:      peerAdverts{pfx("203.0.113.1/32"): {attrs: bgpspec.Attributes{Communities: []uint32{1}}}, pfx("203.0.113.2/32"): a2},
 			wantAnnounce: map[netip.Prefix]advert{},
 		},
 		{
@@ -191,26 +132,5 @@ func TestDiffAdverts(t *testing.T) {
 				t.Errorf("empty() = %v", got.empty())
 			}
 		})
-	}
-}
-
-func TestRestrictToPeers(t *testing.T) {
-	peers := map[string]Peer{"v4": validPeer("v4", "10.0.0.2"), "v6": validPeer("v6", "2001:db8::2")}
-	routes := []Route{
-		{Prefix: netip.MustParsePrefix("203.0.113.1/32"), Peers: []string{"v4", "gone", "v6"}},
-		{Prefix: netip.MustParsePrefix("2001:db8::1/128"), Peers: []string{"v4", "v6"}},
-	}
-	got := restrictToPeers(routes, peers)
-	if !reflect.DeepEqual(got[0].Peers, []string{"v4"}) || !reflect.DeepEqual(got[1].Peers, []string{"v6"}) {
-		t.Errorf("restrictToPeers() peers = %v, %v", got[0].Peers, got[1].Peers)
-	}
-	if len(routes[0].Peers) != 3 {
-		t.Errorf("restrictToPeers modified its input: %v", routes[0].Peers)
-	}
-}
-
-func TestLargeCommunityString(t *testing.T) {
-	if got := (LargeCommunity{64500, 1, 4294967295}).String(); got != "64500:1:4294967295" {
-		t.Errorf("String() = %q", got)
 	}
 }

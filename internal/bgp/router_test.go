@@ -19,6 +19,8 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
 // The test routers listen with Go's default listener, which is MPTCP since Go 1.24;
@@ -102,8 +104,8 @@ func freePort(t testing.TB, addr netip.Addr) uint16 {
 }
 
 // peer is the speaker-side Peer for this router.
-func (r *testRouter) peer(name string) Peer {
-	return Peer{
+func (r *testRouter) peer(name string) bgpspec.Peer {
+	return bgpspec.Peer{
 		Name: name, MyASN: speakerASN, PeerASN: r.asn,
 		Address: r.addr, Port: r.port, SourceAddress: netip.MustParseAddr(speakerAddr),
 		ConnectTime: time.Second,
@@ -116,7 +118,7 @@ type receivedPath struct {
 	localPref        uint32 // 0: attribute absent
 	asPath           string
 	communities      []uint32
-	largeCommunities []LargeCommunity
+	largeCommunities []bgpspec.LargeCommunity
 }
 
 // paths returns the router's RIB for both families, by prefix.
@@ -171,7 +173,7 @@ func decodePath(t testing.TB, p *api.Path) (netip.Prefix, receivedPath) {
 			rp.communities = a.Value
 		case *bgp.PathAttributeLargeCommunities:
 			for _, c := range a.Values {
-				rp.largeCommunities = append(rp.largeCommunities, LargeCommunity{c.ASN, c.LocalData1, c.LocalData2})
+				rp.largeCommunities = append(rp.largeCommunities, bgpspec.LargeCommunity{GlobalAdmin: c.ASN, LocalData1: c.LocalData1, LocalData2: c.LocalData2})
 			}
 		}
 	}
@@ -470,4 +472,28 @@ func stopTestServer(srv *server.BgpServer) {
 		return !established
 	})
 	srv.Stop()
+}
+
+// route is a prefix sent to several peers with the same attributes: a short
+// way for the tests to write bgpspec.Routes.
+type route struct {
+	Prefix           netip.Prefix
+	Peers            []string
+	LocalPref        uint32
+	Communities      []uint32
+	LargeCommunities []bgpspec.LargeCommunity
+}
+
+// unfold turns routes into the per-peer form SetRoutes takes.
+func unfold(routes []route) bgpspec.Routes {
+	out := bgpspec.Routes{}
+	for _, r := range routes {
+		for _, peer := range r.Peers {
+			if out[peer] == nil {
+				out[peer] = bgpspec.Adverts{}
+			}
+			out[peer][r.Prefix] = bgpspec.Attributes{LocalPref: r.LocalPref, Communities: r.Communities, LargeCommunities: r.LargeCommunities}
+		}
+	}
+	return out
 }

@@ -14,6 +14,8 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
 // ErrClosed is returned by Speaker methods called after Close.
@@ -27,8 +29,8 @@ const maxReportedErrors = 10
 
 // Config configures a Speaker.
 type Config struct {
-	// RouterID is the BGP identifier used unless the peers set Peer.RouterID; usually
-	// the node's IPv4 address. It must be an IPv4 address.
+	// RouterID is the BGP identifier the speaker starts with (SetRouterID changes
+	// it). It must be an IPv4 address.
 	RouterID netip.Addr
 	// Logger receives the speaker's and gobgp's log; nil means slog.Default().
 	Logger *slog.Logger
@@ -54,7 +56,7 @@ type Speaker struct {
 	mu       sync.Mutex // serialises SetPeers, SetRoutes and Close
 	gobgp    *gobgpInstance
 	sessions map[string]*session // applied peers by name
-	routes   []Route             // routes of the last successful SetRoutes
+	routes   bgpspec.Routes      // routes of the last SetRoutes, by peer
 	nextVRF  uint32
 	closed   bool
 }
@@ -69,7 +71,7 @@ type gobgpInstance struct {
 
 // session is an applied peer: its configuration, its VRF and the adverts gobgp holds for it.
 type session struct {
-	peer    Peer
+	peer    bgpspec.Peer
 	vrf     string
 	adverts peerAdverts
 }
@@ -145,54 +147,58 @@ func (s *Speaker) onPeerEvent(book *statusBook, r *api.WatchEventResponse) {
 	}
 }
 
-// SetPeers makes the speaker's sessions exactly peers. Unchanged peers are not touched;
-// a changed peer is updated in place when gobgp can (timers, multi-hop TTL) and its
-// session reset only when the change needs a new OPEN or connection (AS numbers,
-// password, address, families, graceful restart); removed peers get a Cease
-// NOTIFICATION. Invalid input changes nothing and returns an error naming each bad
-// peer and field. The routes of the last SetRoutes are re-applied to changed peers,
-// dropping references to peers that are gone or no longer carry the prefix's family.
-//
-// A change of router ID (Peer.RouterID) restarts the embedded server, which resets
-// every session: gobgp has one BGP identifier per server.
-func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
+// SetRouterID sets the BGP identifier of every session. A change restarts the
+// embedded server, which resets every session (gobgp has one BGP identifier
+// per server); the applied peers and routes are applied again on the new one.
+func (s *Speaker) SetRouterID(ctx context.Context, routerID netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	routerID, err := validatePeers(peers)
-	if err != nil {
+	if !routerID.Is4() {
+		return fmt.Errorf("bgp speaker: router ID %v is not an IPv4 address", routerID)
+	}
+	if routerID == s.gobgp.routerID {
+		return nil
+	}
+	peers := make([]bgpspec.Peer, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		peers = append(peers, sess.peer)
+	}
+	if err := s.restartGobgp(ctx, routerID); err != nil {
 		return err
 	}
-	if !routerID.IsValid() {
-		routerID = s.cfg.RouterID
-	}
-	if routerID != s.gobgp.routerID {
-		if err := s.restartGobgp(ctx, routerID); err != nil {
-			return err
-		}
-	}
+	return s.setPeers(ctx, peers)
+}
 
-	applied := make(map[string]Peer, len(s.sessions))
+// SetPeers makes the speaker's sessions exactly peers. Unchanged peers are not touched;
+// a changed peer is updated in place when gobgp can (timers, multi-hop TTL) and its
+// session reset only when the change needs a new OPEN or connection (AS numbers,
+// password, address, families, graceful restart); removed peers get a Cease
+// NOTIFICATION. Each peer is applied on its own: one that gobgp refuses is reported
+// as a *PeerError and left out, and the others are applied. The routes of the last
+// SetRoutes are applied to the sessions that were added or changed.
+func (s *Speaker) SetPeers(ctx context.Context, peers []bgpspec.Peer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.setPeers(ctx, peers)
+}
+
+func (s *Speaker) setPeers(ctx context.Context, peers []bgpspec.Peer) error {
+	applied := make(map[string]bgpspec.Peer, len(s.sessions))
 	for name, sess := range s.sessions {
 		applied[name] = sess.peer
 	}
-	plan := planPeers(applied, peers)
-	errs := s.applyPeerPlan(ctx, plan)
-
-	current := make(map[string]Peer, len(s.sessions))
-	for name, sess := range s.sessions {
-		current[name] = sess.peer
-	}
-	wanted, err := resolveAdverts(restrictToPeers(s.routes, current), current)
-	if err != nil {
-		// Cannot happen: restrictToPeers keeps only what resolveAdverts accepts, and
-		// the routes passed validation when they were set.
-		return errors.Join(append(errs, err)...)
-	}
-	errs = append(errs, s.applyAdverts(ctx, wanted)...)
-	return summarise("bgp peers", errs)
+	errs := peerErrors{}
+	s.applyPeerPlan(ctx, planPeers(applied, peers), errs)
+	// The routes were planned for the previous peers: what no longer fits a
+	// changed session is withdrawn, and reported only if SetRoutes asks again.
+	s.applyAdverts(ctx, errs, false)
+	return errs.join()
 }
 
 // restartGobgp replaces the gobgp server with one using routerID and forgets every
@@ -216,43 +222,41 @@ func (s *Speaker) restartGobgp(ctx context.Context, routerID netip.Addr) error {
 }
 
 // applyPeerPlan applies a peer plan to gobgp, recording each step that succeeded.
-func (s *Speaker) applyPeerPlan(ctx context.Context, plan peerPlan) []error {
+func (s *Speaker) applyPeerPlan(ctx context.Context, plan peerPlan, errs peerErrors) {
 	srv, book := s.gobgp.srv, s.gobgp.book
-	var errs []error
 	for _, p := range plan.remove {
 		sess := s.sessions[p.Name]
 		if err := srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp peer %q: removing session: %w", p.Name, err))
+			errs.add(p.Name, fmt.Errorf("removing session: %w", err))
 			continue
 		}
 		book.forget(p.Address)
-		if err := srv.DeleteVrf(ctx, &api.DeleteVrfRequest{Name: sess.vrf}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp peer %q: removing its routes: %w", p.Name, err))
-		}
+		errs.add(p.Name, s.dropVRF(ctx, sess.vrf))
 		delete(s.sessions, p.Name)
 		s.log.Info("bgp peer removed", "peer", p.Name, "address", p.Address)
 	}
 	// Neighbours that change address are deleted before any is added, so that peers
-	// may swap addresses.
-	var readd []Peer
+	// may swap addresses. So are those whose session is not up: gobgp's UpdatePeer
+	// writes the timers unlocked while a connecting neighbour reads them (a data
+	// race), and there is no session to keep.
+	var readd []bgpspec.Peer
+	inPlace := plan.change[:0:0]
 	for _, c := range plan.change {
-		if !c.needsNewNeighbor() {
+		if !c.needsNewNeighbor() && book.established(c.old.Address) {
+			inPlace = append(inPlace, c)
 			continue
 		}
 		if err := srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: c.old.Address.String()}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp peer %q: removing session to old address %s: %w", c.new.Name, c.old.Address, err))
+			errs.add(c.new.Name, fmt.Errorf("removing session to old address %s: %w", c.old.Address, err))
 			continue
 		}
 		book.forget(c.old.Address)
 		readd = append(readd, c.new)
 	}
-	for _, c := range plan.change {
-		if c.needsNewNeighbor() {
-			continue
-		}
+	for _, c := range inPlace {
 		sess := s.sessions[c.new.Name]
 		if _, err := srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: neighborFor(c.new, sess.vrf)}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp peer %q: updating session: %w", c.new.Name, err))
+			errs.add(c.new.Name, fmt.Errorf("updating session: %w", err))
 			continue
 		}
 		book.rename(c.new)
@@ -263,106 +267,113 @@ func (s *Speaker) applyPeerPlan(ctx context.Context, plan peerPlan) []error {
 		sess := s.sessions[p.Name]
 		if err := s.addNeighbor(ctx, p, sess.vrf); err != nil {
 			// The old neighbour is gone; forget the session so the next call adds it anew.
-			errs = append(errs, err, s.dropVRF(ctx, p.Name, sess.vrf))
+			errs.add(p.Name, err)
+			errs.add(p.Name, s.dropVRF(ctx, sess.vrf))
 			delete(s.sessions, p.Name)
 			continue
 		}
 		sess.peer = p
 	}
 	for _, p := range plan.add {
-		s.nextVRF++
-		vrf := fmt.Sprintf("peer-%d", s.nextVRF)
-		conf, err := vrfFor(vrf, s.nextVRF)
-		if err == nil {
-			err = srv.AddVrf(ctx, &api.AddVrfRequest{Vrf: conf})
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("bgp peer %q: creating its route table: %w", p.Name, err))
-			continue
-		}
-		if err := s.addNeighbor(ctx, p, vrf); err != nil {
-			errs = append(errs, err, s.dropVRF(ctx, p.Name, vrf))
-			continue
-		}
-		s.sessions[p.Name] = &session{peer: p, vrf: vrf, adverts: peerAdverts{}}
+		s.addSession(ctx, p, errs)
 	}
-	return errs
+}
+
+// addSession creates the VRF and the gobgp neighbour of a new peer.
+func (s *Speaker) addSession(ctx context.Context, p bgpspec.Peer, errs peerErrors) {
+	s.nextVRF++
+	vrf := fmt.Sprintf("peer-%d", s.nextVRF)
+	conf, err := vrfFor(vrf, s.nextVRF)
+	if err == nil {
+		err = s.gobgp.srv.AddVrf(ctx, &api.AddVrfRequest{Vrf: conf})
+	}
+	if err != nil {
+		errs.add(p.Name, fmt.Errorf("creating its route table: %w", err))
+		return
+	}
+	if err := s.addNeighbor(ctx, p, vrf); err != nil {
+		errs.add(p.Name, err)
+		errs.add(p.Name, s.dropVRF(ctx, vrf))
+		return
+	}
+	s.sessions[p.Name] = &session{peer: p, vrf: vrf, adverts: peerAdverts{}}
 }
 
 // addNeighbor adds the gobgp neighbour of p, bound to vrf, and starts tracking it.
-func (s *Speaker) addNeighbor(ctx context.Context, p Peer, vrf string) error {
+func (s *Speaker) addNeighbor(ctx context.Context, p bgpspec.Peer, vrf string) error {
 	s.gobgp.book.track(p, time.Now())
 	if err := s.gobgp.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: neighborFor(p, vrf)}); err != nil {
 		s.gobgp.book.forget(p.Address)
-		return fmt.Errorf("bgp peer %q: adding session: %w", p.Name, err)
+		return fmt.Errorf("adding session: %w", err)
 	}
 	s.log.Info("bgp peer added", "peer", p.Name, "address", p.Address, "myASN", p.MyASN, "peerASN", p.PeerASN)
 	return nil
 }
 
-// dropVRF deletes a VRF that no neighbour uses any more.
-func (s *Speaker) dropVRF(ctx context.Context, peerName, vrf string) error {
+// dropVRF deletes a VRF that no neighbour uses any more, and its paths.
+func (s *Speaker) dropVRF(ctx context.Context, vrf string) error {
 	if err := s.gobgp.srv.DeleteVrf(ctx, &api.DeleteVrfRequest{Name: vrf}); err != nil {
-		return fmt.Errorf("bgp peer %q: removing its route table: %w", peerName, err)
+		return fmt.Errorf("removing its route table: %w", err)
 	}
 	return nil
 }
 
-// SetRoutes makes the advertised routes exactly routes. Only the difference is sent:
-// a prefix whose attributes for a peer did not change is not re-sent to that peer; a
-// changed one is re-advertised (an implicit replace), a removed one withdrawn. Invalid
-// input (unknown peer, a family the peer does not carry, a peer listed twice for a
-// prefix, a malformed prefix or next hop) changes nothing and returns an error.
-func (s *Speaker) SetRoutes(ctx context.Context, routes []Route) error {
+// SetRoutes makes the advertised routes exactly routes: per peer name, the prefixes
+// that peer receives. Only the difference is sent: a prefix whose attributes for a
+// peer did not change is not re-sent to that peer; a changed one is re-advertised
+// (an implicit replace), a removed one withdrawn. Each peer is applied on its own:
+// what fails for one peer is reported as a *PeerError and the others are applied.
+// Routes for a peer without a session are kept and applied when SetPeers adds it.
+func (s *Speaker) SetRoutes(ctx context.Context, routes bgpspec.Routes) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	peers := make(map[string]Peer, len(s.sessions))
-	for name, sess := range s.sessions {
-		peers[name] = sess.peer
-	}
-	wanted, err := resolveAdverts(routes, peers)
-	if err != nil {
-		return err
-	}
 	s.routes = cloneRoutes(routes)
-	return summarise("bgp routes", s.applyAdverts(ctx, wanted))
+	errs := peerErrors{}
+	s.applyAdverts(ctx, errs, true)
+	return errs.join()
 }
 
-// applyAdverts sends each session the difference between its applied and wanted adverts.
-func (s *Speaker) applyAdverts(ctx context.Context, wanted map[string]peerAdverts) []error {
-	var errs []error
+// applyAdverts sends each session the difference between its applied adverts and
+// those of the last SetRoutes; with reportUnfit, routes the session cannot carry
+// are reported, else only left out.
+func (s *Speaker) applyAdverts(ctx context.Context, errs peerErrors, reportUnfit bool) {
 	for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
 		sess := s.sessions[name]
-		diff := diffAdverts(sess.adverts, wanted[name])
+		wanted, err := advertsFor(sess.peer, s.routes[name])
+		if reportUnfit {
+			errs.add(name, err)
+		}
+		diff := diffAdverts(sess.adverts, wanted)
 		if diff.empty() {
 			continue
 		}
 		for _, prefix := range diff.withdraw {
 			if err := ctx.Err(); err != nil {
-				return append(errs, err)
+				errs.add(name, err)
+				return
 			}
 			if err := s.withdraw(ctx, sess, prefix); err != nil {
-				errs = append(errs, fmt.Errorf("bgp route %s: withdrawing from peer %q: %w", prefix, name, err))
+				errs.add(name, fmt.Errorf("route %s: withdrawing: %w", prefix, err))
 				continue
 			}
 			delete(sess.adverts, prefix)
 		}
 		for _, prefix := range slices.SortedFunc(maps.Keys(diff.announce), netip.Prefix.Compare) {
 			if err := ctx.Err(); err != nil {
-				return append(errs, err)
+				errs.add(name, err)
+				return
 			}
 			a := diff.announce[prefix]
 			if err := s.announce(ctx, sess, prefix, a); err != nil {
-				errs = append(errs, fmt.Errorf("bgp route %s: advertising to peer %q: %w", prefix, name, err))
+				errs.add(name, fmt.Errorf("route %s: advertising: %w", prefix, err))
 				continue
 			}
 			sess.adverts[prefix] = a
 		}
 	}
-	return errs
 }
 
 // announce adds or replaces the path for prefix in the session's VRF.
@@ -453,7 +464,7 @@ func (s *Speaker) Close(ctx context.Context) error {
 	if err := waitUntil(ctx, func() bool { return !s.gobgp.book.anyEstablished() }); err != nil {
 		errs = append(errs, fmt.Errorf("waiting for sessions to close: %w", err))
 	}
-	return summarise("bgp speaker close", errs)
+	return summarise(errs)
 }
 
 // waitUntil polls cond until it holds or ctx is done.
@@ -471,40 +482,29 @@ func waitUntil(ctx context.Context, cond func() bool) error {
 }
 
 // summarise joins errors, listing at most maxReportedErrors of them.
-func summarise(what string, errs []error) error {
+func summarise(errs []error) error {
 	errs = slices.DeleteFunc(errs, func(err error) bool { return err == nil })
 	if len(errs) == 0 {
 		return nil
 	}
 	if len(errs) > maxReportedErrors {
-		more := fmt.Errorf("%s: and %d more errors", what, len(errs)-maxReportedErrors)
+		more := fmt.Errorf("and %d more errors", len(errs)-maxReportedErrors)
 		errs = append(errs[:maxReportedErrors:maxReportedErrors], more)
 	}
 	return errors.Join(errs...)
 }
 
-// restrictToPeers drops from each route the peers that are unknown or do not carry
-// the route's family.
-func restrictToPeers(routes []Route, peers map[string]Peer) []Route {
-	out := make([]Route, 0, len(routes))
-	for _, r := range routes {
-		r.Peers = slices.DeleteFunc(slices.Clone(r.Peers), func(name string) bool {
-			p, ok := peers[name]
-			return !ok || !p.Carries(r.Prefix.Addr())
-		})
-		out = append(out, r)
-	}
-	return out
-}
-
-// cloneRoutes deep-copies routes so the caller may reuse its slices.
-func cloneRoutes(routes []Route) []Route {
-	out := make([]Route, len(routes))
-	for i, r := range routes {
-		r.Peers = slices.Clone(r.Peers)
-		r.Communities = slices.Clone(r.Communities)
-		r.LargeCommunities = slices.Clone(r.LargeCommunities)
-		out[i] = r
+// cloneRoutes deep-copies routes so the caller may reuse its maps and slices.
+func cloneRoutes(routes bgpspec.Routes) bgpspec.Routes {
+	out := make(bgpspec.Routes, len(routes))
+	for peer, adverts := range routes {
+		copied := make(bgpspec.Adverts, len(adverts))
+		for prefix, a := range adverts {
+			a.Communities = slices.Clone(a.Communities)
+			a.LargeCommunities = slices.Clone(a.LargeCommunities)
+			copied[prefix] = a
+		}
+		out[peer] = copied
 	}
 	return out
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
 var (
@@ -28,14 +30,14 @@ func TestSpeakerAdvertisesAttributesToListedPeersOnly(t *testing.T) {
 	s := newTestSpeaker(t, nil)
 	ctx := context.Background()
 
-	if err := s.SetPeers(ctx, []Peer{ebgpRouter.peer("ebgp"), ibgpRouter.peer("ibgp")}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{ebgpRouter.peer("ebgp"), ibgpRouter.peer("ibgp")}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
-	routes := []Route{
+	routes := []route{
 		{
 			Prefix: pfx("203.0.113.1/32"), Peers: []string{"ebgp", "ibgp"}, LocalPref: 150,
 			Communities:      []uint32{65000<<16 | 100, 0xFFFFFF02}, // 65000:100, no-advertise
-			LargeCommunities: []LargeCommunity{{64500, 1, 2}},
+			LargeCommunities: []bgpspec.LargeCommunity{{GlobalAdmin: 64500, LocalData1: 1, LocalData2: 2}},
 		},
 		{Prefix: pfx("203.0.113.2/32"), Peers: []string{"ebgp"}},
 		{Prefix: pfx("203.0.113.3/32"), Peers: []string{"ibgp"}, LocalPref: 50},
@@ -43,19 +45,19 @@ func TestSpeakerAdvertisesAttributesToListedPeersOnly(t *testing.T) {
 		{Prefix: pfx("203.0.113.4/32"), Peers: []string{"ibgp"}, Communities: []uint32{65000<<16 | 2}},
 		{Prefix: pfx("198.51.100.0/24"), Peers: []string{"ebgp"}},
 	}
-	if err := s.SetRoutes(ctx, routes); err != nil {
+	if err := s.SetRoutes(ctx, unfold(routes)); err != nil {
 		t.Fatalf("SetRoutes() error = %v", err)
 	}
 
 	speaker := ip(speakerAddr)
 	wantEBGP := map[netip.Prefix]receivedPath{
-		pfx("203.0.113.1/32"):  {nextHop: speaker, asPath: "64501", communities: []uint32{65000<<16 | 100, 0xFFFFFF02}, largeCommunities: []LargeCommunity{{64500, 1, 2}}},
+		pfx("203.0.113.1/32"):  {nextHop: speaker, asPath: "64501", communities: []uint32{65000<<16 | 100, 0xFFFFFF02}, largeCommunities: []bgpspec.LargeCommunity{{GlobalAdmin: 64500, LocalData1: 1, LocalData2: 2}}},
 		pfx("203.0.113.2/32"):  {nextHop: speaker, asPath: "64501"},
 		pfx("203.0.113.4/32"):  {nextHop: speaker, asPath: "64501", communities: []uint32{65000<<16 | 1}},
 		pfx("198.51.100.0/24"): {nextHop: speaker, asPath: "64501"},
 	}
 	wantIBGP := map[netip.Prefix]receivedPath{
-		pfx("203.0.113.1/32"): {nextHop: speaker, localPref: 150, communities: []uint32{65000<<16 | 100, 0xFFFFFF02}, largeCommunities: []LargeCommunity{{64500, 1, 2}}},
+		pfx("203.0.113.1/32"): {nextHop: speaker, localPref: 150, communities: []uint32{65000<<16 | 100, 0xFFFFFF02}, largeCommunities: []bgpspec.LargeCommunity{{GlobalAdmin: 64500, LocalData1: 1, LocalData2: 2}}},
 		pfx("203.0.113.3/32"): {nextHop: speaker, localPref: 50},
 		pfx("203.0.113.4/32"): {nextHop: speaker, localPref: 100, communities: []uint32{65000<<16 | 2}},
 	}
@@ -95,15 +97,15 @@ func TestSpeakerIPv6(t *testing.T) {
 	dual := dualRouter.peer("dual")
 	dual.DualStackAddressFamily = true
 	dual.NextHopIPv6 = ip("2001:db8:ffff::1")
-	if err := s.SetPeers(ctx, []Peer{v6, dual}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{v6, dual}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
-	routes := []Route{
+	routes := []route{
 		{Prefix: pfx("2001:db8:1::10/128"), Peers: []string{"v6", "dual"}, Communities: []uint32{65000<<16 | 6}},
 		{Prefix: pfx("2001:db8:2::/64"), Peers: []string{"dual"}},
 		{Prefix: pfx("203.0.113.6/32"), Peers: []string{"v6"}},
 	}
-	if err := s.SetRoutes(ctx, routes); err != nil {
+	if err := s.SetRoutes(ctx, unfold(routes)); err != nil {
 		t.Fatalf("SetRoutes() error = %v", err)
 	}
 	wantV6 := map[netip.Prefix]receivedPath{
@@ -131,14 +133,14 @@ func TestSpeakerSetRoutesSendsOnlyChanges(t *testing.T) {
 	router := newTestRouter(t, "127.0.0.2", 64500, routerOptions{})
 	s := newTestSpeaker(t, nil)
 	ctx := context.Background()
-	if err := s.SetPeers(ctx, []Peer{router.peer("r")}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{router.peer("r")}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
-	routes := make([]Route, 0, 50)
+	routes := make([]route, 0, 50)
 	for i := range 50 {
-		routes = append(routes, Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32), Peers: []string{"r"}, Communities: []uint32{1}})
+		routes = append(routes, route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32), Peers: []string{"r"}, Communities: []uint32{1}})
 	}
-	if err := s.SetRoutes(ctx, routes); err != nil {
+	if err := s.SetRoutes(ctx, unfold(routes)); err != nil {
 		t.Fatalf("SetRoutes() error = %v", err)
 	}
 	eventually(t, 15*time.Second, func() (bool, string) {
@@ -147,19 +149,18 @@ func TestSpeakerSetRoutesSendsOnlyChanges(t *testing.T) {
 	})
 
 	rec := router.recordUpdates()
-	// Same routes in another order with equivalent attribute lists: nothing to send.
+	// The same routes given in another order: nothing to send.
 	same := slices.Clone(routes)
 	slices.Reverse(same)
-	same[0].Communities = []uint32{1, 1}
-	if err := s.SetRoutes(ctx, same); err != nil {
+	if err := s.SetRoutes(ctx, unfold(same)); err != nil {
 		t.Fatalf("SetRoutes(same) error = %v", err)
 	}
 	// One changed community, one removed route, one new route.
 	next := slices.Clone(routes)
 	next[7].Communities = []uint32{2}
 	next = slices.Delete(next, 9, 10) // 203.0.113.9
-	next = append(next, Route{Prefix: pfx("198.51.100.7/32"), Peers: []string{"r"}})
-	if err := s.SetRoutes(ctx, next); err != nil {
+	next = append(next, route{Prefix: pfx("198.51.100.7/32"), Peers: []string{"r"}})
+	if err := s.SetRoutes(ctx, unfold(next)); err != nil {
 		t.Fatalf("SetRoutes(next) error = %v", err)
 	}
 	want := []receivedUpdate{
@@ -198,14 +199,14 @@ func TestSpeakerPeerChangesAreHitless(t *testing.T) {
 	})
 	ctx := context.Background()
 	a, b := routerA.peer("a"), routerB.peer("b")
-	if err := s.SetPeers(ctx, []Peer{a, b}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{a, b}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
-	routes := []Route{
+	routes := []route{
 		{Prefix: pfx("203.0.113.1/32"), Peers: []string{"a", "b"}},
 		{Prefix: pfx("203.0.113.2/32"), Peers: []string{"b"}},
 	}
-	if err := s.SetRoutes(ctx, routes); err != nil {
+	if err := s.SetRoutes(ctx, unfold(routes)); err != nil {
 		t.Fatalf("SetRoutes() error = %v", err)
 	}
 	waitEstablished(t, s, "a", "b")
@@ -224,7 +225,7 @@ func TestSpeakerPeerChangesAreHitless(t *testing.T) {
 
 	// A change that needs a new OPEN resets a's session only.
 	a.GracefulRestart = true
-	if err := s.SetPeers(ctx, []Peer{a, b}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{a, b}); err != nil {
 		t.Fatalf("SetPeers(a with graceful restart) error = %v", err)
 	}
 	eventually(t, 15*time.Second, func() (bool, string) {
@@ -236,7 +237,7 @@ func TestSpeakerPeerChangesAreHitless(t *testing.T) {
 	waitEstablished(t, s, "a")
 	aBefore, _ := statusOf(s, "a")
 	a.HoldTime = 30 * time.Second
-	if err := s.SetPeers(ctx, []Peer{a, b}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{a, b}); err != nil {
 		t.Fatalf("SetPeers(a with hold time) error = %v", err)
 	}
 	time.Sleep(500 * time.Millisecond) // a reset would show by now
@@ -244,7 +245,7 @@ func TestSpeakerPeerChangesAreHitless(t *testing.T) {
 		t.Errorf("hold time change reset the session: before %+v, after %+v", aBefore, aAfter)
 	}
 	// Removing a leaves b alone; a's router loses its routes.
-	if err := s.SetPeers(ctx, []Peer{b}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{b}); err != nil {
 		t.Fatalf("SetPeers(b) error = %v", err)
 	}
 	if aAfter, _ := statusOf(s, "a"); aAfter.StateSince != (time.Time{}) {
@@ -268,10 +269,16 @@ func TestSpeakerPeerChangesAreHitless(t *testing.T) {
 	if n := len(routerB.paths()); n != 2 {
 		t.Errorf("router b has %d paths, want 2", n)
 	}
-	// The routes of the removed peer are forgotten: adding it back needs SetRoutes.
-	if err := s.SetRoutes(ctx, []Route{{Prefix: pfx("203.0.113.1/32"), Peers: []string{"a"}}}); err == nil {
-		t.Error("SetRoutes() naming a removed peer succeeded, want an error")
+	// Routes for a peer without a session wait for it: adding a back advertises them.
+	if err := s.SetRoutes(ctx, unfold(routes)); err != nil {
+		t.Fatalf("SetRoutes(routes of the removed peer) error = %v", err)
 	}
+	if err := s.SetPeers(ctx, []bgpspec.Peer{a, b}); err != nil {
+		t.Fatalf("SetPeers(a back) error = %v", err)
+	}
+	eventually(t, 15*time.Second, func() (bool, string) {
+		return len(routerA.paths()) == 1, "router a did not get its route back"
+	})
 }
 
 // TestSpeakerCloseWithdrawsRoutes checks that Close sends explicit withdrawals before
@@ -282,14 +289,14 @@ func TestSpeakerCloseWithdrawsRoutes(t *testing.T) {
 	ctx := context.Background()
 	p := router.peer("r")
 	p.GracefulRestart = true
-	if err := s.SetPeers(ctx, []Peer{p}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{p}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
-	routes := []Route{
+	routes := []route{
 		{Prefix: pfx("203.0.113.1/32"), Peers: []string{"r"}},
 		{Prefix: pfx("203.0.113.2/32"), Peers: []string{"r"}},
 	}
-	if err := s.SetRoutes(ctx, routes); err != nil {
+	if err := s.SetRoutes(ctx, unfold(routes)); err != nil {
 		t.Fatalf("SetRoutes() error = %v", err)
 	}
 	eventually(t, 15*time.Second, func() (bool, string) { return len(router.paths()) == 2, "routes not received" })
@@ -309,7 +316,7 @@ func TestSpeakerCloseWithdrawsRoutes(t *testing.T) {
 		m := router.session().GetState().GetMessages().GetReceived()
 		return m.GetNotification() == 1 && len(router.paths()) == 0, fmt.Sprintf("router received %d NOTIFICATIONs, has %d paths", m.GetNotification(), len(router.paths()))
 	})
-	if err := s.SetRoutes(ctx, routes); err != ErrClosed {
+	if err := s.SetRoutes(ctx, unfold(routes)); err != ErrClosed {
 		t.Errorf("SetRoutes after Close = %v, want ErrClosed", err)
 	}
 	if err := s.Close(ctx); err != nil {
@@ -340,13 +347,13 @@ func TestSpeakerFailingPeersAreIsolated(t *testing.T) {
 	myASN := badMyASN.peer("myasn")
 	myASN.MyASN = 64777
 	closedPort := freePort(t, ip("127.0.0.6"))
-	unreachable := Peer{Name: "unreachable", MyASN: speakerASN, PeerASN: 64500, Address: ip("127.0.0.6"), Port: closedPort, SourceAddress: ip(speakerAddr), ConnectTime: time.Second}
-	peers := []Peer{good, wrong, asn, myASN, shutdown.peer("shutdown"), unreachable}
+	unreachable := bgpspec.Peer{Name: "unreachable", MyASN: speakerASN, PeerASN: 64500, Address: ip("127.0.0.6"), Port: closedPort, SourceAddress: ip(speakerAddr), ConnectTime: time.Second}
+	peers := []bgpspec.Peer{good, wrong, asn, myASN, shutdown.peer("shutdown"), unreachable}
 	if err := s.SetPeers(ctx, peers); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
 	all := []string{"healthy", "md5", "asn", "myasn", "shutdown", "unreachable"}
-	if err := s.SetRoutes(ctx, []Route{{Prefix: pfx("203.0.113.1/32"), Peers: all}}); err != nil {
+	if err := s.SetRoutes(ctx, unfold([]route{{Prefix: pfx("203.0.113.1/32"), Peers: all}})); err != nil {
 		t.Fatalf("SetRoutes() error = %v", err)
 	}
 	waitEstablished(t, s, "healthy", "shutdown")
@@ -394,35 +401,49 @@ func TestSpeakerFailingPeersAreIsolated(t *testing.T) {
 	}
 }
 
-// TestSpeakerRejectsInvalidInput checks that invalid peers or routes change nothing.
-func TestSpeakerRejectsInvalidInput(t *testing.T) {
+// TestSpeakerAppliesEachPeerOnItsOwn checks that what gobgp refuses for one peer
+// (here a second neighbour at an address already in use, and a prefix of a family
+// the session does not carry) is reported for that peer alone, while the other
+// peers' sessions and routes are applied, and that the refused peer is applied by a
+// later call once the obstacle is gone.
+func TestSpeakerAppliesEachPeerOnItsOwn(t *testing.T) {
 	router := newTestRouter(t, "127.0.0.2", 64500, routerOptions{})
 	s := newTestSpeaker(t, nil)
 	ctx := context.Background()
-	p := router.peer("r")
-	if err := s.SetPeers(ctx, []Peer{p}); err != nil {
-		t.Fatalf("SetPeers() error = %v", err)
+	good := router.peer("good")
+	shadow := router.peer("shadow") // same address: gobgp keys neighbours by address
+	routes := unfold([]route{{Prefix: pfx("203.0.113.1/32"), Peers: []string{"good", "shadow"}}})
+	routes["good"][pfx("2001:db8::1/128")] = bgpspec.Attributes{}
+	if err := s.SetRoutes(ctx, routes); err != nil {
+		t.Fatalf("SetRoutes() before any session = %v, want nil (routes wait for their sessions)", err)
 	}
-	if err := s.SetRoutes(ctx, []Route{{Prefix: pfx("203.0.113.1/32"), Peers: []string{"r"}}}); err != nil {
-		t.Fatalf("SetRoutes() error = %v", err)
+	failed := FailedPeers(s.SetPeers(ctx, []bgpspec.Peer{shadow, good}))
+	if len(failed) != 1 || failed["shadow"] == nil {
+		t.Fatalf("SetPeers() failed peers = %v, want shadow (its address is taken)", failed)
 	}
-	bfd := p
-	bfd.BFDProfile = "fast"
-	if err := s.SetPeers(ctx, []Peer{bfd}); err == nil || !strings.Contains(err.Error(), `bgp peer "r": bfdProfile`) {
-		t.Errorf("SetPeers(bfd) error = %v, want a bfdProfile error", err)
-	}
-	bad := []Route{{Prefix: pfx("203.0.113.2/32"), Peers: []string{"r"}}, {Prefix: pfx("2001:db8::1/128"), Peers: []string{"r"}}}
-	if err := s.SetRoutes(ctx, bad); err == nil || !strings.Contains(err.Error(), "does not carry this address family") {
-		t.Errorf("SetRoutes(IPv6 on IPv4 session) error = %v, want a family error", err)
+	failed = FailedPeers(s.SetRoutes(ctx, routes))
+	if len(failed) != 1 || !strings.Contains(fmt.Sprint(failed["good"]), "route 2001:db8::1/128: the session to 127.0.0.2 does not carry this address family") {
+		t.Fatalf("SetRoutes() failed peers = %v, want good's IPv6 route named", failed)
 	}
 	eventually(t, 15*time.Second, func() (bool, string) {
 		got := router.paths()
 		_, ok := got[pfx("203.0.113.1/32")]
-		return len(got) == 1 && ok, fmt.Sprintf("router has %v, want only 203.0.113.1/32", got)
+		return len(got) == 1 && ok, fmt.Sprintf("router has %v, want 203.0.113.1/32 from the applied peer", got)
 	})
-	if st, _ := statusOf(s, "r"); st.AdvertisedPrefixes != 1 {
-		t.Errorf("status = %+v, want 1 advertised prefix", st)
+
+	// Without the clash, the refused peer is applied by the next call.
+	delete(routes["good"], pfx("2001:db8::1/128"))
+	if err := s.SetRoutes(ctx, routes); err != nil {
+		t.Fatalf("SetRoutes(IPv4 only) error = %v", err)
 	}
+	other := newTestRouter(t, "127.0.0.3", 64500, routerOptions{})
+	shadow = other.peer("shadow")
+	if err := s.SetPeers(ctx, []bgpspec.Peer{shadow, good}); err != nil {
+		t.Fatalf("SetPeers(no clash) error = %v", err)
+	}
+	eventually(t, 15*time.Second, func() (bool, string) {
+		return len(other.paths()) == 1 && len(router.paths()) == 1, "both routers should have the route"
+	})
 }
 
 // TestSpeakerMalformedUpdate checks that a peer sending a malformed UPDATE gets a
@@ -433,8 +454,8 @@ func TestSpeakerMalformedUpdate(t *testing.T) {
 	bad := newScriptedPeer(t, "127.0.0.9", 64500)
 	s := newTestSpeaker(t, nil)
 	ctx := context.Background()
-	badPeer := Peer{Name: "bad", MyASN: speakerASN, PeerASN: 64500, Address: bad.addr, Port: bad.port, SourceAddress: ip(speakerAddr), ConnectTime: time.Second}
-	if err := s.SetPeers(ctx, []Peer{healthy.peer("healthy"), badPeer}); err != nil {
+	badPeer := bgpspec.Peer{Name: "bad", MyASN: speakerASN, PeerASN: 64500, Address: bad.addr, Port: bad.port, SourceAddress: ip(speakerAddr), ConnectTime: time.Second}
+	if err := s.SetPeers(ctx, []bgpspec.Peer{healthy.peer("healthy"), badPeer}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
 	waitEstablished(t, s, "healthy")
@@ -470,15 +491,15 @@ func TestSpeakerPeerMovesAddress(t *testing.T) {
 	newRouter := newTestRouter(t, "127.0.0.3", 64500, routerOptions{})
 	s := newTestSpeaker(t, nil)
 	ctx := context.Background()
-	if err := s.SetPeers(ctx, []Peer{oldRouter.peer("r")}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{oldRouter.peer("r")}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
-	if err := s.SetRoutes(ctx, []Route{{Prefix: pfx("203.0.113.1/32"), Peers: []string{"r"}, Communities: []uint32{7}}}); err != nil {
+	if err := s.SetRoutes(ctx, unfold([]route{{Prefix: pfx("203.0.113.1/32"), Peers: []string{"r"}, Communities: []uint32{7}}})); err != nil {
 		t.Fatalf("SetRoutes() error = %v", err)
 	}
 	eventually(t, 15*time.Second, func() (bool, string) { return len(oldRouter.paths()) == 1, "old router has no route" })
 
-	if err := s.SetPeers(ctx, []Peer{newRouter.peer("r")}); err != nil {
+	if err := s.SetPeers(ctx, []bgpspec.Peer{newRouter.peer("r")}); err != nil {
 		t.Fatalf("SetPeers(moved) error = %v", err)
 	}
 	want := map[netip.Prefix]receivedPath{pfx("203.0.113.1/32"): {nextHop: ip(speakerAddr), asPath: "64501", communities: []uint32{7}}}

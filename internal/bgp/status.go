@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
 // SessionState is the state of a session's BGP finite state machine (RFC 4271 §8.2.2).
@@ -97,14 +99,14 @@ func newStatusBook() *statusBook {
 }
 
 // track starts recording a neighbour; an existing record for the address is replaced.
-func (b *statusBook) track(p Peer, now time.Time) {
+func (b *statusBook) track(p bgpspec.Peer, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sessions[p.Address] = &sessionRecord{name: p.Name, hasPassword: p.Password != "", state: SessionIdle, stateSince: now}
 }
 
 // rename updates the name and password flag of a tracked neighbour without touching its state.
-func (b *statusBook) rename(p Peer) {
+func (b *statusBook) rename(p bgpspec.Peer) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if r, ok := b.sessions[p.Address]; ok {
@@ -205,6 +207,14 @@ func (b *statusBook) snapshot() []PeerStatus {
 	}
 	slices.SortFunc(out, func(a, b PeerStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// established reports whether the session to addr is up.
+func (b *statusBook) established(addr netip.Addr) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.sessions[addr]
+	return ok && r.state == SessionEstablished
 }
 
 // anyEstablished reports whether some session is still up.

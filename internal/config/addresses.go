@@ -54,13 +54,12 @@ func parseAddr(s string) (netip.Addr, error) {
 	return addr, nil
 }
 
-// longestPrefixBits returns the longest prefix length among the CIDRs that
-// exactly cover r: an aggregated route shorter than this would cover
-// addresses outside r.
-func longestPrefixBits(r netipx.IPRange) int {
-	longest := 0
+// shortestPrefixBits returns the shortest prefix length among the CIDRs
+// that exactly cover r.
+func shortestPrefixBits(r netipx.IPRange) int {
+	shortest := r.From().BitLen()
 	for _, p := range r.Prefixes() {
-		longest = max(longest, p.Bits())
+		shortest = min(shortest, p.Bits())
 	}
-	return longest
+	return shortest
 }

@@ -319,12 +319,14 @@ func (b *builder) communityAliases() map[string]Community {
 func (b *builder) bgpAdvertisements(pools map[string]*Pool, peers map[string]*Peer, aliases map[string]Community) []*BGPAdvertisement {
 	var out []*BGPAdvertisement
 	seen := map[string]bool{}
+	objs := map[string]objectRef{}
 	for i := range b.res.BGPAdvertisements {
 		in := &b.res.BGPAdvertisements[i]
 		obj := ref(KindBGPAdvertisement, in.ObjectMeta)
 		if !b.checkUniqueName(seen, obj) {
 			continue
 		}
+		objs[in.Name] = obj
 		adv := &BGPAdvertisement{
 			Name:                in.Name,
 			Pools:               b.selectPools(obj, pools, in.Spec.IPAddressPools, in.Spec.IPAddressPoolSelectors),
@@ -341,6 +343,7 @@ func (b *builder) bgpAdvertisements(pools map[string]*Pool, peers map[string]*Pe
 			adv.AggregationLengthV6 = int(*l)
 		}
 		b.checkAggregation(obj, adv, pools)
+		b.checkServiceSelectorAggregation(obj, adv)
 		for j, name := range in.Spec.Communities {
 			c, err := resolveCommunity(name, aliases)
 			if err != nil {
@@ -360,32 +363,8 @@ func (b *builder) bgpAdvertisements(pools map[string]*Pool, peers map[string]*Pe
 		out = append(out, adv)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	b.checkLocalPrefs(out, objs, pools)
 	return out
-}
-
-// checkAggregation refuses an aggregation length that would advertise a
-// prefix covering addresses outside a pool.
-func (b *builder) checkAggregation(obj objectRef, adv *BGPAdvertisement, pools map[string]*Pool) {
-	if adv.AggregationLength < 0 || adv.AggregationLength > 32 {
-		b.add(obj, "spec.aggregationLength", "must be between 0 and 32, got %d", adv.AggregationLength)
-		return
-	}
-	if adv.AggregationLengthV6 < 0 || adv.AggregationLengthV6 > 128 {
-		b.add(obj, "spec.aggregationLengthV6", "must be between 0 and 128, got %d", adv.AggregationLengthV6)
-		return
-	}
-	for _, name := range adv.Pools {
-		for _, r := range pools[name].Ranges {
-			field, length := "spec.aggregationLength", adv.AggregationLength
-			if r.From().Is6() {
-				field, length = "spec.aggregationLengthV6", adv.AggregationLengthV6
-			}
-			if longest := longestPrefixBits(r); length < longest {
-				b.add(obj, field, "%d is shorter than /%d, the longest prefix of %s in IPAddressPool %s: the route would cover addresses outside the pool",
-					length, longest, r, name)
-			}
-		}
-	}
 }
 
 func resolveCommunity(s string, aliases map[string]Community) (Community, error) {

@@ -132,10 +132,12 @@ type Peer struct {
 	NodeSelectors Selectors
 	// Password is the TCP MD5 password, from spec.password or the
 	// referenced Secret.
-	Password               string
-	GracefulRestart        bool
-	EBGPMultiHop           bool
-	DisableMP              bool
+	Password        string
+	GracefulRestart bool
+	EBGPMultiHop    bool
+	// DualStackAddressFamily carries both families on one session.
+	// (spec.disableMP, deprecated by MetalLB in its favour, changes nothing:
+	// a session carries only its own family unless this is set.)
 	DualStackAddressFamily bool
 }
 

@@ -4,15 +4,16 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ironlb/ironlb/internal/api/v1beta2"
 )
 
-// asTrans is AS_TRANS (RFC 6793), which may not be configured as an ASN.
-const asTrans = 23456
+const (
+	// asTrans is AS_TRANS (RFC 6793), which may not be configured as an ASN.
+	asTrans = 23456
+	// maxPasswordLength is the kernel's TCP-MD5 key limit (TCP_MD5SIG_MAXKEYLEN).
+	maxPasswordLength = 80
+)
 
 func (b *builder) peers(bfd map[string]*BFDProfile) map[string]*Peer {
 	peers := map[string]*Peer{}
@@ -61,7 +62,6 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 		NodeSelectors:          b.selectors(obj, "spec.nodeSelectors", spec.NodeSelectors),
 		GracefulRestart:        spec.EnableGracefulRestart,
 		EBGPMultiHop:           spec.EBGPMultiHop,
-		DisableMP:              spec.DisableMP,
 		DualStackAddressFamily: spec.DualStackAddressFamily,
 	}
 	if p.Port == 0 {
@@ -89,10 +89,16 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 		b.add(obj, "spec.peerAddress", "peerAddress is required")
 	default:
 		addr, err := netip.ParseAddr(spec.PeerAddress)
-		if err != nil {
+		addr = addr.Unmap()
+		switch {
+		case err != nil:
 			b.add(obj, "spec.peerAddress", "%q is not an IP address", spec.PeerAddress)
+		case addr.IsUnspecified() || addr.IsMulticast():
+			b.add(obj, "spec.peerAddress", "%s is not a unicast address", addr)
+		case addr.Zone() != "" || addr.IsLinkLocalUnicast():
+			b.add(obj, "spec.peerAddress", "%s is link-local: such sessions need an interface (unnumbered BGP), which is not supported yet", spec.PeerAddress)
 		}
-		p.Address = addr.Unmap()
+		p.Address = addr
 	}
 	if spec.SourceAddress != "" {
 		addr, err := netip.ParseAddr(spec.SourceAddress)
@@ -112,22 +118,19 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 		p.RouterID = addr
 	}
 
-	p.HoldTime = durationOr(spec.HoldTime, DefaultHoldTime)
-	p.KeepaliveTime = durationOr(spec.KeepaliveTime, p.HoldTime/3)
-	p.ConnectTime = durationOr(spec.ConnectTime, DefaultConnectTime)
-	switch {
-	case p.HoldTime < 0, p.HoldTime > 0 && p.HoldTime < minHoldTime, p.HoldTime > 65535*time.Second:
-		b.add(obj, "spec.holdTime", "must be 0 or between 3s and 65535s, got %s", p.HoldTime)
-	case p.KeepaliveTime < 0:
-		b.add(obj, "spec.keepaliveTime", "must not be negative, got %s", p.KeepaliveTime)
-	case p.KeepaliveTime > p.HoldTime:
-		b.add(obj, "spec.keepaliveTime", "%s is longer than holdTime %s", p.KeepaliveTime, p.HoldTime)
+	var timerErr *timerError
+	if p.HoldTime, p.KeepaliveTime, timerErr = sessionTimers(spec.HoldTime, spec.KeepaliveTime); timerErr != nil {
+		b.add(obj, timerErr.field, "%s", timerErr.message)
 	}
-	if p.ConnectTime < time.Second || p.ConnectTime > 65535*time.Second {
-		b.add(obj, "spec.connectTime", "must be between 1s and 65535s, got %s", p.ConnectTime)
+	if p.ConnectTime, timerErr = connectTime(spec.ConnectTime); timerErr != nil {
+		b.add(obj, timerErr.field, "%s", timerErr.message)
+	}
+	if p.EBGPMultiHop && p.IsInternal() {
+		b.add(obj, "spec.ebgpMultiHop", "is for eBGP sessions; this peer's AS equals the local AS (iBGP)")
 	}
 
 	b.peerPassword(obj, in, p)
+	b.checkPassword(obj, p)
 	if spec.BFDProfile != "" {
 		if _, known := bfd[spec.BFDProfile]; !known && indexByName(b.res.BFDProfiles, spec.BFDProfile) < 0 {
 			b.add(obj, "spec.bfdProfile", "unknown BFDProfile %q", spec.BFDProfile)
@@ -182,9 +185,9 @@ func (b *builder) peerPassword(obj objectRef, in *v1beta2.BGPPeer, p *Peer) {
 	}
 }
 
-func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
-	if d == nil {
-		return def
+// checkPassword refuses a password the kernel cannot use as a TCP-MD5 key.
+func (b *builder) checkPassword(obj objectRef, p *Peer) {
+	if len(p.Password) > maxPasswordLength {
+		b.add(obj, "spec.password", "%d bytes: longer than the TCP-MD5 key limit of %d bytes", len(p.Password), maxPasswordLength)
 	}
-	return d.Duration
 }

@@ -32,6 +32,10 @@ const (
 	// the component keeps serving its last valid one: the
 	// metallb_k8s_client_config_stale_bool metric as a condition.
 	ConditionStale = "Stale"
+	// ConditionBGPPeers is True when a speaker serves every BGPPeer that
+	// selects its node as configured; False lists, one per line, the peers
+	// it leaves out or serves in part, and why.
+	ConditionBGPPeers = "BGPPeersApplied"
 )
 
 // Condition reasons.
@@ -46,6 +50,10 @@ const (
 	ReasonNeverLoaded = "NeverLoaded"
 	// ReasonCurrent: the configuration served is the latest one.
 	ReasonCurrent = "Current"
+	// ReasonPeersApplied: every BGPPeer of the node is served.
+	ReasonPeersApplied = "PeersApplied"
+	// ReasonPeerProblems: some BGPPeer of the node is left out or served in part.
+	ReasonPeerProblems = "PeerProblems"
 )
 
 // ReasonInvalidConfiguration is the reason of the Warning Events written on
@@ -103,6 +111,18 @@ func Status(current v1beta1.ConfigurationStateStatus, err error, everLoaded bool
 	meta.SetStatusCondition(&out.Conditions, valid)
 	meta.SetStatusCondition(&out.Conditions, stale)
 	return out
+}
+
+// PeersCondition returns the ConditionBGPPeers of a speaker whose BGP peers
+// have the given problems, one "BGPPeer name: problem" line each.
+func PeersCondition(problems []string, now time.Time) metav1.Condition {
+	c := metav1.Condition{Type: ConditionBGPPeers, LastTransitionTime: metav1.NewTime(now.Truncate(time.Second))}
+	if len(problems) == 0 {
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonPeersApplied, "every BGPPeer selecting this node is applied"
+		return c
+	}
+	c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonPeerProblems, truncate(strings.Join(problems, "\n"))
+	return c
 }
 
 func truncate(s string) string {

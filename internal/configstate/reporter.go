@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -48,21 +49,24 @@ type Reporter struct {
 	Now func() time.Time
 
 	latest     chan outcome
+	peers      chan []string
 	everLoaded bool
 	// evented is the error summary Events were last written for.
 	evented string
 }
 
-// outcome is one build of the configuration.
+// outcome is one build of the configuration, and the problems of the BGP
+// peers (nil: not reported, so no BGPPeersApplied condition).
 type outcome struct {
-	err error
-	res config.Resources
+	err   error
+	res   config.Resources
+	peers []string
 }
 
 // NewReporter returns a Reporter of the ConfigurationState name in
 // namespace; set Labels, Owner and Recorder before Run.
 func NewReporter(client rest.Interface, namespace, name string, log *slog.Logger) *Reporter {
-	return &Reporter{Client: client, Namespace: namespace, Name: name, Log: log, latest: make(chan outcome, 1)}
+	return &Reporter{Client: client, Namespace: namespace, Name: name, Log: log, latest: make(chan outcome, 1), peers: make(chan []string, 1)}
 }
 
 // Report hands over the outcome of a configuration build (err nil: loaded)
@@ -82,10 +86,32 @@ func (r *Reporter) Report(err error, res config.Resources) {
 	}
 }
 
-// Run writes the outcomes handed to Report until ctx is done, retrying a
-// failed write until it succeeds or a newer outcome replaces it.
+// ReportPeers hands over the problems of a speaker's BGP peers, one
+// "BGPPeer name: problem" line each (empty: none), replacing those not yet
+// written. They are written with the latest configuration outcome.
+func (r *Reporter) ReportPeers(problems []string) {
+	if problems == nil {
+		problems = []string{}
+	}
+	for {
+		select {
+		case r.peers <- problems:
+			return
+		default:
+		}
+		select {
+		case <-r.peers:
+		default:
+		}
+	}
+}
+
+// Run writes the outcomes handed to Report and ReportPeers until ctx is
+// done, retrying a failed write until it succeeds or a newer outcome
+// replaces it.
 func (r *Reporter) Run(ctx context.Context) {
-	var pending *outcome
+	var pending, last *outcome
+	var peers []string
 	for {
 		var retry <-chan time.Time
 		if pending != nil {
@@ -95,7 +121,15 @@ func (r *Reporter) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case o := <-r.latest:
-			pending = &o
+			o.peers = peers
+			pending, last = &o, &o
+		case peers = <-r.peers:
+			if last == nil {
+				continue // written with the first configuration outcome
+			}
+			o := *last
+			o.peers = peers
+			pending, last = &o, &o
 		case <-retry:
 		}
 		if err := r.write(ctx, *pending); err != nil {
@@ -118,6 +152,9 @@ func (r *Reporter) write(ctx context.Context, o outcome) error {
 		return err
 	}
 	status := Status(state.Status, o.err, r.everLoaded, r.now())
+	if o.peers != nil {
+		meta.SetStatusCondition(&status.Conditions, PeersCondition(o.peers, r.now()))
+	}
 	if !equality.Semantic.DeepEqual(status, state.Status) {
 		state.Status = status
 		if err := r.Client.Put().Namespace(r.Namespace).Resource(resource).Name(r.Name).SubResource("status").

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/bgp"
+	"github.com/ironlb/ironlb/internal/bgpspec"
 	"github.com/ironlb/ironlb/internal/layer2"
 	"github.com/ironlb/ironlb/internal/metrics"
 )
@@ -116,7 +117,7 @@ func newBGPSessions(m *metrics.BGP) *bgpSessions {
 }
 
 // setPeers exports the configured sessions and stops exporting removed ones.
-func (b *bgpSessions) setPeers(peers []bgp.Peer) {
+func (b *bgpSessions) setPeers(peers []bgpspec.Peer) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	current := map[string]string{}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,6 +28,7 @@ import (
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/bgp"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/configstate"
 	"github.com/ironlb/ironlb/internal/election"
 	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/layer2"
@@ -76,12 +76,14 @@ type Speaker struct {
 
 	members   *members.List
 	announcer *layer2.Announcer
-	bgp       *bgp.Speaker
+	bgpState  bgpApply
 	elector   *election.Elector
 	status    *statusWriter
 	// interfaces remembers departed speakers' interfaces (used by
 	// reconcile only).
 	interfaces interfaceMemory
+	// configState reports this speaker's ConfigurationState.
+	configState *configstate.Reporter
 
 	cfg     *config.Config
 	applied announce.Plan
@@ -214,6 +216,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	s.status = newStatusWriter(s.clients, s.recorder, s.services, s.opts.Namespace, s.opts.NodeName, s.log)
 	go s.status.run(ctx)
 	states := s.newConfigStateReporter(self)
+	s.configState = states
 	go states.Run(ctx)
 
 	s.running.Store(true)
@@ -481,7 +484,7 @@ func (s *Speaker) reconcile(ctx context.Context) {
 
 	plan := announce.Compute(s.snapshot(services), s.elector)
 	s.applyL2(plan.L2)
-	s.applyBGP(ctx, plan.BGP)
+	plan.BGP = s.applyBGP(ctx, plan.BGP)
 	s.opts.Metrics.recordTakeovers(s.applied.L2, plan.L2, since, membersLeft)
 	s.opts.Metrics.recordBGPAnnouncements(s.applied.BGP, plan.BGP, since)
 	s.opts.Metrics.Speaker.SetAnnounced(announcedList(plan))
@@ -524,61 +527,6 @@ func logOwnershipChanges(log *slog.Logger, before, after []announce.L2Announceme
 	}
 }
 
-func (s *Speaker) applyBGP(ctx context.Context, desired announce.BGPPlan) {
-	if s.bgp == nil {
-		if len(desired.Peers) == 0 {
-			return
-		}
-		if err := s.startBGP(ctx); err != nil {
-			s.log.Error("starting BGP", "err", err)
-			return
-		}
-	}
-	if !slices.Equal(desired.Conflicts, s.applied.BGP.Conflicts) {
-		for _, conflict := range desired.Conflicts {
-			s.log.Error("BGP peer conflict", "conflict", conflict)
-		}
-	}
-	if !reflect.DeepEqual(desired.Peers, s.applied.BGP.Peers) {
-		if err := s.bgp.SetPeers(ctx, desired.Peers); err != nil {
-			s.log.Error("configuring BGP peers", "err", err)
-		}
-		s.bgpMetrics.setPeers(desired.Peers)
-	}
-	if !reflect.DeepEqual(desired.Routes, s.applied.BGP.Routes) {
-		if err := s.bgp.SetRoutes(ctx, desired.Routes); err != nil {
-			s.log.Error("advertising BGP routes", "err", err)
-		}
-	}
-}
-
-func (s *Speaker) startBGP(ctx context.Context) error {
-	self, err := s.nodes.Get(s.opts.NodeName)
-	if err != nil {
-		return err
-	}
-	var routerID netip.Addr
-	for _, ip := range internalIPs(self) {
-		if ip.Is4() {
-			routerID = ip
-			break
-		}
-	}
-	s.bgp, err = bgp.New(ctx, bgp.Config{
-		RouterID: routerID,
-		Logger:   s.log.With("component", "bgp"),
-		OnStateChange: func(st bgp.PeerStatus) {
-			s.log.Info("BGP session state", "peer", st.Name, "state", st.State.String(), "lastError", st.LastError)
-			s.bgpMetrics.observe(st)
-		},
-	})
-	if err != nil {
-		return err
-	}
-	go s.pollBGPStatus(ctx)
-	return nil
-}
-
 // pollBGPStatus refreshes the BGP metrics that change without a state
 // change: prefixes advertised and UPDATEs sent.
 func (s *Speaker) pollBGPStatus(ctx context.Context) {
@@ -589,7 +537,7 @@ func (s *Speaker) pollBGPStatus(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			s.bgpMetrics.observe(s.bgp.Status()...)
+			s.bgpMetrics.observe(s.bgpState.speaker.Status()...)
 		}
 	}
 }
@@ -607,10 +555,10 @@ func (s *Speaker) shutdown() {
 			s.log.Warn("leaving memberlist", "err", err)
 		}
 	}
-	if s.bgp != nil {
+	if s.bgpState.speaker != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if err := s.bgp.Close(ctx); err != nil && !errors.Is(err, bgp.ErrClosed) {
+		if err := s.bgpState.speaker.Close(ctx); err != nil && !errors.Is(err, bgp.ErrClosed) {
 			s.log.Warn("closing BGP sessions", "err", err)
 		}
 	}

@@ -1,0 +1,98 @@
+package configstate
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/rest"
+
+	"github.com/ironlb/ironlb/internal/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/config"
+)
+
+// fakeStates is an API server holding one ConfigurationState.
+type fakeStates struct {
+	mu    sync.Mutex
+	state v1beta1.ConfigurationState
+}
+
+func (f *fakeStates) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r.Method == http.MethodPut {
+		if err := json.NewDecoder(r.Body).Decode(&f.state); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(&f.state) //nolint:errcheck // the client reports a broken answer
+}
+
+func (f *fakeStates) condition(typ string) *metav1.Condition {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := meta.FindStatusCondition(f.state.Status.Conditions, typ)
+	if c == nil {
+		return nil
+	}
+	copied := *c
+	return &copied
+}
+
+func TestReporterWritesBGPPeerProblems(t *testing.T) {
+	api := &fakeStates{state: v1beta1.ConfigurationState{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1beta1.GroupVersion.String(), Kind: "ConfigurationState"},
+		ObjectMeta: metav1.ObjectMeta{Name: "speaker-node1", Namespace: "metallb-system"},
+	}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	scheme := runtime.NewScheme()
+	if err := v1beta1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	client, err := rest.RESTClientFor(&rest.Config{Host: srv.URL, APIPath: "/apis", ContentConfig: rest.ContentConfig{
+		GroupVersion: &v1beta1.GroupVersion, NegotiatedSerializer: serializer.NewCodecFactory(scheme).WithoutConversion()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReporter(client, "metallb-system", "speaker-node1", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+
+	wait := func(what string, ok func(*metav1.Condition) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(api.condition(ConditionBGPPeers)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: condition is %+v", what, api.condition(ConditionBGPPeers))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	r.ReportPeers([]string{"BGPPeer b: left out"}) // before any configuration: kept for the first write
+	r.Report(nil, config.Resources{})
+	wait("problem written with the configuration", func(c *metav1.Condition) bool {
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == ReasonPeerProblems && c.Message == "BGPPeer b: left out"
+	})
+	if valid := api.condition(ConditionValid); valid == nil || valid.Status != metav1.ConditionTrue {
+		t.Errorf("ConfigurationValid = %+v, want True beside the peer problems", valid)
+	}
+	r.ReportPeers(nil)
+	wait("problem gone", func(c *metav1.Condition) bool {
+		return c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, "every BGPPeer")
+	})
+}
