@@ -71,8 +71,22 @@ func TestStartingSpeakerJoinsOnlyWhenItCanAnswer(t *testing.T) {
 	if err := l.StartSpeaker(i); err != nil {
 		t.Fatal(err)
 	}
-	// It runs and has read the refused configuration...
-	waitStale(t, l, 1, i)
+	// It runs and has read the refused configuration (a speaker that never
+	// loaded one reports loaded 0, not stale)...
+	lab.Eventually(t, 30*time.Second, "the started speaker read the refused configuration", func() error {
+		updates, err := speakerMetric(ctx, l, i, "metallb_k8s_client_updates_total")
+		if err != nil {
+			return err
+		}
+		loaded, err := speakerMetric(ctx, l, i, "metallb_k8s_client_config_loaded_bool")
+		if err != nil {
+			return err
+		}
+		if updates < 1 || loaded != 0 {
+			return fmt.Errorf("%s: %v updates, config loaded %v", lab.NodeName(i), updates, loaded)
+		}
+		return nil
+	})
 	// ...and stays out of the cluster while it cannot answer.
 	for range 8 {
 		time.Sleep(250 * time.Millisecond)
@@ -108,20 +122,37 @@ func allNodes(l *lab.Lab) []int {
 
 // waitStale waits until the speakers of the given nodes report
 // metallb_k8s_client_config_stale_bool want.
-func waitStale(tb testing.TB, l *lab.Lab, want int, nodes ...int) {
+func waitStale(tb testing.TB, l *lab.Lab, want float64, nodes ...int) {
 	tb.Helper()
-	lab.Eventually(tb, 30*time.Second, fmt.Sprintf("config_stale_bool %d on nodes %v", want, nodes), func() error {
+	lab.Eventually(tb, 30*time.Second, fmt.Sprintf("config_stale_bool %v on nodes %v", want, nodes), func() error {
 		for _, i := range nodes {
-			body, err := l.Node(i).Exec(context.Background(), "curl", "-sf", "--max-time", "2", "http://127.0.0.1:7472/metrics")
+			got, err := speakerMetric(context.Background(), l, i, "metallb_k8s_client_config_stale_bool")
 			if err != nil {
 				return err
 			}
-			if line := fmt.Sprintf("metallb_k8s_client_config_stale_bool %d\n", want); !strings.Contains(body, line) {
-				return fmt.Errorf("%s: no %q in /metrics", lab.NodeName(i), strings.TrimSpace(line))
+			if got != want {
+				return fmt.Errorf("%s: config_stale_bool %v", lab.NodeName(i), got)
 			}
 		}
 		return nil
 	})
+}
+
+// speakerMetric returns the value of an unlabelled metric of node i's
+// speaker.
+func speakerMetric(ctx context.Context, l *lab.Lab, i int, name string) (float64, error) {
+	body, err := l.Node(i).Exec(ctx, "curl", "-sf", "--max-time", "2", "http://127.0.0.1:7472/metrics")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(body) {
+		if value, ok := strings.CutPrefix(line, name+" "); ok {
+			var v float64
+			_, err := fmt.Sscan(value, &v)
+			return v, err
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s in /metrics", lab.NodeName(i), name)
 }
 
 // readyz returns the HTTP status code node i's speaker answers /readyz with.
