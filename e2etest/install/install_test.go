@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,7 +89,8 @@ func installAndServe(ctx context.Context, l *lab.Lab, name string) (installed, e
 }
 
 // uninstall removes what installAndServe created and waits until the
-// namespace is gone.
+// namespace and the CustomResourceDefinitions are gone, so the next install
+// starts from nothing.
 func uninstall(ctx context.Context, l *lab.Lab, name string) error {
 	kube := l.KubeClient()
 	kube.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{})
@@ -99,11 +101,12 @@ func uninstall(ctx context.Context, l *lab.Lab, name string) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		_, err := kube.CoreV1().Namespaces().Get(ctx, lab.IronLBNamespace, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+		out, crdErr := l.Kubectl(ctx, "", "get", "crd", "-o", "name")
+		if apierrors.IsNotFound(err) && crdErr == nil && !strings.Contains(out, "metallb.io") {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s still there after 3m: %v", lab.IronLBNamespace, err)
+			return fmt.Errorf("namespace %s or metallb.io CRDs still there after 3m: %v; %s", lab.IronLBNamespace, err, out)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -151,9 +154,12 @@ func TestInstall(t *testing.T) {
 	if len(endpointSlices.Items) == 0 {
 		t.Error("no EndpointSlice for Service web")
 	}
-	forbidden, err := l.ForbiddenRequests()
+	forbidden, audited, err := l.ForbiddenRequests()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if audited == 0 {
+		t.Error("the audit log holds no request of ironlb's service accounts: the 403 check would see nothing")
 	}
 	for _, e := range forbidden {
 		t.Errorf("refused: %s", e)

@@ -53,24 +53,24 @@ func (e AuditEvent) String() string {
 
 // ForbiddenRequests returns every request by an ironlb service account
 // (namespace IronLBNamespace) that the API server answered with 403 since
-// the lab came up: with RBAC enforced, one means the manifest grants too
-// little.
-func (l *Lab) ForbiddenRequests() ([]AuditEvent, error) {
+// the lab came up, and how many of their requests were audited in all (so
+// a caller can tell an empty log from a clean one): with RBAC enforced, a
+// 403 means the manifest grants too little.
+func (l *Lab) ForbiddenRequests() (forbidden []AuditEvent, audited int, err error) {
 	return readForbidden(auditLogPath, "system:serviceaccount:"+IronLBNamespace+":")
 }
 
 // readForbidden parses an audit log and returns the 403s of users whose
-// name starts with userPrefix.
-func readForbidden(path, userPrefix string) ([]AuditEvent, error) {
+// name starts with userPrefix, and the number of those users' events.
+func readForbidden(path, userPrefix string) (events []AuditEvent, audited int, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
-	var events []AuditEvent
 	scanner := bufio.NewScanner(f)
 	scanner.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
 	for scanner.Scan() {
@@ -89,9 +89,13 @@ func readForbidden(path, userPrefix string) ([]AuditEvent, error) {
 			Annotations map[string]string `json:"annotations"`
 		}
 		if err := json.Unmarshal(scanner.Bytes(), &event); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, 0, fmt.Errorf("%s: %w", path, err)
 		}
-		if event.ResponseStatus.Code != 403 || !strings.HasPrefix(event.User.Username, userPrefix) {
+		if !strings.HasPrefix(event.User.Username, userPrefix) {
+			continue
+		}
+		audited++
+		if event.ResponseStatus.Code != 403 {
 			continue
 		}
 		events = append(events, AuditEvent{
@@ -100,5 +104,5 @@ func readForbidden(path, userPrefix string) ([]AuditEvent, error) {
 			Timestamp: event.StageTimestamp, Annotations: event.Annotations,
 		})
 	}
-	return events, scanner.Err()
+	return events, audited, scanner.Err()
 }

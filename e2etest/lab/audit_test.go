@@ -15,9 +15,12 @@ func TestReadForbidden(t *testing.T) {
 	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := readForbidden(path, "system:serviceaccount:metallb-system:")
+	got, audited, err := readForbidden(path, "system:serviceaccount:metallb-system:")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if audited != 2 {
+		t.Errorf("%d events of metallb-system service accounts, want 2", audited)
 	}
 	if len(got) != 1 {
 		t.Fatalf("got %d events, want 1: %v", len(got), got)
@@ -29,14 +32,14 @@ func TestReadForbidden(t *testing.T) {
 		t.Errorf("got %s\nwant %s", got[0], want)
 	}
 
-	missing, err := readForbidden(filepath.Join(t.TempDir(), "absent.log"), "x")
-	if err != nil || missing != nil {
-		t.Errorf("absent log: %v, %v; want none and no error", missing, err)
+	missing, audited, err := readForbidden(filepath.Join(t.TempDir(), "absent.log"), "x")
+	if err != nil || missing != nil || audited != 0 {
+		t.Errorf("absent log: %v, %d, %v; want none and no error", missing, audited, err)
 	}
 	if err := os.WriteFile(path, []byte("{not json\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readForbidden(path, "x"); err == nil {
+	if _, _, err := readForbidden(path, "x"); err == nil {
 		t.Error("a corrupt log gave no error")
 	}
 }
