@@ -95,6 +95,17 @@ func uninstall(ctx context.Context, l *lab.Lab, name string) error {
 	kube := l.KubeClient()
 	kube.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{})
 	kube.AppsV1().DaemonSets("default").Delete(ctx, name, metav1.DeleteOptions{})
+	// ironlb's pods first, while their Roles still exist: a speaker's
+	// graceful stop deletes its node's status objects, which `kubectl delete
+	// -f` at once would refuse (403, Role already gone) and the audit check
+	// would count.
+	if _, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "delete", "--wait=true", "--timeout=2m",
+		"daemonset/speaker", "deployment/controller"); err != nil {
+		return err
+	}
+	if err := waitNoPods(ctx, l); err != nil {
+		return err
+	}
 	if _, err := l.Kubectl(ctx, "", "delete", "--wait=false", "-f", l.ManifestPath("metallb-native.yaml")); err != nil {
 		return err
 	}
@@ -107,6 +118,21 @@ func uninstall(ctx context.Context, l *lab.Lab, name string) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("namespace %s or metallb.io CRDs still there after 3m: %v; %s", lab.IronLBNamespace, err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitNoPods waits until no pod is left in ironlb's namespace.
+func waitNoPods(ctx context.Context, l *lab.Lab) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pods, err := l.KubeClient().CoreV1().Pods(lab.IronLBNamespace).List(ctx, metav1.ListOptions{})
+		if err == nil && len(pods.Items) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pods of %s not gone after 2m: %v", lab.IronLBNamespace, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
