@@ -106,7 +106,7 @@ func uninstall(ctx context.Context, l *lab.Lab, name string) error {
 	if err := waitNoPods(ctx, l); err != nil {
 		return err
 	}
-	if _, err := l.Kubectl(ctx, "", "delete", "--wait=false", "-f", l.ManifestPath("metallb-native.yaml")); err != nil {
+	if _, err := l.Kubectl(ctx, "", "delete", "--wait=false", "--ignore-not-found", "-f", l.ManifestPath("metallb-native.yaml")); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(3 * time.Minute)

@@ -70,8 +70,9 @@ func mountMissingCgroups(ctx context.Context) error {
 	return nil
 }
 
-// cgroupHierarchies lists the mount points of the cgroup v1 hierarchies.
-func cgroupHierarchies() ([]string, error) {
+// cgroupHierarchies lists the mount points of the cgroup hierarchies whose
+// file system type is one of fstypes ("cgroup" for v1, "cgroup2").
+func cgroupHierarchies(fstypes ...string) ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
@@ -85,7 +86,7 @@ func cgroupHierarchies() ([]string, error) {
 		if !ok {
 			continue
 		}
-		if fields := strings.Fields(right); len(fields) > 0 && fields[0] == "cgroup" {
+		if fields := strings.Fields(right); len(fields) > 0 && slices.Contains(fstypes, fields[0]) {
 			if mount := strings.Fields(left); len(mount) > 4 {
 				dirs = append(dirs, mount[4])
 			}
@@ -97,7 +98,7 @@ func cgroupHierarchies() ([]string, error) {
 // createCgroupRoot creates cgroup (e.g. /ilblab-node1) in every v1
 // hierarchy, with the parent's CPUs and memory nodes in cpuset.
 func createCgroupRoot(cgroup string) error {
-	hierarchies, err := cgroupHierarchies()
+	hierarchies, err := cgroupHierarchies("cgroup")
 	if err != nil {
 		return err
 	}
@@ -123,10 +124,11 @@ func createCgroupRoot(cgroup string) error {
 }
 
 // removeLabCgroups kills every process in a cgroup whose top-level name
-// carries the lab prefix, in any hierarchy, removes those cgroups deepest
-// first and unmounts the hierarchies the lab mounted.
+// carries the lab prefix, in any hierarchy (runc also creates them in the
+// unified one of a hybrid setup), removes those cgroups deepest first and
+// unmounts the hierarchies the lab mounted.
 func removeLabCgroups() error {
-	hierarchies, err := cgroupHierarchies()
+	hierarchies, err := cgroupHierarchies("cgroup", "cgroup2")
 	if err != nil {
 		return err
 	}
