@@ -40,9 +40,9 @@ type installed struct {
 
 // installAndServe applies the manifest, waits for ironlb's pods to be Ready,
 // configures a layer 2 pool and exposes backend pods (one per node) through
-// a LoadBalancer Service, until the client gets an answer through the
-// Service's IP. Durations count from the apply.
-func installAndServe(ctx context.Context, l *lab.Lab, name string) (installed, error) {
+// a LoadBalancer Service (externalTrafficPolicy policy), until the client
+// gets an answer through the Service's IP. Durations count from the apply.
+func installAndServe(ctx context.Context, l *lab.Lab, name string, policy corev1.ServiceExternalTrafficPolicy) (installed, error) {
 	var got installed
 	start := time.Now()
 	if err := l.Install(ctx); err != nil {
@@ -66,6 +66,7 @@ func installAndServe(ctx context.Context, l *lab.Lab, name string) (installed, e
 		return got, fmt.Errorf("apply pool through the webhook: %w", applyErr)
 	}
 	svc := lab.NewLoadBalancerService("default", name)
+	svc.Spec.ExternalTrafficPolicy = policy
 	svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicySingleStack)
 	svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
 	if _, err := l.KubeClient().CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
@@ -147,7 +148,7 @@ func waitNoPods(ctx context.Context, l *lab.Lab) error {
 func TestInstall(t *testing.T) {
 	l := lab.Shared(t)
 	ctx := t.Context()
-	got, err := installAndServe(ctx, l, "web")
+	got, err := installAndServe(ctx, l, "web", corev1.ServiceExternalTrafficPolicyCluster)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestInstall(t *testing.T) {
 func TestSpeakerContainerKilled(t *testing.T) {
 	l := lab.Shared(t)
 	ctx := t.Context()
-	if _, err := installAndServe(ctx, l, "crash"); err != nil {
+	if _, err := installAndServe(ctx, l, "crash", corev1.ServiceExternalTrafficPolicyCluster); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -205,19 +206,43 @@ func TestSpeakerContainerKilled(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	restarts, err := speakerRestarts(ctx, l, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := l.KillSpeakerContainer(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	lab.Eventually(t, 2*time.Minute, "speaker on node2 restarted and Ready", func() error {
-		pod, err := l.SpeakerPod(ctx, 2)
-		if err != nil {
-			return err
-		}
-		for _, s := range pod.Status.ContainerStatuses {
-			if s.Name == "speaker" && s.RestartCount >= 1 && s.Ready {
-				return nil
-			}
-		}
-		return fmt.Errorf("speaker pod %s: %+v", pod.Name, pod.Status.ContainerStatuses)
+		return speakerRestarted(ctx, l, 2, restarts)
 	})
+}
+
+// speakerRestarts is the restart count of node i's speaker container.
+func speakerRestarts(ctx context.Context, l *lab.Lab, i int) (int32, error) {
+	pod, err := l.SpeakerPod(ctx, i)
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range pod.Status.ContainerStatuses {
+		if s.Name == "speaker" {
+			return s.RestartCount, nil
+		}
+	}
+	return 0, fmt.Errorf("speaker pod %s has no speaker container status", pod.Name)
+}
+
+// speakerRestarted is nil once node i's speaker container has restarted
+// since it had before restarts and is Ready.
+func speakerRestarted(ctx context.Context, l *lab.Lab, i int, before int32) error {
+	pod, err := l.SpeakerPod(ctx, i)
+	if err != nil {
+		return err
+	}
+	for _, s := range pod.Status.ContainerStatuses {
+		if s.Name == "speaker" && s.RestartCount > before && s.Ready {
+			return nil
+		}
+	}
+	return fmt.Errorf("speaker pod %s: %+v", pod.Name, pod.Status.ContainerStatuses)
 }

@@ -229,6 +229,9 @@ func (l *Lab) SpeakerPod(ctx context.Context, i int) (*corev1.Pod, error) {
 // through the node's containerd, as a crash on a real node would; the
 // kubelet restarts it.
 func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
+	if i < 1 || i > len(l.kubeNodes) {
+		return fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
+	}
 	pod, err := l.SpeakerPod(ctx, i)
 	if err != nil {
 		return err
