@@ -3,14 +3,21 @@
 GO        ?= go
 BIN       := bin
 FUZZTIME  ?= 10s
+# The source commit, stamped into both binaries (--version) and the images' labels; "-dirty" when the
+# work tree has uncommitted changes. Images are dated at the commit's time, never at the build's.
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# Static, reproducible binaries: no cgo, no build paths (-trimpath), no build time, no build ID.
+LDFLAGS   := -s -w -buildid= -X github.com/ironlb/ironlb/internal/version.Revision=$(REVISION)
 # e2e tests need root (network namespaces); they run as part of `make test`
 # only when we are root.
 IS_ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help build test unit fuzz lint manifests manifests-check demo e2e bench bench-lab lab-down clean
+.PHONY: help build images test unit fuzz lint manifests manifests-check demo e2e bench bench-lab lab-down clean
 
 help:
 	@echo "make build      build bin/controller and bin/speaker"
+	@echo "make images     build dist/controller.tar and dist/speaker.tar (docker-archive images)"
 	@echo "make test       lint, unit tests (race), fuzz smoke, manifests check, e2e (as root)"
 	@echo "make demo       run ironlb on the local lab (KEEP=1 leaves it up)"
 	@echo "make e2e        end-to-end tests on the lab (root)"
@@ -20,7 +27,12 @@ help:
 	@echo "make lab-down   tear down a lab left up by KEEP=1"
 
 build:
-	$(GO) build -trimpath -o $(BIN)/ ./controller ./speaker
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./controller ./speaker
+
+# The images as `kubectl apply -f manifests/metallb-native.yaml` names them, for `kind load
+# image-archive` or `ctr -n k8s.io images import`. Two runs on one commit give the same digests.
+images: build
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./internal/images/cmd/build-images -bin $(BIN) -out dist -revision $(REVISION)
 
 test: lint unit fuzz
 ifeq ($(IS_ROOT),yes)
@@ -32,12 +44,18 @@ endif
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2etest)
 
-# Run every fuzz target for FUZZTIME on top of its seed corpus.
+# Run every fuzz target for FUZZTIME on top of its seed corpus, one worker at a time so that a loaded
+# machine does not starve the fuzzer; a failing target's whole output is printed.
+FUZZTIMEOUT ?= 5m
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./internal/... ./e2etest/lab); do \
+	@set -e; log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	for pkg in $$($(GO) list ./internal/... ./e2etest/lab); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg >/dev/null; \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s \
+	        -parallel 1 -timeout $(FUZZTIMEOUT) $$pkg >"$$log" 2>&1; then \
+	      cat "$$log"; echo "FAIL: fuzz $$pkg $$target"; exit 1; \
+	    fi; \
 	  done; \
 	done
 
@@ -68,4 +86,4 @@ lab-down:
 	$(GO) run ./e2etest/cmd/lab down
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

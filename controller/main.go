@@ -1,11 +1,14 @@
 // Command controller is ironlb's IPAM: it assigns addresses from
-// IPAddressPools to LoadBalancer Services. It also checks and converts
-// configurations offline:
+// IPAddressPools to LoadBalancer Services and serves the validating webhook.
+// It also checks and converts configurations offline; `controller help`
+// lists the subcommands:
 //
 //	controller [flags]                    run against the cluster
 //	controller status                     print each LoadBalancer IP and who announces it
 //	controller validate -f FILE...        check a configuration, as the cluster would
 //	controller convert-configmap -f FILE  turn a legacy MetalLB ConfigMap into CRs
+//	controller help [SUBCOMMAND]          list the subcommands, or one's flags
+//	controller --version                  print the version and source revision
 package main
 
 import (
@@ -19,7 +22,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/ironlb/ironlb/internal/cli"
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/configstate"
 	"github.com/ironlb/ironlb/internal/controller"
@@ -39,90 +44,121 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "validate":
-			return validate(args[1:], stdin, stdout, stderr)
-		case "convert-configmap":
-			return convertConfigMap(args[1:], stdin, stdout)
-		case "status":
-			return status(args[1:], stdout, stderr)
-		}
+	return program(stdin).Run(args, stdout, stderr)
+}
+
+// program is the controller's command line; stdin feeds the subcommands that read files.
+func program(stdin io.Reader) cli.Program {
+	return cli.Program{
+		Name:    "controller",
+		Summary: "run the controller: assign LoadBalancer IPs, serve the webhook",
+		Commands: []cli.Command{
+			{Name: "status", Summary: "print each LoadBalancer IP, its Service, pool, protocol and announcing nodes", Run: status},
+			{Name: "validate", Summary: "check metallb.io configuration files as the cluster would (-f FILE...)",
+				Run: func(args []string, stdout, stderr io.Writer) error { return validate(args, stdin, stdout, stderr) }},
+			{Name: "convert-configmap", Summary: "turn a legacy MetalLB ConfigMap into metallb.io objects (-f FILE)",
+				Run: func(args []string, stdout, stderr io.Writer) error {
+					return convertConfigMap(args, stdin, stdout, stderr)
+				}},
+		},
+		Default: func(args []string, _, stderr io.Writer) error { return serve(args, stderr) },
+		DefaultFlags: func() *flag.FlagSet {
+			fs, _ := newServeFlags()
+			return fs
+		},
 	}
-	return serve(args, stderr)
+}
+
+// serveFlags are the flags of running the controller.
+type serveFlags struct {
+	kubeconfig, namespace, lbClass       *string
+	workers                              *int
+	metricsAddr, metricsCert, metricsKey *string
+	webhookAddr, webhookHosts            *string
+	webhookLifetime                      *time.Duration
+	log                                  logging.Options
+}
+
+func newServeFlags() (*flag.FlagSet, *serveFlags) {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	f := &serveFlags{
+		kubeconfig:      fs.String("kubeconfig", "", "kubeconfig file (empty: in-cluster configuration)"),
+		namespace:       fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration"),
+		lbClass:         fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)"),
+		workers:         fs.Int("workers", controller.DefaultWorkers, "Services reconciled in parallel"),
+		metricsAddr:     fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz"),
+		metricsCert:     fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)"),
+		metricsKey:      fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint"),
+		webhookAddr:     fs.String("webhook-addr", ":9443", "address of the validating webhook (empty: no webhook)"),
+		webhookHosts:    fs.String("webhook-hosts", "", "further IP addresses or DNS names, comma-separated, the webhook certificate is valid for, when the API server calls the webhook by URL"),
+		webhookLifetime: fs.Duration("webhook-cert-lifetime", webhook.DefaultLifetime, "validity of the webhook certificates the controller issues; renewed after two thirds of it"),
+	}
+	f.log.AddFlags(fs)
+	return fs, f
 }
 
 // serve runs the controller until SIGINT or SIGTERM.
 func serve(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	fs, f := newServeFlags()
 	fs.SetOutput(stderr)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: in-cluster configuration)")
-	namespace := fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration")
-	lbClass := fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)")
-	workers := fs.Int("workers", controller.DefaultWorkers, "Services reconciled in parallel")
-	metricsAddr := fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
-	metricsCert := fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
-	metricsKey := fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
-	webhookAddr := fs.String("webhook-addr", ":9443", "address of the validating webhook (empty: no webhook)")
-	webhookHosts := fs.String("webhook-hosts", "", "further IP addresses or DNS names, comma-separated, the webhook certificate is valid for, when the API server calls the webhook by URL")
-	webhookLifetime := fs.Duration("webhook-cert-lifetime", webhook.DefaultLifetime, "validity of the webhook certificates the controller issues; renewed after two thirds of it")
-	var logOpts logging.Options
-	logOpts.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *webhookLifetime < webhook.MinLifetime {
-		return fmt.Errorf("--webhook-cert-lifetime %s: must be at least %s", *webhookLifetime, webhook.MinLifetime)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; `controller help` lists the subcommands", fs.Arg(0))
 	}
-	log, err := logOpts.Setup(stderr)
+	if *f.webhookLifetime < webhook.MinLifetime {
+		return fmt.Errorf("--webhook-cert-lifetime %s: must be at least %s", *f.webhookLifetime, webhook.MinLifetime)
+	}
+	log, err := f.log.Setup(stderr)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	clients, err := k8s.NewClients(*kubeconfig, "ironlb-controller")
+	clients, err := k8s.NewClients(*f.kubeconfig, "ironlb-controller")
 	if err != nil {
 		return err
 	}
-	if created, err := k8s.EnsureMemberlistSecret(ctx, clients.Kube, *namespace); err != nil {
+	if created, err := k8s.EnsureMemberlistSecret(ctx, clients.Kube, *f.namespace); err != nil {
 		return err
 	} else if created {
-		log.Info("created the speakers' memberlist key", "secret", *namespace+"/"+k8s.MemberlistSecret)
+		log.Info("created the speakers' memberlist key", "secret", *f.namespace+"/"+k8s.MemberlistSecret)
 	}
 	recorder, stopEvents := k8s.NewEventRecorder(clients.Kube, "metallb-controller")
 	defer stopEvents()
 
-	states := configstate.NewReporter(clients.MetalLBv1beta1, *namespace, configstate.ControllerName, log)
+	states := configstate.NewReporter(clients.MetalLBv1beta1, *f.namespace, configstate.ControllerName, log)
 	states.Labels = map[string]string{configstate.LabelComponent: configstate.ComponentController}
 	states.Recorder = recorder
 	go states.Run(ctx)
 
 	reg := metrics.NewRegistry()
 	reconciler := controller.NewReconciler(clients, recorder, log, controller.Options{
-		Namespace: *namespace, LBClass: *lbClass, Workers: *workers,
+		Namespace: *f.namespace, LBClass: *f.lbClass, Workers: *f.workers,
 		PoolMetrics: metrics.NewAllocator(reg), ClientMetrics: metrics.NewK8sClient(reg),
 		ConfigState: states,
 	})
 	ready := reconciler.Ready
-	if *webhookAddr != "" {
-		rotator := webhook.NewCertRotator(clients.Kube, *namespace)
-		rotator.Lifetime = *webhookLifetime
-		rotator.ExtraHosts = splitList(*webhookHosts)
+	if *f.webhookAddr != "" {
+		rotator := webhook.NewCertRotator(clients.Kube, *f.namespace)
+		rotator.Lifetime = *f.webhookLifetime
+		rotator.ExtraHosts = splitList(*f.webhookHosts)
 		rotator.Log = log
 		go rotator.Run(ctx)
 		handler := &webhook.Handler{
-			Validator: webhook.Validator{Namespace: *namespace},
-			Current:   func(ctx context.Context) (config.Resources, error) { return clients.ListConfig(ctx, *namespace) },
+			Validator: webhook.Validator{Namespace: *f.namespace},
+			Current:   func(ctx context.Context) (config.Resources, error) { return clients.ListConfig(ctx, *f.namespace) },
 			Log:       log,
 		}
-		go serveLogged(log, "webhook", func() error { return webhook.Serve(ctx, *webhookAddr, handler, rotator.GetCertificate) })
+		go serveLogged(log, "webhook", func() error { return webhook.Serve(ctx, *f.webhookAddr, handler, rotator.GetCertificate) })
 		ready = func() error { return errors.Join(reconciler.Ready(), rotator.Ready()) }
 	}
 	go serveLogged(log, "metrics", func() error {
-		return metrics.Serve(ctx, metrics.ServerOptions{Addr: *metricsAddr, CertFile: *metricsCert, KeyFile: *metricsKey, Gatherer: reg, Ready: ready})
+		return metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: ready})
 	})
-	log.Info("controller starting", "namespace", *namespace, "lbClass", *lbClass)
+	log.Info("controller starting", "namespace", *f.namespace, "lbClass", *f.lbClass)
 	return reconciler.Run(ctx)
 }
 
@@ -222,8 +258,9 @@ func validate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func convertConfigMap(args []string, stdin io.Reader, stdout io.Writer) error {
+func convertConfigMap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("convert-configmap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	file := fs.String("f", "-", "legacy MetalLB ConfigMap (or its config text); - for stdin")
 	namespace := fs.String("namespace", "metallb-system", "namespace of the objects when the input does not name one")
 	if err := fs.Parse(args); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/ironlb/ironlb/internal/version"
 )
 
 func TestValidateCommand(t *testing.T) {
@@ -58,5 +60,38 @@ func TestSplitList(t *testing.T) {
 	}
 	if got := splitList(""); got != nil {
 		t.Errorf("splitList(\"\") = %q, want none", got)
+	}
+}
+
+// TestHelpListsSubcommandsAndStartsNothing: `controller help` and `--help` used to start the controller or
+// list only its flags.
+func TestHelpListsSubcommandsAndStartsNothing(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		var stdout, stderr bytes.Buffer
+		if err := run(args, nil, &stdout, &stderr); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		for _, want := range []string{"\n  status ", "\n  validate ", "\n  convert-configmap ", "\n  help [SUBCOMMAND] ", "\n  version ", "-webhook-addr string"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%v: output lacks %q:\n%s", args, want, stdout.String())
+			}
+		}
+	}
+	var stdout bytes.Buffer
+	if err := run([]string{"help", "validate"}, nil, &stdout, nil); err != nil || !strings.Contains(stdout.String(), "-f value") {
+		t.Errorf("help validate: %v\n%s", err, stdout.String())
+	}
+	if err := run([]string{"stauts"}, nil, nil, nil); err == nil || !strings.Contains(err.Error(), `unknown subcommand "stauts"`) {
+		t.Errorf("a misspelt subcommand: err = %v, want it refused before the controller starts", err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var stdout bytes.Buffer
+	if err := run([]string{"--version"}, nil, &stdout, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "controller " + version.Version + ", revision "; !strings.HasPrefix(stdout.String(), want) {
+		t.Errorf("--version = %q, want it to start with %q", stdout.String(), want)
 	}
 }

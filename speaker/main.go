@@ -2,6 +2,10 @@
 // in layer 2 mode it answers ARP and NDP for the addresses its node owns (one
 // owner per address, elected among the live speakers found with memberlist),
 // and in BGP mode it advertises them to the configured peers.
+//
+//	speaker [flags]               run on this node (--node-name or METALLB_NODE_NAME)
+//	speaker help                  list the subcommands and flags
+//	speaker --version             print the version and source revision
 package main
 
 import (
@@ -13,7 +17,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/ironlb/ironlb/internal/cli"
 	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/logging"
 	"github.com/ironlb/ironlb/internal/members"
@@ -22,60 +28,95 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
+	return program.Run(args, stdout, stderr)
+}
+
+var program = cli.Program{
+	Name:    "speaker",
+	Summary: "run the speaker: announce this node's LoadBalancer IPs",
+	Default: func(args []string, _, stderr io.Writer) error { return serve(args, stderr) },
+	DefaultFlags: func() *flag.FlagSet {
+		fs, _ := newServeFlags()
+		return fs
+	},
+}
+
+// serveFlags are the flags of running the speaker.
+type serveFlags struct {
+	kubeconfig, nodeName, namespace, lbClass *string
+	useMemberlist                            *bool
+	bindAddr                                 *string
+	port                                     *int
+	probeInterval, probeTimeout              *time.Duration
+	suspicionMult                            *int
+	metricsAddr, metricsCert, metricsKey     *string
+	log                                      logging.Options
+}
+
+func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	defaults := members.DefaultConfig()
 	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
+	f := &serveFlags{}
+	f.kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (empty: in-cluster configuration)")
+	f.nodeName = fs.String("node-name", firstEnv("METALLB_NODE_NAME", "NODE_NAME"), "this node's name")
+	f.namespace = fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration")
+	f.lbClass = fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)")
+	f.useMemberlist = fs.Bool("memberlist", true, "detect node failures with memberlist (false: follow Node readiness, much slower)")
+	f.bindAddr = fs.String("memberlist-bind-addr", "", "address memberlist binds to (default: the node's InternalIP)")
+	f.port = fs.Int("memberlist-port", members.DefaultPort, "memberlist TCP and UDP port")
+	f.probeInterval = fs.Duration("memberlist-probe-interval", defaults.ProbeInterval, "how often a member is probed")
+	f.probeTimeout = fs.Duration("memberlist-probe-timeout", defaults.ProbeTimeout, "how long a probe waits for its ack")
+	f.suspicionMult = fs.Int("memberlist-suspicion-mult", defaults.SuspicionMult, "suspicion timeout multiplier")
+	f.metricsAddr = fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
+	f.metricsCert = fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
+	f.metricsKey = fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
+	f.log.AddFlags(fs)
+	return fs, f
+}
+
+// serve runs the speaker until SIGINT or SIGTERM.
+func serve(args []string, stderr io.Writer) error {
+	fs, f := newServeFlags()
 	fs.SetOutput(stderr)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (empty: in-cluster configuration)")
-	nodeName := fs.String("node-name", firstEnv("METALLB_NODE_NAME", "NODE_NAME"), "this node's name")
-	namespace := fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration")
-	lbClass := fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)")
-	useMemberlist := fs.Bool("memberlist", true, "detect node failures with memberlist (false: follow Node readiness, much slower)")
-	bindAddr := fs.String("memberlist-bind-addr", "", "address memberlist binds to (default: the node's InternalIP)")
-	port := fs.Int("memberlist-port", members.DefaultPort, "memberlist TCP and UDP port")
-	probeInterval := fs.Duration("memberlist-probe-interval", defaults.ProbeInterval, "how often a member is probed")
-	probeTimeout := fs.Duration("memberlist-probe-timeout", defaults.ProbeTimeout, "how long a probe waits for its ack")
-	suspicionMult := fs.Int("memberlist-suspicion-mult", defaults.SuspicionMult, "suspicion timeout multiplier")
-	metricsAddr := fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
-	metricsCert := fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
-	metricsKey := fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
-	var logOpts logging.Options
-	logOpts.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *nodeName == "" {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; `speaker help` lists the subcommands", fs.Arg(0))
+	}
+	if *f.nodeName == "" {
 		return fmt.Errorf("--node-name (or METALLB_NODE_NAME) is required")
 	}
-	log, err := logOpts.Setup(stderr)
+	log, err := f.log.Setup(stderr)
 	if err != nil {
 		return err
 	}
 	reg := metrics.NewRegistry()
 	opts := speaker.Options{
-		NodeName:       *nodeName,
-		Namespace:      *namespace,
-		LBClass:        *lbClass,
-		Memberlist:     *useMemberlist,
-		MemberlistPort: *port,
+		NodeName:       *f.nodeName,
+		Namespace:      *f.namespace,
+		LBClass:        *f.lbClass,
+		Memberlist:     *f.useMemberlist,
+		MemberlistPort: *f.port,
 		MemberlistTiming: members.Config{
-			ProbeInterval: *probeInterval, ProbeTimeout: *probeTimeout, SuspicionMult: *suspicionMult,
+			ProbeInterval: *f.probeInterval, ProbeTimeout: *f.probeTimeout, SuspicionMult: *f.suspicionMult,
 		},
 		Metrics: speaker.Metrics{
-			Speaker: metrics.NewSpeaker(reg, *nodeName),
+			Speaker: metrics.NewSpeaker(reg, *f.nodeName),
 			Layer2:  metrics.NewLayer2(reg),
 			BGP:     metrics.NewBGP(reg),
 			Client:  metrics.NewK8sClient(reg),
 		},
 	}
-	if *bindAddr != "" {
-		if opts.MemberlistBind, err = netip.ParseAddr(*bindAddr); err != nil {
+	if *f.bindAddr != "" {
+		if opts.MemberlistBind, err = netip.ParseAddr(*f.bindAddr); err != nil {
 			return fmt.Errorf("--memberlist-bind-addr: %v", err)
 		}
 	}
@@ -85,7 +126,7 @@ func run(args []string, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	clients, err := k8s.NewClients(*kubeconfig, "ironlb-speaker/"+*nodeName)
+	clients, err := k8s.NewClients(*f.kubeconfig, "ironlb-speaker/"+*f.nodeName)
 	if err != nil {
 		return err
 	}
@@ -93,12 +134,12 @@ func run(args []string, stderr io.Writer) error {
 	defer stopEvents()
 	sp := speaker.New(clients, recorder, log, opts)
 	go func() {
-		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *metricsAddr, CertFile: *metricsCert, KeyFile: *metricsKey, Gatherer: reg, Ready: sp.Ready})
+		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: sp.Ready})
 		if err != nil {
 			log.Error("metrics server stopped", "err", err)
 		}
 	}()
-	log.Info("speaker starting", "node", *nodeName, "memberlist", *useMemberlist)
+	log.Info("speaker starting", "node", *f.nodeName, "memberlist", *f.useMemberlist)
 	return sp.Run(ctx)
 }
 

@@ -15,10 +15,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// writeArchive writes a docker-archive of the images at path. go-containerregistry computes its
+// writeArchive writes a docker-archive of the images at path, its entries dated at epoch. go-containerregistry computes its
 // manifest.json; the entries are written here, in the images' given order, because its own writer
 // ranges over a map and so orders the blobs of several images differently from run to run.
-func writeArchive(path string, refs map[name.Reference]v1.Image, ordered []v1.Image) (err error) {
+func writeArchive(path string, refs map[name.Reference]v1.Image, ordered []v1.Image, epoch time.Time) (err error) {
 	manifest, err := tarball.ComputeManifest(refs)
 	if err != nil {
 		return err
@@ -37,10 +37,6 @@ func writeArchive(path string, refs map[name.Reference]v1.Image, ordered []v1.Im
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	epoch, err := BuildEpoch()
-	if err != nil {
-		return err
-	}
 	tw := tar.NewWriter(tmp)
 	written := map[string]bool{}
 	for _, img := range ordered {
@@ -52,6 +48,9 @@ func writeArchive(path string, refs map[name.Reference]v1.Image, ordered []v1.Im
 		return err
 	}
 	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp's 0600 would keep other users' runtimes out
 		return err
 	}
 	if err := tmp.Close(); err != nil {
@@ -117,4 +116,48 @@ func writeEntry(tw *tar.Writer, entryName string, epoch time.Time, size int64, r
 		err = fmt.Errorf("%s: wrote %d bytes, want %d", entryName, n, size)
 	}
 	return err
+}
+
+// Describe reads the image tagged ref back from a docker-archive and summarises it: the image ID (its
+// config's digest, what `ctr images ls` and `docker images` show), its manifest digest and the sizes of
+// its layer, compressed and as unpacked.
+func Describe(archive, ref string) (string, error) {
+	tag, err := name.NewTag(ref, name.StrictValidation)
+	if err != nil {
+		return "", err
+	}
+	img, err := tarball.ImageFromPath(archive, &tag)
+	if err != nil {
+		return "", err
+	}
+	id, err := img.ConfigName()
+	if err != nil {
+		return "", err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return "", err
+	}
+	var compressed, unpacked int64
+	for _, l := range layers {
+		size, err := l.Size()
+		if err != nil {
+			return "", err
+		}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return "", err
+		}
+		n, err := io.Copy(io.Discard, rc)
+		_ = rc.Close()
+		if err != nil {
+			return "", err
+		}
+		compressed, unpacked = compressed+size, unpacked+n
+	}
+	return fmt.Sprintf("%s id %s manifest %s layer %d bytes (%d unpacked)", ref, id, digest, compressed, unpacked), nil
 }

@@ -78,7 +78,7 @@ func WriteDockerArchive(path string, specs ...Spec) error {
 		refs[tag] = img
 		ordered = append(ordered, img)
 	}
-	return writeArchive(path, refs, ordered)
+	return writeArchive(path, refs, ordered, epoch)
 }
 
 // BuildEpoch is the time stamped on every entry and in every config: SOURCE_DATE_EPOCH if set

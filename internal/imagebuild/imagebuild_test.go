@@ -59,6 +59,9 @@ func TestWriteDockerArchiveIsReproducible(t *testing.T) {
 	if err := os.Chtimes(specs[0].Files[0].Source, later, later); err != nil {
 		t.Fatal(err)
 	}
+	if info, err := os.Stat(first); err != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("archive mode = %v (%v), want 0644", info.Mode(), err)
+	}
 	for range 3 { // several runs: map order in the writer must not matter
 		if err := WriteDockerArchive(second, specs...); err != nil {
 			t.Fatal(err)
