@@ -64,8 +64,8 @@ func TestStatusCommand(t *testing.T) {
 	// The interfaces appear in parentheses when the L2Advertisement limits
 	// them; this one does not.
 	want := map[string][]string{
-		"default/ops-status-l2":  {"default/ops-status-l2", l2IP.String(), "ops-status", "layer2", owner, "-"},
-		"default/ops-status-bgp": {"default/ops-status-bgp", bgpIP.String(), "ops-bgp", "bgp", strings.Join(bgpAnnouncers, "; "), "-"},
+		"default/ops-status-l2":  {"default/ops-status-l2", l2IP.String(), "ops-status", "layer2", owner, "-", "-"},
+		"default/ops-status-bgp": {"default/ops-status-bgp", bgpIP.String(), "ops-bgp", "bgp", strings.Join(bgpAnnouncers, "; "), "-", "-"},
 	}
 	var last string
 	lab.Eventually(t, 30*time.Second, "controller status shows both Services announced", func() error {
