@@ -13,6 +13,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -140,7 +142,16 @@ func serve(args []string, stderr io.Writer) error {
 		PoolMetrics: metrics.NewAllocator(reg), ClientMetrics: metrics.NewK8sClient(reg),
 		ConfigState: states,
 	})
-	ready := reconciler.Ready
+	election := &controller.Election{Kube: clients.Kube, Namespace: *f.namespace, Identity: leaseIdentity(), Log: log}
+	// Readiness does not wait for the lease: a controller waiting for it
+	// still serves the webhook (see docs/reliability.md).
+	leaderReady := func() error {
+		if election.Leading() {
+			return reconciler.Ready()
+		}
+		return nil
+	}
+	ready := leaderReady
 	if *f.webhookAddr != "" {
 		rotator := webhook.NewCertRotator(clients.Kube, *f.namespace)
 		rotator.Lifetime = *f.webhookLifetime
@@ -153,13 +164,25 @@ func serve(args []string, stderr io.Writer) error {
 			Log:       log,
 		}
 		go serveLogged(log, "webhook", func() error { return webhook.Serve(ctx, *f.webhookAddr, handler, rotator.GetCertificate) })
-		ready = func() error { return errors.Join(reconciler.Ready(), rotator.Ready()) }
+		ready = func() error { return errors.Join(leaderReady(), rotator.Ready()) }
 	}
 	go serveLogged(log, "metrics", func() error {
 		return metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: ready})
 	})
 	log.Info("controller starting", "namespace", *f.namespace, "lbClass", *f.lbClass)
-	return reconciler.Run(ctx)
+	return election.Run(ctx, reconciler.Run)
+}
+
+// leaseIdentity names this process in the controller Lease: the pod name
+// (the hostname) and a random suffix, unique across restarts.
+func leaseIdentity() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "controller"
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	return host + "_" + hex.EncodeToString(suffix)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
