@@ -1,0 +1,116 @@
+package ipam
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+)
+
+// mustAssignShown assigns and fails the test on error.
+func mustAssignShown(t *testing.T, a *Allocator, req Request, shown string) (Assignment, bool) {
+	t.Helper()
+	var list []netip.Addr
+	if shown != "" {
+		list = mustIPs(shown)
+	}
+	asg, freed, err := a.AssignShown(req, list)
+	if err != nil {
+		t.Fatalf("AssignShown(%s): %v", req.Service, err)
+	}
+	return asg, freed
+}
+
+// A Service moved to another address keeps the old one quarantined while its
+// status still shows it: a status write that failed (429, timeout, a policy
+// webhook) never lets another Service show the same address.
+func TestAssignShownQuarantinesUntilTheStatusChanges(t *testing.T) {
+	a, err := New([]Pool{pool("a", "10.0.0.1-10.0.0.1"), pool("b", "10.0.1.1-10.0.1.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asg, _ := mustAssignShown(t, a, svc("first", fromPool("a")), ""); format(asg) != "a 10.0.0.1" {
+		t.Fatalf("first = %s", format(asg))
+	}
+	// first moves to pool b; its status write fails, so it still shows 10.0.0.1.
+	asg, freed := mustAssignShown(t, a, svc("first", fromPool("b")), "10.0.0.1")
+	if format(asg) != "b 10.0.1.1" || freed {
+		t.Fatalf("first = %s, freed %v; want b 10.0.1.1, nothing freed", format(asg), freed)
+	}
+	var refusal *Error
+	if _, _, err := a.AssignShown(svc("second", fromPool("a")), nil); !errors.As(err, &refusal) || refusal.Reason != PoolExhausted {
+		t.Fatalf("second got an address first's status still shows (err %v)", err)
+	}
+	// The retried write lands: first's status shows 10.0.1.1 only.
+	if _, freed := mustAssignShown(t, a, svc("first", fromPool("b")), "10.0.1.1"); !freed {
+		t.Error("quarantine lifted but not reported as freed")
+	}
+	if asg, _ := mustAssignShown(t, a, svc("second", fromPool("a")), ""); format(asg) != "a 10.0.0.1" {
+		t.Errorf("second = %s, want a 10.0.0.1 once first's status no longer shows it", format(asg))
+	}
+}
+
+// A released Service whose status still shows its address (its type changed
+// and the write clearing the status failed), or a Service of another
+// loadBalancerClass showing an address of our pools, keeps the address from
+// everybody else; a deleted Service (nil) frees it.
+func TestReleaseShownKeepsWhatTheStatusShows(t *testing.T) {
+	a, err := New([]Pool{pool("a", "10.0.0.1-10.0.0.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAssignShown(t, a, svc("mine"), "")
+	if freed := a.ReleaseShown("ns/mine", mustIPs("10.0.0.1")); freed {
+		t.Error("address still shown reported as freed")
+	}
+	if freed := a.ReleaseShown("other/foreign", mustIPs("10.0.0.2")); freed {
+		t.Error("nothing was freed")
+	}
+	if _, _, err := a.AssignShown(svc("new"), nil); err == nil {
+		t.Fatal("a new Service got an address another Service's status shows")
+	} else if got := err.Error(); got != `no free IPv4 address for ns/new in pool "a"` {
+		t.Errorf("error = %q", got)
+	}
+	if freed := a.ReleaseShown("ns/mine", nil); !freed {
+		t.Error("deleting the Service did not free its address")
+	}
+	if asg, _ := mustAssignShown(t, a, svc("new"), ""); format(asg) != "a 10.0.0.1" {
+		t.Errorf("new = %s, want a 10.0.0.1", format(asg))
+	}
+	if _, _, err := a.AssignShown(svc("asks", ips("10.0.0.2")), nil); err == nil ||
+		err.Error() != "10.0.0.2 for ns/asks is in use by other/foreign (shown in its status)" {
+		t.Errorf("requesting the foreign Service's address: %v", err)
+	}
+	if got := a.Stats()[0]; got.AssignedIPv4 != 2 {
+		t.Errorf("assigned = %d, want 2: shown addresses count as used", got.AssignedIPv4)
+	}
+}
+
+// SharingRefusal is the allocator's own rule.
+func TestSharingRefusal(t *testing.T) {
+	ip := netip.MustParseAddr("10.0.0.1")
+	tests := []struct {
+		name        string
+		req, other  Request
+		wantAllowed bool
+		want        Reason
+		conflict    SharingConflict
+	}{
+		{"no key", svc("x"), svc("y", sharing("k", "TCP/80")), false, IPInUse, 0},
+		{"keys differ", svc("x", sharing("k", "TCP/80")), svc("y", sharing("l", "TCP/81")), false, SharingRefused, KeysDiffer},
+		{"backends differ", svc("x", sharing("k", "TCP/80"), backend("a")), svc("y", sharing("k", "TCP/81"), backend("b")), false, SharingRefused, BackendsDiffer},
+		{"ports overlap", svc("x", sharing("k", "TCP/80 UDP/53")), svc("y", sharing("k", "UDP/53")), false, SharingRefused, PortsOverlap},
+		{"shareable", svc("x", sharing("k", "TCP/80")), svc("y", sharing("k", "TCP/443")), true, 0, 0},
+	}
+	for _, tt := range tests {
+		err := SharingRefusal(ip, tt.req, tt.other)
+		var refusal *Error
+		switch {
+		case tt.wantAllowed && err != nil:
+			t.Errorf("%s: refused: %v", tt.name, err)
+		case !tt.wantAllowed && !errors.As(err, &refusal):
+			t.Errorf("%s: allowed, want %v", tt.name, tt.want)
+		case !tt.wantAllowed && (refusal.Reason != tt.want || refusal.Conflict != tt.conflict || refusal.Holder != "ns/y"):
+			t.Errorf("%s: %v (%v/%v), want %v/%v held by ns/y", tt.name, err, refusal.Reason, refusal.Conflict, tt.want, tt.conflict)
+		}
+	}
+}
