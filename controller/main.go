@@ -161,7 +161,10 @@ func serve(args []string, stderr io.Writer) error {
 		handler := &webhook.Handler{
 			Validator: webhook.Validator{Namespace: *f.namespace},
 			Current:   func(ctx context.Context) (config.Resources, error) { return clients.ListConfig(ctx, *f.namespace) },
-			Log:       log,
+			InUse: func(ctx context.Context) ([]webhook.AddressInUse, error) {
+				return webhook.ServicesInUse(ctx, clients.Kube, *f.lbClass)
+			},
+			Log: log,
 		}
 		go serveLogged(log, "webhook", func() error { return webhook.Serve(ctx, *f.webhookAddr, handler, rotator.GetCertificate) })
 		ready = func() error { return errors.Join(leaderReady(), rotator.Ready()) }
