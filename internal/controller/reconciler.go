@@ -398,10 +398,11 @@ func (r *Reconciler) wakeWaiting() {
 // one (two controllers of different classes may share pools).
 func (r *Reconciler) disown(ctx context.Context, svc *corev1.Service) error {
 	key := k8s.ServiceKey(svc)
-	released := r.release(key, k8s.StatusIPs(svc))
 	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
-		return nil // another implementation's Service
+		r.claimForeign(svc) // another implementation's Service
+		return nil
 	}
+	released := r.release(key, k8s.StatusIPs(svc))
 	if _, ours := svc.Annotations[annotations.IPAllocatedFromPool]; !ours {
 		return nil
 	}

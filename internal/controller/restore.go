@@ -131,7 +131,11 @@ func (r *Reconciler) restore(cfg *config.Config) {
 	// Addresses on Services of another class (or no longer
 	// LoadBalancers) are quarantined: see disown.
 	for _, svc := range foreign {
-		r.alloc.ReleaseShown(k8s.ServiceKey(svc), k8s.StatusIPs(svc))
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			r.alloc.ReleaseShown(k8s.ServiceKey(svc), k8s.StatusIPs(svc))
+			continue
+		}
+		r.alloc.ClaimShown(k8s.ServiceKey(svc), k8s.StatusIPs(svc), func(holder string) bool { return r.youngerThan(holder, svc) })
 	}
 	r.log.Info("assignments restored from service status", "restored", restored, "waitingForPool", unpooled, "refused", len(claims)-restored)
 }

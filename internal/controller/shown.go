@@ -92,3 +92,53 @@ func (r *Reconciler) requestOf(svc *corev1.Service) ipam.Request {
 	}
 	return req
 }
+
+// ReasonIPShownByOtherClass: a Service of ours moves off an address that an
+// older Service of another loadBalancerClass shows too.
+const ReasonIPShownByOtherClass = "IPShownByOtherClass"
+
+// claimForeign quarantines the addresses a Service of another
+// loadBalancerClass shows (ipam.Allocator.ClaimShown). When a Service of
+// ours holds one of them too — two controllers chose it at the same moment
+// — the younger Service moves: both controllers apply the same rule, so
+// exactly one of the two does. Call it without r.mu held.
+func (r *Reconciler) claimForeign(svc *corev1.Service) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	key := k8s.ServiceKey(svc)
+	r.setWaiting(key, false)
+	evicted := r.alloc.ClaimShown(key, k8s.StatusIPs(svc), func(holder string) bool {
+		return r.youngerThan(holder, svc)
+	})
+	r.pools.markDirty()
+	for _, holder := range evicted {
+		if mine, err := r.serviceByKey(holder); err == nil {
+			r.recorder.Eventf(mine, corev1.EventTypeWarning, ReasonIPShownByOtherClass,
+				"%s of this Service is also shown by %s (another loadBalancerClass), an older Service: a new address will be assigned",
+				ipStrings(k8s.StatusIPs(svc)), key)
+		}
+		r.log.Warn("address also given by another loadBalancerClass to an older Service; moving", "service", holder, "other", key)
+		r.queue.Add(holder)
+	}
+}
+
+// youngerThan reports whether the Service with key holder was created after
+// other (ties broken by key): it yields a doubly allocated address.
+func (r *Reconciler) youngerThan(holder string, other *corev1.Service) bool {
+	mine, err := r.serviceByKey(holder)
+	if err != nil {
+		return false
+	}
+	if c := mine.CreationTimestamp.Compare(other.CreationTimestamp.Time); c != 0 {
+		return c > 0
+	}
+	return holder > k8s.ServiceKey(other)
+}
+
+func (r *Reconciler) serviceByKey(key string) (*corev1.Service, error) {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return r.services.Services(namespace).Get(name)
+}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	core "k8s.io/client-go/testing"
 )
@@ -129,5 +131,43 @@ func TestReconcileKeepsAddressesOfOtherClasses(t *testing.T) {
 	f.expectWrites(`patch services/status default/mine {"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":"a"}},"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.2"}]}}}`)
 	if got := f.r.alloc.Stats()[0].AssignedIPv4; got != 3 {
 		t.Errorf("pool a counts %d addresses in use, want 3 (two shown by the other class)", got)
+	}
+}
+
+// Two controllers of different classes gave one address at the same moment:
+// the younger Service moves, in both controllers' view, so exactly one does.
+func TestReconcileYoungerServiceYieldsToOtherClass(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		theirsAge time.Duration // creation relative to ours
+		wantMove  bool
+	}{
+		{"theirs older: ours moves", -time.Hour, true},
+		{"theirs younger: ours keeps it", time.Hour, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mine := lbService("mine", "a", "10.0.0.0")
+			f := newFixture(t, mine)
+			f.configure(poolA)
+			f.reconcileAll()
+			theirs := lbService("theirs", "", "10.0.0.0")
+			class := "example.com/other"
+			theirs.Spec.LoadBalancerClass = &class
+			theirs.CreationTimestamp = metav1.NewTime(mine.CreationTimestamp.Add(tt.theirsAge))
+			f.addService(theirs)
+			f.reconcileAll()
+			if !tt.wantMove {
+				f.expectWrites()
+				return
+			}
+			f.expectEvent("Warning "+ReasonIPShownByOtherClass, "[10.0.0.0] of this Service is also shown by default/theirs")
+			if queued, _ := f.r.queue.Get(); queued != "default/mine" {
+				t.Fatalf("queued %q, want default/mine", queued)
+			}
+			if err := f.r.reconcile(t.Context(), "default/mine"); err != nil {
+				t.Fatal(err)
+			}
+			f.expectWrites(`patch services/status default/mine {"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}}}`)
+		})
 	}
 }

@@ -101,3 +101,30 @@ func SharingRefusal(ip netip.Addr, req, other Request) error {
 	}
 	return nil
 }
+
+// ClaimShown records that a service the allocator does not serve (one of
+// another loadBalancerClass) shows shown in its status: the addresses nobody
+// holds are quarantined for it, as by ReleaseShown. An address the
+// allocator gave to services while the other shows it is a double
+// allocation (two controllers chose it at the same moment): if yield
+// returns true for every service holding it (the caller's rule, e.g. they
+// are younger), those services lose all they hold, the address is
+// quarantined for the claimant, and the services are returned, to be
+// assigned again. Addresses held by a quarantine are left as they are.
+func (a *Allocator) ClaimShown(service string, shown []netip.Addr, yield func(holder string) bool) (evicted []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.detach(a.services[service])
+	for _, ip := range shown {
+		st := a.ips[ip]
+		if st == nil || slices.ContainsFunc(st.holders, func(h *holding) bool { return isShownKey(h.service) || !yield(h.service) }) {
+			continue
+		}
+		for _, h := range slices.Clone(st.holders) {
+			a.detach(h)
+			evicted = append(evicted, h.service)
+		}
+	}
+	a.quarantine(service, shown)
+	return evicted
+}

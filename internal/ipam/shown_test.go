@@ -3,6 +3,7 @@ package ipam
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -112,5 +113,33 @@ func TestSharingRefusal(t *testing.T) {
 		case !tt.wantAllowed && (refusal.Reason != tt.want || refusal.Conflict != tt.conflict || refusal.Holder != "ns/y"):
 			t.Errorf("%s: %v (%v/%v), want %v/%v held by ns/y", tt.name, err, refusal.Reason, refusal.Conflict, tt.want, tt.conflict)
 		}
+	}
+}
+
+// A Service of another class showing an address the allocator also gave
+// away: the holders yield when the caller's rule says so, and the address
+// stays the other Service's.
+func TestClaimShownEvictsOnlyWhenTheHoldersYield(t *testing.T) {
+	a, err := New([]Pool{pool("a", "10.0.0.1-10.0.0.9")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAssignShown(t, a, svc("mine", sharing("k", "TCP/80")), "")
+	mustAssignShown(t, a, svc("also-mine", sharing("k", "TCP/443")), "")
+	if evicted := a.ClaimShown("other/older", mustIPs("10.0.0.1"), func(string) bool { return false }); len(evicted) != 0 {
+		t.Fatalf("evicted %v although no holder yields", evicted)
+	}
+	if asg, _ := a.Lookup("ns/mine"); format(asg) != "a 10.0.0.1" {
+		t.Fatalf("mine = %s", format(asg))
+	}
+	evicted := a.ClaimShown("other/older", mustIPs("10.0.0.1"), func(h string) bool { return h != "" })
+	if !slices.Equal(evicted, []string{"ns/also-mine", "ns/mine"}) {
+		t.Fatalf("evicted %v, want both holders", evicted)
+	}
+	if _, held := a.Lookup("ns/mine"); held {
+		t.Error("mine still holds an address")
+	}
+	if asg, _ := mustAssignShown(t, a, svc("mine", sharing("k", "TCP/80")), "10.0.0.1"); format(asg) != "a 10.0.0.2" {
+		t.Errorf("mine reassigned %s, want a 10.0.0.2 (10.0.0.1 is the other Service's)", format(asg))
 	}
 }
