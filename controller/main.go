@@ -142,7 +142,8 @@ func serve(args []string, stderr io.Writer) error {
 		PoolMetrics: metrics.NewAllocator(reg), ClientMetrics: metrics.NewK8sClient(reg),
 		ConfigState: states,
 	})
-	election := &controller.Election{Kube: clients.Kube, Namespace: *f.namespace, Identity: leaseIdentity(), Log: log}
+	host, identity := leaseIdentity()
+	election := &controller.Election{Kube: clients.Kube, Namespace: *f.namespace, Host: host, Identity: identity, Log: log}
 	// Readiness does not wait for the lease: a controller waiting for it
 	// still serves the webhook (see docs/reliability.md).
 	leaderReady := func() error {
@@ -176,16 +177,21 @@ func serve(args []string, stderr io.Writer) error {
 	return election.Run(ctx, reconciler.Run)
 }
 
-// leaseIdentity names this process in the controller Lease: the pod name
-// (the hostname) and a random suffix, unique across restarts.
-func leaseIdentity() string {
+// leaseIdentity returns the pod name (the hostname) and the name of this
+// process in the controller Lease: the pod name and a random suffix, unique
+// across container restarts.
+func leaseIdentity() (host, identity string) {
 	host, err := os.Hostname()
 	if err != nil {
-		host = "controller"
+		return "", "controller_" + randomSuffix()
 	}
+	return host, host + "_" + randomSuffix()
+}
+
+func randomSuffix() string {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	return host + "_" + hex.EncodeToString(suffix)
+	return hex.EncodeToString(suffix)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

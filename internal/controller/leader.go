@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,8 +41,13 @@ var errLeaseLost = errors.New("lost the controller lease: stopped allocating")
 type Election struct {
 	Kube      kubernetes.Interface
 	Namespace string
-	// Identity names this process in the Lease (the pod name and a
-	// random suffix).
+	// Host is the pod name (the hostname). A lease its holder took under
+	// the same Host was held by an earlier process of this pod (a
+	// restarted container): that process is gone, so the lease is taken
+	// over at once instead of after LeaseDuration.
+	Host string
+	// Identity names this process in the Lease: Host, "_" and a random
+	// suffix.
 	Identity string
 	Log      *slog.Logger
 	// LeaseDuration, RenewDeadline and RetryPeriod default to the
@@ -94,6 +100,7 @@ func (e *Election) Run(ctx context.Context, lead func(context.Context) error) er
 		}
 	})
 	defer stopWaiting()
+	e.takeOverFromOwnHost(ctx)
 	e.Log.Info("waiting for the controller lease", "lease", e.Namespace+"/"+LeaseName, "identity", e.Identity)
 	elector.Run(electCtx)
 	if ctx.Err() == nil {
@@ -124,4 +131,23 @@ func (e *Election) lead(ctx, leaseCtx context.Context, lead func(context.Context
 		return errLeaseLost
 	}
 	return err
+}
+
+// takeOverFromOwnHost releases the lease when an earlier process of this
+// pod holds it, so that a restarted container need not wait for it to
+// expire. Errors only mean waiting for the expiry.
+func (e *Election) takeOverFromOwnHost(ctx context.Context) {
+	leases := e.Kube.CoordinationV1().Leases(e.Namespace)
+	lease, err := leases.Get(ctx, LeaseName, metav1.GetOptions{})
+	if err != nil || e.Host == "" || lease.Spec.HolderIdentity == nil {
+		return
+	}
+	holder := *lease.Spec.HolderIdentity
+	if holder == e.Identity || !strings.HasPrefix(holder, e.Host+"_") {
+		return
+	}
+	lease.Spec.HolderIdentity = nil
+	if _, err := leases.Update(ctx, lease, metav1.UpdateOptions{}); err == nil {
+		e.Log.Info("took over the controller lease from an earlier process of this pod", "previous", holder)
+	}
 }

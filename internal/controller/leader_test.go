@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 )
 
 // testElection returns an Election with short timings on kube.
@@ -117,5 +119,44 @@ func TestElectionStopsWithoutLeadingAndReportsLeadError(t *testing.T) {
 	want := context.DeadlineExceeded
 	if err := failing.Run(context.Background(), func(context.Context) error { return want }); err != want {
 		t.Errorf("Run = %v, want the lead error %v", err, want)
+	}
+}
+
+// A restarted container finds the lease held by the earlier process of its
+// own pod and takes it over at once; a lease held from another pod is left
+// to expire.
+func TestElectionTakesOverFromItsOwnPod(t *testing.T) {
+	held := func(holder string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "metallb-system", Name: LeaseName},
+			Spec: coordinationv1.LeaseSpec{
+				HolderIdentity: ptr.To(holder), LeaseDurationSeconds: ptr.To[int32](3600),
+				RenewTime: &metav1.MicroTime{Time: time.Now()}, AcquireTime: &metav1.MicroTime{Time: time.Now()},
+			},
+		}
+	}
+	other := fake.NewClientset(held("controller-b_1234"))
+	e := testElection(other, "controller-a_5678")
+	e.Host = "controller-a"
+	e.takeOverFromOwnHost(context.Background())
+	lease, err := other.CoordinationV1().Leases("metallb-system").Get(context.Background(), LeaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := lease.Spec.HolderIdentity; h == nil || *h != "controller-b_1234" {
+		t.Fatalf("lease of another pod taken over: holder %v", h)
+	}
+
+	own := fake.NewClientset(held("controller-a_1234"))
+	e = testElection(own, "controller-a_5678")
+	e.Host = "controller-a"
+	leads := make(chan struct{})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, func(ctx context.Context) error { close(leads); <-ctx.Done(); return nil }) }()
+	waitFor(t, leads, "the restarted process to lead before the hour-long lease expires")
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
