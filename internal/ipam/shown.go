@@ -27,6 +27,8 @@ func (a *Allocator) AssignShown(req Request, shown []netip.Addr) (asg Assignment
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	before := a.heldBy(req.Service)
+	// What its own status shows never keeps the service from an address.
+	a.detach(a.services[req.Service+shownSuffix])
 	asg, aerr := a.assign(&req)
 	a.quarantine(req.Service, shown)
 	freed = a.anyFree(before)

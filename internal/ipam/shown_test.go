@@ -50,6 +50,26 @@ func TestAssignShownQuarantinesUntilTheStatusChanges(t *testing.T) {
 	}
 }
 
+// A Service can go back to the address its own status still shows: its
+// quarantine keeps others away, not the Service itself.
+func TestAssignShownGivesBackTheServicesOwnAddress(t *testing.T) {
+	a, err := New([]Pool{pool("a", "10.0.0.1-10.0.0.1"), pool("b", "10.0.1.1-10.0.1.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAssignShown(t, a, svc("first", fromPool("a")), "")
+	// Moved to b; the write fails, the status still shows 10.0.0.1.
+	mustAssignShown(t, a, svc("first", fromPool("b")), "10.0.0.1")
+	// The user reverts the change before the write lands.
+	asg, _ := mustAssignShown(t, a, svc("first", fromPool("a")), "10.0.0.1")
+	if format(asg) != "a 10.0.0.1" {
+		t.Errorf("first = %s, want its own a 10.0.0.1 back", format(asg))
+	}
+	if asg, _ := mustAssignShown(t, a, svc("first", ips("10.0.0.1")), "10.0.0.1"); format(asg) != "a 10.0.0.1" {
+		t.Errorf("first requesting its own shown address = %s", format(asg))
+	}
+}
+
 // A released Service whose status still shows its address (its type changed
 // and the write clearing the status failed), or a Service of another
 // loadBalancerClass showing an address of our pools, keeps the address from
