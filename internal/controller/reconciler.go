@@ -347,10 +347,10 @@ func (r *Reconciler) assign(svc *corev1.Service) (held ipam.Assignment, freed bo
 	held, _ = r.alloc.Lookup(key)
 	r.pools.markDirty()
 	if err := r.shownElsewhere(svc, req, held.IPs); err != nil {
-		// Give the address up (keeping what the status shows): the
-		// other Service's reconcile quarantines it.
-		freed = r.alloc.ReleaseShown(key, shown) || freed
-		return ipam.Assignment{}, freed, err, nil
+		// Back to what the status shows: the other Service's reconcile
+		// quarantines the address, then this one retries.
+		r.alloc.RevertShown(req, shown)
+		return ipam.Assignment{}, true, err, nil
 	}
 	return held, freed, assignErr, nil
 }

@@ -130,3 +130,18 @@ func (a *Allocator) ClaimShown(service string, shown []netip.Addr, yield func(ho
 	a.quarantine(service, shown)
 	return evicted
 }
+
+// RevertShown makes the service hold exactly what its status shows, as a
+// restart would restore it, dropping what the allocator gave it since: the
+// caller found the new addresses unusable. Addresses it cannot hold (another
+// service holds them) stay quarantined for it where free.
+func (a *Allocator) RevertShown(req Request, shown []netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.detach(a.services[req.Service])
+	a.detach(a.services[req.Service+shownSuffix])
+	if len(shown) > 0 && a.restore(&req, shown) == nil {
+		return
+	}
+	a.quarantine(req.Service, shown)
+}

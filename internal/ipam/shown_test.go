@@ -163,3 +163,30 @@ func TestClaimShownEvictsOnlyWhenTheHoldersYield(t *testing.T) {
 		t.Errorf("mine reassigned %s, want a 10.0.0.2 (10.0.0.1 is the other Service's)", format(asg))
 	}
 }
+
+// RevertShown puts a service back on what its status shows.
+func TestRevertShown(t *testing.T) {
+	a, err := New([]Pool{pool("a", "10.0.0.0/24 fd00::/120")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dual := svc("dual", families(RequireDualStack, IPv4, IPv6))
+	if err := a.Restore(svc("dual"), mustIPs("10.0.0.7")); err != nil {
+		t.Fatal(err)
+	}
+	if asg, _ := mustAssignShown(t, a, dual, "10.0.0.7"); format(asg) != "a 10.0.0.7,fd00::" {
+		t.Fatalf("dual = %s", format(asg))
+	}
+	// fd00:: turned out to be shown by another Service: back to the status.
+	a.RevertShown(dual, mustIPs("10.0.0.7"))
+	if asg, _ := a.Lookup("ns/dual"); format(asg) != "a 10.0.0.7" {
+		t.Errorf("after revert dual = %s, want a 10.0.0.7", format(asg))
+	}
+	// A status address another service holds stays out of reach for others
+	// only through that holder; nothing else is held.
+	mustAssignShown(t, a, svc("other", ips("10.0.0.9")), "")
+	a.RevertShown(svc("late"), mustIPs("10.0.0.9"))
+	if _, held := a.Lookup("ns/late"); held {
+		t.Error("late holds an address another service holds")
+	}
+}
