@@ -13,6 +13,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -140,7 +142,17 @@ func serve(args []string, stderr io.Writer) error {
 		PoolMetrics: metrics.NewAllocator(reg), ClientMetrics: metrics.NewK8sClient(reg),
 		ConfigState: states,
 	})
-	ready := reconciler.Ready
+	host, identity := leaseIdentity()
+	election := &controller.Election{Kube: clients.Kube, Namespace: *f.namespace, Host: host, Identity: identity, Log: log}
+	// Readiness does not wait for the lease: a controller waiting for it
+	// still serves the webhook (see docs/reliability.md).
+	leaderReady := func() error {
+		if election.Leading() {
+			return reconciler.Ready()
+		}
+		return nil
+	}
+	ready := leaderReady
 	if *f.webhookAddr != "" {
 		rotator := webhook.NewCertRotator(clients.Kube, *f.namespace)
 		rotator.Lifetime = *f.webhookLifetime
@@ -150,16 +162,36 @@ func serve(args []string, stderr io.Writer) error {
 		handler := &webhook.Handler{
 			Validator: webhook.Validator{Namespace: *f.namespace},
 			Current:   func(ctx context.Context) (config.Resources, error) { return clients.ListConfig(ctx, *f.namespace) },
-			Log:       log,
+			InUse: func(ctx context.Context) ([]webhook.AddressInUse, error) {
+				return webhook.ServicesInUse(ctx, clients.Kube, *f.lbClass)
+			},
+			Log: log,
 		}
 		go serveLogged(log, "webhook", func() error { return webhook.Serve(ctx, *f.webhookAddr, handler, rotator.GetCertificate) })
-		ready = func() error { return errors.Join(reconciler.Ready(), rotator.Ready()) }
+		ready = func() error { return errors.Join(leaderReady(), rotator.Ready()) }
 	}
 	go serveLogged(log, "metrics", func() error {
 		return metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: ready})
 	})
 	log.Info("controller starting", "namespace", *f.namespace, "lbClass", *f.lbClass)
-	return reconciler.Run(ctx)
+	return election.Run(ctx, reconciler.Run)
+}
+
+// leaseIdentity returns the pod name (the hostname) and the name of this
+// process in the controller Lease: the pod name and a random suffix, unique
+// across container restarts.
+func leaseIdentity() (host, identity string) {
+	host, err := os.Hostname()
+	if err != nil {
+		return "", "controller_" + randomSuffix()
+	}
+	return host, host + "_" + randomSuffix()
+}
+
+func randomSuffix() string {
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	return hex.EncodeToString(suffix)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -247,10 +247,12 @@ func TestLoadBalancerClass(t *testing.T) {
 	startController(t, l, "--lb-class", ours)
 	laterClassless := l.CreateService(t, newService("default", "class-none-later"))
 	classed := l.CreateService(t, newService("default", "class-ours", withClass(ours)))
-	// A controller knows only the addresses of its own class: it may hand
-	// out class-none's address again (classes need pools of their own).
+	// Addresses shown on Services of another class count as in use: the
+	// --lb-class controller never hands out class-none's address.
 	if ip := waitIPs(t, l, classed, 1)[0]; !netip.MustParsePrefix("198.18.7.0/28").Contains(ip) {
 		t.Errorf("Service of class %s got %s, want an address of pool class", ours, ip)
+	} else if ip == classlessIP {
+		t.Errorf("Service of class %s got %s, which the classless Service shows", ours, ip)
 	}
 	for _, svc := range []*corev1.Service{other, laterClassless} {
 		if got := getService(t, l, "default", svc.Name); len(got.Status.LoadBalancer.Ingress) != 0 {

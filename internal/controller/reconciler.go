@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -73,9 +72,11 @@ type Reconciler struct {
 	recorder record.EventRecorder
 	log      *slog.Logger
 
-	services   corelisters.ServiceLister
-	namespaces corelisters.NamespaceLister
-	queue      workqueue.TypedRateLimitingInterface[string]
+	services corelisters.ServiceLister
+	// serviceIndexer is the services cache, indexed by status address.
+	serviceIndexer cache.Indexer
+	namespaces     corelisters.NamespaceLister
+	queue          workqueue.TypedRateLimitingInterface[string]
 
 	// mu orders configuration changes against allocations: reconciles hold
 	// it for reading, a configuration change for writing.
@@ -129,7 +130,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	svcInformer := factory.Core().V1().Services()
 	nsInformer := factory.Core().V1().Namespaces()
 	r.services = svcInformer.Lister()
+	r.serviceIndexer = svcInformer.Informer().GetIndexer()
 	r.namespaces = nsInformer.Lister()
+	if err := addStatusIPIndex(svcInformer.Informer()); err != nil {
+		return err
+	}
 	if _, err := svcInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    r.enqueue,
 		UpdateFunc: func(_, obj any) { r.enqueue(obj) },
@@ -263,7 +268,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 	}
 	svc, err := r.services.Services(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
-		if r.release(key) {
+		if r.release(key, nil) {
 			r.log.Info("service deleted; addresses released", "service", key)
 		}
 		return nil
@@ -278,6 +283,15 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 	held, freed, assignErr, requestErr := r.assign(svc)
 	if freed {
 		r.wakeWaiting()
+	}
+	var shownErr *shownElsewhereError
+	if errors.As(assignErr, &shownErr) {
+		// Another Service shows the address: its reconcile quarantines it,
+		// then this one retries.
+		r.queue.Add(shownErr.other)
+		r.setWaiting(key, true)
+		r.recorder.Event(svc, corev1.EventTypeWarning, ReasonAllocationFailed, assignErr.Error())
+		return assignErr
 	}
 	r.setWaiting(key, requestErr == nil && assignErr != nil && len(held.IPs) == 0)
 	switch {
@@ -312,8 +326,11 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 }
 
 // assign asks the allocator for svc's addresses and returns what it holds
-// afterwards, which is what its status must show, and whether it gave up an
-// address it held before.
+// afterwards, which is what its status must show, and whether an address
+// became free. What svc's status shows and it no longer holds stays
+// quarantined until the status changes (see ipam.Allocator.AssignShown).
+// An address another Service in the cache shows, and may not share, is
+// refused with a *shownElsewhereError.
 func (r *Reconciler) assign(svc *corev1.Service) (held ipam.Assignment, freed bool, assignErr, requestErr error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -325,25 +342,33 @@ func (r *Reconciler) assign(svc *corev1.Service) (held ipam.Assignment, freed bo
 	if err != nil {
 		return ipam.Assignment{}, false, nil, err
 	}
-	before, _ := r.alloc.Lookup(key)
-	_, assignErr = r.alloc.Assign(req)
+	shown := k8s.StatusIPs(svc)
+	_, freed, assignErr = r.alloc.AssignShown(req, shown)
 	held, _ = r.alloc.Lookup(key)
-	freed = slices.ContainsFunc(before.IPs, func(ip netip.Addr) bool { return !slices.Contains(held.IPs, ip) })
 	r.pools.markDirty()
+	if err := r.shownElsewhere(svc, req, held.IPs); err != nil {
+		// Back to what the status shows: the other Service's reconcile
+		// quarantines the address, then this one retries.
+		r.alloc.RevertShown(req, shown)
+		return ipam.Assignment{}, true, err, nil
+	}
 	return held, freed, assignErr, nil
 }
 
-// release frees what the Service holds and reports whether it held anything.
-func (r *Reconciler) release(key string) bool {
+// release frees what the Service holds, except the addresses shown (what
+// its status still shows; nil for a deleted Service), which stay
+// quarantined until the status no longer shows them. It reports whether the
+// Service held anything.
+func (r *Reconciler) release(key string, shown []netip.Addr) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	r.setWaiting(key, false)
-	released := r.alloc.Release(key)
-	if released {
-		r.pools.markDirty()
+	_, held := r.alloc.Lookup(key)
+	if r.alloc.ReleaseShown(key, shown) {
 		r.wakeWaiting()
 	}
-	return released
+	r.pools.markDirty()
+	return held
 }
 
 // setWaiting records whether the Service waits for an address to be freed.
@@ -368,13 +393,16 @@ func (r *Reconciler) wakeWaiting() {
 
 // disown handles a Service that is not (or no longer) ours: its addresses are
 // released, and if it stopped being a LoadBalancer the status we wrote is
-// cleared. Services of another loadBalancerClass are never written.
+// cleared. Services of another loadBalancerClass are never written, but the
+// addresses their status shows stay quarantined: no Service of ours gets
+// one (two controllers of different classes may share pools).
 func (r *Reconciler) disown(ctx context.Context, svc *corev1.Service) error {
 	key := k8s.ServiceKey(svc)
-	released := r.release(key)
 	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
-		return nil // another implementation's Service
+		r.claimForeign(svc) // another implementation's Service
+		return nil
 	}
+	released := r.release(key, k8s.StatusIPs(svc))
 	if _, ours := svc.Annotations[annotations.IPAllocatedFromPool]; !ours {
 		return nil
 	}

@@ -41,6 +41,10 @@ func newFixture(t *testing.T, services ...*corev1.Service) *fixture {
 	f := &fixture{t: t, kube: kube, recorder: record.NewFakeRecorder(1000), services: svcInformer.Informer().GetIndexer()}
 	f.r = NewReconciler(&k8s.Clients{Kube: kube}, f.recorder, slog.New(slog.DiscardHandler), Options{Namespace: "metallb-system"})
 	f.r.services = svcInformer.Lister()
+	f.r.serviceIndexer = f.services
+	if err := addStatusIPIndex(svcInformer.Informer()); err != nil {
+		t.Fatal(err)
+	}
 	f.r.namespaces = factory.Core().V1().Namespaces().Lister()
 	for _, svc := range services {
 		f.addService(svc)
@@ -85,6 +89,13 @@ func (f *fixture) reconcileAll() {
 			f.t.Fatalf("reconcile %s: %v", key, err)
 		}
 	}
+	f.refresh(keys...)
+}
+
+// refresh copies the given Services from the fake API into the cache, as
+// the informer would.
+func (f *fixture) refresh(keys ...string) {
+	f.t.Helper()
 	for _, key := range keys {
 		ns, name, _ := cache.SplitMetaNamespaceKey(key)
 		obj, err := f.kube.Tracker().Get(corev1.SchemeGroupVersion.WithResource("services"), ns, name)
@@ -94,6 +105,17 @@ func (f *fixture) reconcileAll() {
 		if err := f.services.Update(obj); err != nil {
 			f.t.Fatal(err)
 		}
+	}
+}
+
+// updateService replaces a Service in the fake API and the cache.
+func (f *fixture) updateService(svc *corev1.Service) {
+	f.t.Helper()
+	if err := f.kube.Tracker().Update(corev1.SchemeGroupVersion.WithResource("services"), svc, svc.Namespace); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.services.Update(svc); err != nil {
+		f.t.Fatal(err)
 	}
 }
 

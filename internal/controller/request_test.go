@@ -14,7 +14,7 @@ import (
 	"github.com/ironlb/ironlb/internal/ipam"
 )
 
-func testConfig(t *testing.T) *config.Config {
+func testConfig(t testing.TB) *config.Config {
 	t.Helper()
 	var res config.Resources
 	_, err := config.DecodeYAML(strings.NewReader(`

@@ -100,10 +100,14 @@ func (r *Reconciler) restore(cfg *config.Config) {
 		return
 	}
 	var claims []ipam.Claim
-	var claimants []*corev1.Service
+	var claimants, foreign []*corev1.Service
 	for _, svc := range services {
 		ips := k8s.StatusIPs(svc)
-		if !k8s.IsOurs(svc, r.opts.LBClass) || len(ips) == 0 {
+		if len(ips) == 0 {
+			continue
+		}
+		if !k8s.IsOurs(svc, r.opts.LBClass) {
+			foreign = append(foreign, svc)
 			continue
 		}
 		// A malformed request still restores: the status is kept as it is.
@@ -123,6 +127,15 @@ func (r *Reconciler) restore(cfg *config.Config) {
 		if held, _ := r.alloc.Lookup(claims[i].Request.Service); len(held.Unpooled) > 0 {
 			unpooled++
 		}
+	}
+	// Addresses on Services of another class (or no longer
+	// LoadBalancers) are quarantined: see disown.
+	for _, svc := range foreign {
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			r.alloc.ReleaseShown(k8s.ServiceKey(svc), k8s.StatusIPs(svc))
+			continue
+		}
+		r.alloc.ClaimShown(k8s.ServiceKey(svc), k8s.StatusIPs(svc), func(holder string) bool { return r.youngerThan(holder, svc) })
 	}
 	r.log.Info("assignments restored from service status", "restored", restored, "waitingForPool", unpooled, "refused", len(claims)-restored)
 }

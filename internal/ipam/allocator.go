@@ -56,10 +56,19 @@ func New(pools []Pool) (*Allocator, error) {
 func (a *Allocator) Assign(req Request) (Assignment, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	want := newHolding(&req)
+	asg, err := a.assign(&req)
+	if err != nil {
+		return Assignment{}, err
+	}
+	return asg, nil
+}
+
+// assign is Assign with the lock held.
+func (a *Allocator) assign(req *Request) (Assignment, *Error) {
+	want := newHolding(req)
 	old := a.services[req.Service]
 	a.detach(old) // the service's own addresses count as free while it chooses
-	pool, ips, err := a.choose(&req, want, old)
+	pool, ips, err := a.choose(req, want, old)
 	if err != nil {
 		a.keepAfterError(old, want)
 		return Assignment{}, err
@@ -207,7 +216,7 @@ func (a *Allocator) SetPools(pools []Pool) ([]string, error) {
 			}
 			kept = append(kept, ip)
 		}
-		if len(kept) < len(h.ips) {
+		if len(kept) < len(h.ips) && !isShownKey(h.service) {
 			changed = append(changed, h.service)
 		}
 		if len(kept) > 0 {

@@ -202,3 +202,15 @@ func (t *poolTable) poolOf(ip netip.Addr) (pool, avoidedBy *poolState) {
 	}
 	return p, nil
 }
+
+// PoolOf returns the name of the pool that may hand out ip, as the
+// allocator counts it: an address outside every range, or a .0/.255 address
+// its pool avoids, is in none (ok is false).
+func (a *Allocator) PoolOf(ip netip.Addr) (pool string, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if p, _ := a.pools.poolOf(ip); p != nil {
+		return p.Name, true
+	}
+	return "", false
+}

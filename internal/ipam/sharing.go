@@ -77,24 +77,33 @@ func (a *Allocator) sharingError(ip netip.Addr, h *holding) *Error {
 	if st == nil {
 		return nil
 	}
-	refusal := &Error{Service: h.service, IP: ip, Holder: st.holders[0].service}
+	for _, holder := range st.holders {
+		if err := shareRefusal(ip, h, holder); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shareRefusal returns why h may not hold ip together with holder, or nil
+// if it may: both need the same non-empty sharing key, the same backend key
+// and no common port. It is the one sharing rule.
+func shareRefusal(ip netip.Addr, h, holder *holding) *Error {
+	refusal := &Error{Service: h.service, IP: ip, Holder: holder.service}
 	switch {
-	case h.group.key == "" || st.group.key == "":
+	case h.group.key == "" || holder.group.key == "":
 		refusal.Reason = IPInUse
-	case h.group.key != st.group.key:
+	case h.group.key != holder.group.key:
 		refusal.Reason, refusal.Conflict = SharingRefused, KeysDiffer
-		refusal.Detail = fmt.Sprintf("%q and %q", h.group.key, st.group.key)
-	case h.group.backend != st.group.backend:
+		refusal.Detail = fmt.Sprintf("%q and %q", h.group.key, holder.group.key)
+	case h.group.backend != holder.group.backend:
 		refusal.Reason, refusal.Conflict = SharingRefused, BackendsDiffer
 	default:
-		for _, holder := range st.holders {
-			if port, overlap := commonPort(h.ports, holder.ports); overlap {
-				refusal.Reason, refusal.Conflict = SharingRefused, PortsOverlap
-				refusal.Holder, refusal.Port = holder.service, port
-				return refusal
-			}
+		port, overlap := commonPort(h.ports, holder.ports)
+		if !overlap {
+			return nil
 		}
-		return nil
+		refusal.Reason, refusal.Conflict, refusal.Port = SharingRefused, PortsOverlap, port
 	}
 	return refusal
 }

@@ -28,6 +28,10 @@ type Handler struct {
 	// change; it should read the API server, not a cache, so that objects
 	// created just before are seen (see k8s.Clients.ListConfig).
 	Current func(ctx context.Context) (config.Resources, error)
+	// InUse, when set, returns the addresses Services show, read from the
+	// API server; a pool change leaving one in no pool is warned about
+	// (Validator.UnpooledWarnings).
+	InUse func(ctx context.Context) ([]AddressInUse, error)
 	// Log receives one line per refused request; nil means slog.Default().
 	Log *slog.Logger
 }
@@ -58,6 +62,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp = denied(req, http.StatusInternalServerError, "cannot read the current metallb.io configuration to validate against: "+err.Error())
 	} else {
 		resp = h.Validator.Review(req, current)
+		if resp.Allowed && h.InUse != nil {
+			resp.Warnings = h.Validator.UnpooledWarnings(req, current, func() ([]AddressInUse, error) { return h.InUse(r.Context()) })
+		}
 	}
 	if !resp.Allowed {
 		h.logger().Info("admission refused", "operation", req.Operation, "kind", req.Kind.Kind,

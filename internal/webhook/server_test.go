@@ -145,3 +145,38 @@ func TestHandlerErrors(t *testing.T) {
 		t.Errorf("response = %+v", r.Result)
 	}
 }
+
+// The webhook serves MaxConcurrentReviews reviews at once and answers the
+// next with 429 at once instead of queueing it.
+func TestServeBoundsConcurrentReviews(t *testing.T) {
+	entered, release := make(chan struct{}, MaxConcurrentReviews), make(chan struct{})
+	client, url := startWebhook(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}))
+	codes := make(chan int, MaxConcurrentReviews)
+	for range MaxConcurrentReviews {
+		go func() {
+			resp, err := client.Post(url, "application/json", strings.NewReader("{}"))
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range MaxConcurrentReviews {
+		<-entered
+	}
+	resp, body := post(t, client, url, []byte("{}"))
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("review beyond the bound: %d %s, want 429", resp.StatusCode, body)
+	}
+	close(release)
+	for range MaxConcurrentReviews {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("review within the bound: %d", code)
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package k8s
+
+// Permission is one API permission a component needs, with the code that
+// uses it. manifests/base/20-rbac.yaml grants exactly these (a test in
+// manifests compares them): a verb the code starts using must be declared
+// here, and a grant nothing here declares is refused.
+type Permission struct {
+	// Namespaced permissions are granted in metallb-system by a Role,
+	// the others cluster-wide by a ClusterRole.
+	Namespaced bool
+	Group      string // "" for the core group
+	Resources  []string
+	// Names restricts the permission to these objects (resourceNames).
+	Names []string
+	Verbs []string
+	// UsedBy names the code that needs it.
+	UsedBy string
+}
+
+// configKinds are the metallb.io configuration resources.
+var configKinds = []string{"ipaddresspools", "l2advertisements", "bgpadvertisements", "bgppeers", "communities", "bfdprofiles"}
+
+// ControllerPermissions are what the controller's ServiceAccount needs.
+var ControllerPermissions = []Permission{
+	{Resources: []string{"services", "namespaces"}, Verbs: []string{"list", "watch"}, UsedBy: "controller.Reconciler informers; webhook.ServicesInUse lists Services"},
+	{Resources: []string{"services/status"}, Verbs: []string{"patch"}, UsedBy: "controller.Reconciler.writeStatus (address and pool annotation)"},
+	{Resources: []string{"events"}, Verbs: []string{"create", "patch"}, UsedBy: "k8s.NewEventRecorder"},
+	{Group: "admissionregistration.k8s.io", Resources: []string{"validatingwebhookconfigurations"}, Names: []string{"metallb-webhook-configuration"}, Verbs: []string{"get", "update"}, UsedBy: "webhook.CertRotator publishes its CA"},
+	{Namespaced: true, Group: "metallb.io", Resources: configKinds, Verbs: []string{"list", "watch"}, UsedBy: "k8s.ConfigWatcher; k8s.Clients.ListConfig (webhook)"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"ipaddresspools/status"}, Verbs: []string{"patch"}, UsedBy: "controller pool status writer"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates"}, Verbs: []string{"get", "create"}, UsedBy: "configstate.Reporter"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates/status"}, Verbs: []string{"update"}, UsedBy: "configstate.Reporter"},
+	{Namespaced: true, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch", "create"}, UsedBy: "k8s.ConfigWatcher (BGP passwords); k8s.EnsureMemberlistSecret; webhook.CertRotator"},
+	{Namespaced: true, Resources: []string{"secrets"}, Names: []string{"webhook-server-cert"}, Verbs: []string{"update"}, UsedBy: "webhook.CertRotator renews the serving certificate"},
+	{Namespaced: true, Group: "coordination.k8s.io", Resources: []string{"leases"}, Verbs: []string{"create"}, UsedBy: "controller.Election"},
+	{Namespaced: true, Group: "coordination.k8s.io", Resources: []string{"leases"}, Names: []string{"ironlb-controller"}, Verbs: []string{"get", "update"}, UsedBy: "controller.Election"},
+}
+
+// SpeakerPermissions are what the speakers' ServiceAccount needs.
+var SpeakerPermissions = []Permission{
+	{Resources: []string{"services", "nodes"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker informers"},
+	{Group: "discovery.k8s.io", Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker informers"},
+	{Resources: []string{"events"}, Verbs: []string{"create", "patch"}, UsedBy: "k8s.NewEventRecorder"},
+	{Namespaced: true, Group: "metallb.io", Resources: configKinds, Verbs: []string{"list", "watch"}, UsedBy: "k8s.ConfigWatcher"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"bgppeers"}, Verbs: []string{"get"}, UsedBy: "speaker BGP apply reads a peer by name"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicel2statuses"}, Verbs: []string{"list", "create", "patch", "delete", "deletecollection"}, UsedBy: "speaker status writer; its layer 2 explanation patches the object"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicebgpstatuses"}, Verbs: []string{"list", "create", "delete", "deletecollection"}, UsedBy: "speaker status writer"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicel2statuses/status", "servicebgpstatuses/status"}, Verbs: []string{"patch"}, UsedBy: "speaker status writer"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates"}, Verbs: []string{"get", "create"}, UsedBy: "configstate.Reporter"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates/status"}, Verbs: []string{"update"}, UsedBy: "configstate.Reporter"},
+	{Namespaced: true, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}, UsedBy: "k8s.ConfigWatcher (BGP passwords); the memberlist key"},
+}
