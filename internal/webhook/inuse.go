@@ -40,7 +40,8 @@ func (v Validator) UnpooledWarnings(req *admissionv1.AdmissionRequest, current c
 	if req.Operation == admissionv1.Delete {
 		raw = req.OldObject.Raw
 	}
-	next, err := kinds[config.KindIPAddressPool].apply(current, req.Operation, raw)
+	k, _ := config.KindNamed(config.KindIPAddressPool)
+	next, err := applyChange(k, current, req.Operation, raw)
 	if err != nil {
 		return nil
 	}
