@@ -23,7 +23,7 @@ func ValidateSources(sources []Source) (skipped []string, err error) {
 			return skipped, err
 		}
 	}
-	if len(res.Pools)+len(res.L2Advertisements)+len(res.BGPAdvertisements)+len(res.Peers)+len(res.Communities)+len(res.BFDProfiles) == 0 {
+	if CountObjects(res) == 0 {
 		return skipped, fmt.Errorf("no metallb.io objects found")
 	}
 	_, err = Build(res)

@@ -60,19 +60,16 @@ func decodeObject(raw []byte, res *Resources) (skipped []string, err error) {
 		}
 		return nil
 	}
+	for _, k := range Kinds {
+		if meta.APIVersion == k.APIVersion() && meta.Kind == k.Name {
+			obj := k.New()
+			if err := into(obj); err != nil {
+				return nil, err
+			}
+			return nil, k.Add(res, obj)
+		}
+	}
 	switch meta.APIVersion + " " + meta.Kind {
-	case "metallb.io/v1beta1 IPAddressPool":
-		return nil, decodeInto(into, &res.Pools)
-	case "metallb.io/v1beta1 L2Advertisement":
-		return nil, decodeInto(into, &res.L2Advertisements)
-	case "metallb.io/v1beta1 BGPAdvertisement":
-		return nil, decodeInto(into, &res.BGPAdvertisements)
-	case "metallb.io/v1beta1 Community":
-		return nil, decodeInto(into, &res.Communities)
-	case "metallb.io/v1beta1 BFDProfile":
-		return nil, decodeInto(into, &res.BFDProfiles)
-	case "metallb.io/v1beta2 BGPPeer":
-		return nil, decodeInto(into, &res.Peers)
 	case "metallb.io/v1beta1 BGPPeer": // deprecated; served as v1beta2
 		var old v1beta1.BGPPeer
 		if err := into(&old); err != nil {
@@ -117,14 +114,4 @@ func decodeObject(raw []byte, res *Resources) (skipped []string, err error) {
 		return skipped, nil
 	}
 	return []string{fmt.Sprintf("%s %s (%s)", meta.Kind, meta.Metadata.Name, meta.APIVersion)}, nil
-}
-
-// decodeInto strictly decodes one object and appends it to *list.
-func decodeInto[T any](into func(any) error, list *[]T) error {
-	var obj T
-	if err := into(&obj); err != nil {
-		return err
-	}
-	*list = append(*list, obj)
-	return nil
 }

@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ironlb/ironlb/internal/api/v1beta1"
-	"github.com/ironlb/ironlb/internal/api/v1beta2"
 	"github.com/ironlb/ironlb/internal/config"
 )
 
@@ -178,39 +177,16 @@ func Offenders(err error, res config.Resources) []Offender {
 // lookup returns the API version of ref's kind and, when res holds the
 // object, its UID.
 func lookup(res config.Resources, ref corev1.ObjectReference) (string, types.UID) {
-	switch ref.Kind {
-	case config.KindIPAddressPool:
-		return v1beta1.GroupVersion.String(), uidOf(res.Pools, ref)
-	case config.KindL2Advertisement:
-		return v1beta1.GroupVersion.String(), uidOf(res.L2Advertisements, ref)
-	case config.KindBGPAdvertisement:
-		return v1beta1.GroupVersion.String(), uidOf(res.BGPAdvertisements, ref)
-	case config.KindCommunity:
-		return v1beta1.GroupVersion.String(), uidOf(res.Communities, ref)
-	case config.KindBFDProfile:
-		return v1beta1.GroupVersion.String(), uidOf(res.BFDProfiles, ref)
-	case config.KindBGPPeer:
-		return v1beta2.GroupVersion.String(), uidOf(res.Peers, ref)
+	k, ok := config.KindNamed(ref.Kind)
+	if !ok {
+		return "", ""
 	}
-	return "", ""
-}
-
-// object is what uidOf needs of a metallb.io object.
-type object[T any] interface {
-	*T
-	GetName() string
-	GetNamespace() string
-	GetUID() types.UID
-}
-
-func uidOf[T any, PT object[T]](list []T, ref corev1.ObjectReference) types.UID {
-	for i := range list {
-		o := PT(&list[i])
+	for _, o := range k.Objects(&res) {
 		if o.GetName() == ref.Name && (ref.Namespace == "" || o.GetNamespace() == ref.Namespace) {
-			return o.GetUID()
+			return k.APIVersion(), o.GetUID()
 		}
 	}
-	return ""
+	return k.APIVersion(), ""
 }
 
 // summary is the text compared to tell whether the errors changed since the

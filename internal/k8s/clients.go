@@ -82,6 +82,15 @@ func NewClients(kubeconfig, userAgent string) (*Clients, error) {
 // builtinConfig returns cfg speaking protobuf, which the API server encodes
 // and decodes at a fraction of JSON's cost, for the built-in kinds only:
 // custom resources (the metallb.io clients) have no protobuf encoding.
+// ForVersion returns the REST client of a metallb.io version ("v1beta1" or
+// "v1beta2"), as a config.Kind names it.
+func (c *Clients) ForVersion(version string) rest.Interface {
+	if version == v1beta2.GroupVersion.Version {
+		return c.MetalLBv1beta2
+	}
+	return c.MetalLBv1beta1
+}
+
 func builtinConfig(cfg *rest.Config) *rest.Config {
 	out := rest.CopyConfig(cfg)
 	out.ContentType = runtime.ContentTypeProtobuf

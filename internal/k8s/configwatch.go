@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/ironlb/ironlb/internal/api/v1beta1"
-	"github.com/ironlb/ironlb/internal/api/v1beta2"
 	"github.com/ironlb/ironlb/internal/config"
 )
 
@@ -29,14 +28,10 @@ type ConfigUpdate struct {
 // and rebuilds the configuration whenever one of them changes.
 type ConfigWatcher struct {
 	namespace string
-	pools     cache.SharedIndexInformer
-	l2        cache.SharedIndexInformer
-	bgp       cache.SharedIndexInformer
-	comms     cache.SharedIndexInformer
-	bfd       cache.SharedIndexInformer
-	peers     cache.SharedIndexInformer
-	secrets   cache.SharedIndexInformer
-	changed   chan struct{}
+	// kinds has one informer per config.Kinds entry, in the same order.
+	kinds   []cache.SharedIndexInformer
+	secrets cache.SharedIndexInformer
+	changed chan struct{}
 }
 
 // NewConfigWatcher prepares the informers; Run starts them.
@@ -44,14 +39,11 @@ func NewConfigWatcher(c *Clients, namespace string) *ConfigWatcher {
 	secretFactory := informers.NewSharedInformerFactoryWithOptions(c.Kube, 0, informers.WithNamespace(namespace))
 	w := &ConfigWatcher{
 		namespace: namespace,
-		pools:     newInformer(c.MetalLBv1beta1, "ipaddresspools", namespace, &v1beta1.IPAddressPool{}),
-		l2:        newInformer(c.MetalLBv1beta1, "l2advertisements", namespace, &v1beta1.L2Advertisement{}),
-		bgp:       newInformer(c.MetalLBv1beta1, "bgpadvertisements", namespace, &v1beta1.BGPAdvertisement{}),
-		comms:     newInformer(c.MetalLBv1beta1, "communities", namespace, &v1beta1.Community{}),
-		bfd:       newInformer(c.MetalLBv1beta1, "bfdprofiles", namespace, &v1beta1.BFDProfile{}),
-		peers:     newInformer(c.MetalLBv1beta2, "bgppeers", namespace, &v1beta2.BGPPeer{}),
 		secrets:   secretFactory.Core().V1().Secrets().Informer(),
 		changed:   make(chan struct{}, 1),
+	}
+	for _, k := range config.Kinds {
+		w.kinds = append(w.kinds, newInformer(c.ForVersion(k.Version), k.Resource, namespace, k.New()))
 	}
 	notify := onAnyChange(func() {
 		select {
@@ -68,7 +60,7 @@ func NewConfigWatcher(c *Clients, namespace string) *ConfigWatcher {
 }
 
 func (w *ConfigWatcher) informers() []cache.SharedIndexInformer {
-	return []cache.SharedIndexInformer{w.pools, w.l2, w.bgp, w.comms, w.bfd, w.peers, w.secrets}
+	return append(slices.Clone(w.kinds), w.secrets)
 }
 
 // Run starts the informers and sends a ConfigUpdate on updates after the
@@ -105,13 +97,18 @@ func (w *ConfigWatcher) resources() config.Resources {
 	for _, s := range listAs[corev1.Secret](w.secrets) {
 		secrets[s.Namespace+"/"+s.Name] = &s
 	}
-	return config.Resources{
-		Pools:             listAs[v1beta1.IPAddressPool](w.pools),
-		L2Advertisements:  listAs[v1beta1.L2Advertisement](w.l2),
-		BGPAdvertisements: listAs[v1beta1.BGPAdvertisement](w.bgp),
-		Communities:       listAs[v1beta1.Community](w.comms),
-		BFDProfiles:       listAs[v1beta1.BFDProfile](w.bfd),
-		Peers:             listAs[v1beta2.BGPPeer](w.peers),
-		Secrets:           secrets,
+	res := config.Resources{Secrets: secrets}
+	for i, k := range config.Kinds {
+		items := w.kinds[i].GetStore().List()
+		objs := make([]config.Object, 0, len(items))
+		for _, item := range items {
+			if obj, ok := item.(config.Object); ok {
+				objs = append(objs, obj)
+			}
+		}
+		if err := k.SetObjects(&res, objs); err != nil {
+			slog.Error("reading the configuration cache", "kind", k.Name, "err", err)
+		}
 	}
+	return res
 }

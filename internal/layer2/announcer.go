@@ -83,6 +83,10 @@ type Announcer struct {
 	runCtx    context.Context // nil until Run
 	links     map[string]*responder
 	takeovers map[netip.Addr]context.CancelFunc
+	// started is closed once Run has started the responders of the
+	// interfaces usable at start.
+	started     chan struct{}
+	startedOnce sync.Once
 }
 
 // New returns an Announcer that owns nothing. Call Run to start it.
@@ -104,6 +108,7 @@ func New(cfg Config) *Announcer {
 		log:       cfg.Logger,
 		links:     make(map[string]*responder),
 		takeovers: make(map[netip.Addr]context.CancelFunc),
+		started:   make(chan struct{}),
 	}
 	a.owned.Store(newOwnedSet(nil))
 	return a
@@ -157,6 +162,12 @@ func (a *Announcer) Interfaces() []string {
 	return names
 }
 
+// Started is closed once Run has started the responders of the interfaces
+// usable at start: from then on, owned IPs are answered.
+func (a *Announcer) Started() <-chan struct{} {
+	return a.started
+}
+
 // Run watches the interfaces and runs their responders until ctx ends.
 // It returns an error only if the interfaces cannot be listed at start.
 func (a *Announcer) Run(ctx context.Context) error {
@@ -173,6 +184,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	defer ticker.Stop()
 	for {
 		a.reconcile(ctx, links)
+		a.startedOnce.Do(func() { close(a.started) })
 		select {
 		case <-ctx.Done():
 			return nil

@@ -286,26 +286,14 @@ func (c *converter) pool(index int, p legacyPool) error {
 }
 
 // MarshalYAML renders resources as a multi-document YAML stream in a stable
-// order: communities, BFD profiles, peers, pools, advertisements.
+// order: kind by kind in config.Kinds' order (communities, BFD profiles,
+// peers, pools, advertisements), each object after those it refers to.
 func MarshalYAML(res config.Resources) ([]byte, error) {
 	var objects []any
-	for i := range res.Communities {
-		objects = append(objects, &res.Communities[i])
-	}
-	for i := range res.BFDProfiles {
-		objects = append(objects, &res.BFDProfiles[i])
-	}
-	for i := range res.Peers {
-		objects = append(objects, &res.Peers[i])
-	}
-	for i := range res.Pools {
-		objects = append(objects, &res.Pools[i])
-	}
-	for i := range res.L2Advertisements {
-		objects = append(objects, &res.L2Advertisements[i])
-	}
-	for i := range res.BGPAdvertisements {
-		objects = append(objects, &res.BGPAdvertisements[i])
+	for _, k := range config.Kinds {
+		for _, obj := range k.Objects(&res) {
+			objects = append(objects, obj)
+		}
 	}
 	var out []byte
 	for i, obj := range objects {

@@ -52,6 +52,10 @@ type Config struct {
 	SuspicionMult int
 	// GossipInterval is how often state changes are gossiped.
 	GossipInterval time.Duration
+	// StreamTimeout bounds a TCP exchange with one member: a join attempt
+	// and a full state sync. memberlist's LAN default of 10 s would let one
+	// node without a speaker hold up a join for that long.
+	StreamTimeout time.Duration
 	// Meta is this member's metadata, at most MaxMetaSize bytes.
 	Meta []byte
 	// Logger receives memberlist's log lines; nil discards them.
@@ -73,6 +77,7 @@ func DefaultConfig() Config {
 		ProbeTimeout:   75 * time.Millisecond,
 		SuspicionMult:  2,
 		GossipInterval: 10 * time.Millisecond,
+		StreamTimeout:  3 * time.Second,
 	}
 }
 
@@ -134,6 +139,9 @@ func New(cfg Config) (*List, error) {
 	if cfg.GossipInterval == 0 {
 		cfg.GossipInterval = defaults.GossipInterval
 	}
+	if cfg.StreamTimeout == 0 {
+		cfg.StreamTimeout = defaults.StreamTimeout
+	}
 	if cfg.ProbeTimeout >= cfg.ProbeInterval {
 		return nil, fmt.Errorf("members: probe timeout %v must be shorter than probe interval %v", cfg.ProbeTimeout, cfg.ProbeInterval)
 	}
@@ -162,6 +170,7 @@ func New(cfg Config) (*List, error) {
 	mc.ProbeTimeout = cfg.ProbeTimeout
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.GossipInterval = cfg.GossipInterval
+	mc.TCPTimeout = cfg.StreamTimeout
 	mc.Logger = newLogLogger(logger)
 	mc.Events = (*events)(l)
 	mc.Delegate = (*delegate)(l)

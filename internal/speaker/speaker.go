@@ -16,9 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -106,8 +104,8 @@ type Speaker struct {
 	running atomic.Bool
 }
 
-// Ready reports whether the speaker is up: caches synced and announcer
-// started.
+// Ready reports whether the speaker is up: caches synced, responders
+// started, a valid configuration applied and the memberlist cluster joined.
 func (s *Speaker) Ready() error {
 	if !s.running.Load() {
 		return errors.New("speaker starting")
@@ -151,7 +149,8 @@ func (s *Speaker) signal(contextChanged bool) {
 
 // Run announces until ctx is done, then leaves gracefully: it leaves the
 // memberlist cluster (so another node takes over at once), stops answering and
-// withdraws its BGP routes.
+// withdraws its BGP routes. It joins the memberlist cluster only once it can
+// answer: caches synced, responders started, first valid configuration.
 func (s *Speaker) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(s.clients.Kube, 0, informers.WithTransform(k8s.TrimForCache))
 	svcInformer := factory.Core().V1().Services().Informer()
@@ -206,7 +205,24 @@ func (s *Speaker) Run(ctx context.Context) error {
 	})
 	announcerDone := make(chan error, 1)
 	go func() { announcerDone <- s.announcer.Run(ctx) }()
+	states := s.newConfigStateReporter(self)
+	s.configState = states
+	go states.Run(ctx)
+	updates := make(chan k8s.ConfigUpdate)
+	watcher := k8s.NewConfigWatcher(s.clients, s.opts.Namespace)
+	go func() {
+		if err := watcher.Run(ctx, updates); err != nil {
+			s.log.Error("configuration watch stopped", "err", err)
+		}
+	}()
 
+	// Other speakers hand addresses to a member at once: join only when
+	// this node can answer for them.
+	cfg, err := awaitReadyToAnswer(ctx, s.announcer.Started(), announcerDone, updates, func(u k8s.ConfigUpdate) { s.configUpdated(states, u) })
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	s.cfg = cfg
 	if s.opts.Memberlist {
 		if err := s.startMembers(ctx, self); err != nil {
 			return err
@@ -215,18 +231,8 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.status = newStatusWriter(s.clients, s.recorder, s.services, s.opts.Namespace, s.opts.NodeName, s.log)
 	go s.status.run(ctx)
-	states := s.newConfigStateReporter(self)
-	s.configState = states
-	go states.Run(ctx)
-
 	s.running.Store(true)
-	updates := make(chan k8s.ConfigUpdate)
-	watcher := k8s.NewConfigWatcher(s.clients, s.opts.Namespace)
-	go func() {
-		if err := watcher.Run(ctx, updates); err != nil {
-			s.log.Error("configuration watch stopped", "err", err)
-		}
-	}()
+	s.signal(true)
 
 	// lastCost is how long the last plan took, lastEnd when it ended.
 	var (
@@ -243,14 +249,10 @@ func (s *Speaker) Run(ctx context.Context) error {
 				return fmt.Errorf("layer 2 announcer: %w", err)
 			}
 		case u := <-updates:
-			s.opts.Metrics.Client.ConfigBuilt(u.Err)
-			states.Report(u.Err, u.Resources)
-			if u.Err != nil {
-				s.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
-				continue
+			if s.configUpdated(states, u) {
+				s.cfg = u.Config
+				s.signal(true)
 			}
-			s.cfg = u.Config
-			s.signal(true)
 		case <-s.changed:
 			if wait := coalesceWait(lastCost, time.Since(lastEnd)); wait > 0 {
 				select {
@@ -287,121 +289,6 @@ const (
 // spell is planned at once.
 func coalesceWait(lastCost, sinceLast time.Duration) time.Duration {
 	return max(0, min(coalesceFactor*lastCost, maxCoalesceWait)-sinceLast)
-}
-
-// startMembers joins the speakers' memberlist cluster, gossiping this node's
-// interfaces, and keeps joining nodes as they appear.
-func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
-	secret := s.opts.MemberlistSecret
-	if secret == nil {
-		obj, err := s.clients.Kube.CoreV1().Secrets(s.opts.Namespace).Get(ctx, k8s.MemberlistSecret, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("reading the memberlist key: %w", err)
-		}
-		secret = obj.Data[k8s.MemberlistSecretKey]
-	}
-	key, err := members.DeriveKey(secret)
-	if err != nil {
-		return fmt.Errorf("memberlist key: %w", err)
-	}
-	bind := s.opts.MemberlistBind
-	if !bind.IsValid() {
-		addrs := internalIPs(self)
-		if len(addrs) == 0 {
-			return fmt.Errorf("node %s has no InternalIP to bind memberlist to: set --memberlist-bind-addr", self.Name)
-		}
-		bind = addrs[0]
-	}
-	cfg := s.opts.MemberlistTiming
-	cfg.NodeName = s.opts.NodeName
-	cfg.BindAddr = bind
-	cfg.Port = s.opts.MemberlistPort
-	cfg.Key = key
-	cfg.Meta = s.interfacesMeta()
-	cfg.Logger = s.log // members tags its lines component=memberlist
-	s.members, err = members.New(cfg)
-	if err != nil {
-		return fmt.Errorf("memberlist on %s:%d: %w", bind, s.opts.MemberlistPort, err)
-	}
-	s.joinNodes()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case live := <-s.members.Changes():
-				s.pendingMu.Lock()
-				if len(live) < s.lastMembers {
-					s.membersLeft = true
-				}
-				s.lastMembers = len(live)
-				s.pendingMu.Unlock()
-				s.opts.Metrics.Speaker.SetMembers(len(live))
-				s.signal(true)
-			}
-		}
-	}()
-	go s.maintainMembership(ctx)
-	return nil
-}
-
-// maintainMembership joins nodes that appeared and refreshes this node's
-// gossiped interfaces.
-func (s *Speaker) maintainMembership(ctx context.Context) {
-	ticker := time.NewTicker(5 * time.Second)
-	defer ticker.Stop()
-	meta := s.interfacesMeta()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		s.joinNodes()
-		if current := s.interfacesMeta(); !slices.Equal(current, meta) {
-			if err := s.members.SetMeta(current); err != nil {
-				s.log.Warn("gossiping interfaces", "err", err)
-				continue
-			}
-			meta = current
-		}
-	}
-}
-
-func (s *Speaker) interfacesMeta() []byte {
-	links, err := layer2.Links()
-	if err != nil {
-		s.log.Warn("listing interfaces", "err", err)
-		return nil
-	}
-	meta, err := encodeInterfaces(links, members.MaxMetaSize)
-	if err != nil {
-		s.log.Warn("interfaces not gossiped: other speakers assume this node reaches every address", "err", err)
-	}
-	return meta
-}
-
-// joinNodes contacts the speakers of every node (at their InternalIPs).
-func (s *Speaker) joinNodes() {
-	nodes, err := s.nodes.List(labels.Everything())
-	if err != nil {
-		return
-	}
-	var peers []netip.AddrPort
-	for _, node := range nodes {
-		if node.Name == s.opts.NodeName {
-			continue
-		}
-		for _, ip := range internalIPs(node) {
-			peers = append(peers, netip.AddrPortFrom(ip, uint16(s.opts.MemberlistPort)))
-		}
-	}
-	if len(peers) == 0 {
-		return
-	}
-	if _, err := s.members.Join(peers); err != nil {
-		s.log.Debug("joining speakers", "err", err)
-	}
 }
 
 // snapshot gathers the plan's inputs from the caches, with services from
@@ -467,9 +354,6 @@ func indexByService(obj any) ([]string, error) {
 
 // reconcile computes the plan and applies what changed.
 func (s *Speaker) reconcile(ctx context.Context) {
-	if s.cfg == nil {
-		return // nothing is announced before the first valid configuration
-	}
 	s.pendingMu.Lock()
 	since, membersLeft, contextChanged := s.pendingSince, s.membersLeft, s.contextChanged
 	s.pendingSince, s.membersLeft, s.contextChanged = time.Time{}, false, false

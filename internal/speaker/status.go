@@ -9,15 +9,17 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/api/v1beta1"
@@ -51,42 +53,71 @@ type serviceState struct {
 
 // statusWriter publishes what this node announces as ServiceL2Status and
 // ServiceBGPStatus objects and nodeAssigned Events. It works off the
-// speaker's hot path: it only ever writes the latest plan, and only the
-// objects that differ from what it wrote before.
+// speaker's hot path: it writes, Service by Service from a workqueue, the
+// objects that differ between the latest plan and what it wrote before, and
+// retries a failed write with backoff instead of waiting for the next plan.
 type statusWriter struct {
 	clients   *k8s.Clients
 	recorder  record.EventRecorder
 	services  corelisters.ServiceLister
 	namespace string
 	node      string
+	// nodeLabel is node as a label value (node names may be too long).
+	nodeLabel string
 	log       *slog.Logger
 
-	latest  chan announce.Plan
+	queue workqueue.TypedRateLimitingInterface[string]
+	// mu guards desired: what the latest plan announces, per Service.
+	mu      sync.Mutex
+	desired map[string]serviceState
+	// written is what the objects say, per Service; only run's goroutine
+	// touches it.
 	written map[string]serviceState
-	// reported holds the NoEligibleNode Event messages written, by Service.
+	// reported holds the NoEligibleNode Event messages written, by Service;
+	// only update's caller touches it.
 	reported map[string]string
 	// stopped is closed when run returns.
 	stopped chan struct{}
 }
 
+// Status write retries: 100 ms after the first failure of a Service, doubling
+// up to a minute.
+const (
+	statusRetryMin = 100 * time.Millisecond
+	statusRetryMax = time.Minute
+)
+
 func newStatusWriter(clients *k8s.Clients, recorder record.EventRecorder, services corelisters.ServiceLister, namespace, node string, log *slog.Logger) *statusWriter {
-	return &statusWriter{clients: clients, recorder: recorder, services: services, namespace: namespace, node: node, log: log,
-		latest: make(chan announce.Plan, 1), written: map[string]serviceState{}, reported: map[string]string{}, stopped: make(chan struct{})}
+	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[string](statusRetryMin, statusRetryMax)
+	return &statusWriter{clients: clients, recorder: recorder, services: services, namespace: namespace, node: node,
+		nodeLabel: k8s.LabelValue(node), log: log,
+		queue:   workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[string]{Name: "status"}),
+		desired: map[string]serviceState{}, written: map[string]serviceState{}, reported: map[string]string{}, stopped: make(chan struct{})}
 }
 
-// update hands over the latest plan, replacing one not yet written.
+// update hands over the latest plan: the Services whose state changed are
+// queued for writing, and the Services no node may announce are reported.
 func (w *statusWriter) update(plan announce.Plan) {
-	for {
-		select {
-		case w.latest <- plan:
-			return
-		default:
-		}
-		select {
-		case <-w.latest:
-		default:
+	w.reportUnowned(plan.L2Unowned)
+	next := desiredStates(plan)
+	w.mu.Lock()
+	prev := w.desired
+	w.desired = next
+	w.mu.Unlock()
+	for key, want := range next {
+		if !want.equal(prev[key]) {
+			w.queue.Add(key)
 		}
 	}
+	for key := range prev {
+		if _, still := next[key]; !still {
+			w.queue.Add(key)
+		}
+	}
+}
+
+func (a serviceState) equal(b serviceState) bool {
+	return a.l2 == b.l2 && a.bgp == b.bgp && slices.Equal(a.interfaces, b.interfaces) && slices.Equal(a.peers, b.peers)
 }
 
 // desiredStates returns, per Service, what the plan announces.
@@ -111,18 +142,55 @@ func desiredStates(plan announce.Plan) map[string]serviceState {
 // statusResources are the resources of the status objects, one per protocol.
 var statusResources = []string{"servicel2statuses", "servicebgpstatuses"}
 
+// run writes queued Services until ctx ends.
 func (w *statusWriter) run(ctx context.Context) {
 	defer close(w.stopped)
+	go func() {
+		<-ctx.Done()
+		w.queue.ShutDown()
+	}()
 	w.adoptExisting(ctx)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case plan := <-w.latest:
-			w.write(ctx, desiredStates(plan))
-			w.reportUnowned(plan.L2Unowned)
-		}
+	for key := range w.written {
+		w.queue.Add(key) // deleted unless the plan still announces it
 	}
+	for w.processNext(ctx) {
+	}
+}
+
+// processNext writes one queued Service; false once the queue shut down.
+func (w *statusWriter) processNext(ctx context.Context) bool {
+	key, shutdown := w.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer w.queue.Done(key)
+	if err := w.sync(ctx, key); err != nil {
+		w.log.Warn("writing service status, will retry", "service", key, "retries", w.queue.NumRequeues(key), "err", err)
+		w.queue.AddRateLimited(key)
+		return true
+	}
+	w.queue.Forget(key)
+	return true
+}
+
+// sync moves one Service's status objects to what the latest plan says.
+func (w *statusWriter) sync(ctx context.Context, key string) error {
+	w.mu.Lock()
+	want := w.desired[key]
+	w.mu.Unlock()
+	have := w.written[key]
+	if want.equal(have) {
+		return nil
+	}
+	if err := w.writeService(ctx, key, have, want); err != nil {
+		return err
+	}
+	if want.equal(serviceState{}) {
+		delete(w.written, key)
+	} else {
+		w.written[key] = want
+	}
+	return nil
 }
 
 // adoptExisting loads this node's status objects left by a previous run, so
@@ -133,7 +201,7 @@ func (w *statusWriter) adoptExisting(ctx context.Context) {
 			Items []metav1.PartialObjectMetadata `json:"items"`
 		}
 		raw, err := w.clients.MetalLBv1beta1.Get().Namespace(w.namespace).Resource(resource).
-			Param("labelSelector", LabelNode+"="+w.node).DoRaw(ctx)
+			Param("labelSelector", LabelNode+"="+w.nodeLabel).DoRaw(ctx)
 		if err == nil {
 			err = json.Unmarshal(raw, &list)
 		}
@@ -151,27 +219,6 @@ func (w *statusWriter) adoptExisting(ctx context.Context) {
 			}
 			w.written[key] = st
 		}
-	}
-}
-
-func (w *statusWriter) write(ctx context.Context, desired map[string]serviceState) {
-	for key, want := range desired {
-		have := w.written[key]
-		if err := w.writeService(ctx, key, have, want); err != nil {
-			w.log.Warn("writing service status", "service", key, "err", err)
-			continue
-		}
-		w.written[key] = want
-	}
-	for key, have := range w.written {
-		if _, still := desired[key]; still {
-			continue
-		}
-		if err := w.writeService(ctx, key, have, serviceState{}); err != nil {
-			w.log.Warn("deleting service status", "service", key, "err", err)
-			continue
-		}
-		delete(w.written, key)
 	}
 }
 
@@ -240,7 +287,7 @@ func (w *statusWriter) put(ctx context.Context, resource, kind, prefix, namespac
 		"kind":       kind,
 		"metadata": map[string]any{
 			"name": objName, "namespace": w.namespace,
-			"labels": map[string]string{LabelNode: w.node, LabelServiceName: name, LabelServiceNamespace: namespace},
+			"labels": map[string]string{LabelNode: w.nodeLabel, LabelServiceName: name, LabelServiceNamespace: namespace},
 		},
 	}
 	body, err := json.Marshal(obj)
@@ -272,7 +319,7 @@ func (w *statusWriter) withdraw(ctx context.Context) {
 	}
 	for _, resource := range statusResources {
 		err := w.clients.MetalLBv1beta1.Delete().Namespace(w.namespace).Resource(resource).
-			Param("labelSelector", LabelNode+"="+w.node).Do(ctx).Error()
+			Param("labelSelector", LabelNode+"="+w.nodeLabel).Do(ctx).Error()
 		if err != nil {
 			w.log.Warn("deleting the status objects of this node", "resource", resource, "err", err)
 		}
@@ -294,7 +341,7 @@ func (w *statusWriter) removeOtherL2(ctx context.Context, namespace, name string
 	if err != nil {
 		return fmt.Errorf("listing the ServiceL2Status objects of %s/%s: %w", namespace, name, err)
 	}
-	for _, objName := range othersObjects(list.Items, w.node) {
+	for _, objName := range othersObjects(list.Items, w.nodeLabel) {
 		err := w.clients.MetalLBv1beta1.Delete().Namespace(w.namespace).Resource("servicel2statuses").Name(objName).Do(ctx).Error()
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting ServiceL2Status %s: %w", objName, err)
@@ -304,11 +351,11 @@ func (w *statusWriter) removeOtherL2(ctx context.Context, namespace, name string
 }
 
 // othersObjects returns the names of the status objects that belong to
-// nodes other than node.
-func othersObjects(items []metav1.PartialObjectMetadata, node string) []string {
+// nodes other than the one labelled nodeLabel.
+func othersObjects(items []metav1.PartialObjectMetadata, nodeLabel string) []string {
 	var out []string
 	for _, item := range items {
-		if item.Labels[LabelNode] != node {
+		if item.Labels[LabelNode] != nodeLabel {
 			out = append(out, item.Name)
 		}
 	}
@@ -330,9 +377,7 @@ func (w *statusWriter) remove(ctx context.Context, resource, prefix, namespace, 
 func (s *Speaker) newConfigStateReporter(self *corev1.Node) *configstate.Reporter {
 	r := configstate.NewReporter(s.clients.MetalLBv1beta1, s.opts.Namespace, configstate.SpeakerName(s.opts.NodeName), s.log)
 	r.Labels = map[string]string{configstate.LabelComponent: configstate.ComponentSpeaker}
-	if len(validation.IsValidLabelValue(s.opts.NodeName)) == 0 { // node names may be longer than label values
-		r.Labels[configstate.LabelNode] = s.opts.NodeName
-	}
+	r.Labels[configstate.LabelNode] = k8s.LabelValue(s.opts.NodeName)
 	r.Owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Node", Name: self.Name, UID: self.UID}
 	return r
 }

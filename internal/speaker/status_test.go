@@ -1,10 +1,31 @@
 package speaker
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/ironlb/ironlb/internal/announce"
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 func TestOthersObjects(t *testing.T) {
@@ -32,5 +53,117 @@ func TestOthersObjects(t *testing.T) {
 				t.Errorf("othersObjects = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// fakeStatusAPI serves the metallb.io status resources like an API server
+// that refuses invalid labels and fails the first creations it is sent.
+type fakeStatusAPI struct {
+	mu         sync.Mutex
+	failCreate int      // creations still to fail with a 500
+	selectors  []string // label selectors of the lists
+	created    []map[string]string
+	patched    chan string // names of objects whose status was written
+}
+
+func (f *fakeStatusAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	fail := func(code int, reason, msg string) {
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":%q,"message":%q,"code":%d}`, reason, msg, code)
+	}
+	switch {
+	case r.Method == http.MethodGet:
+		f.selectors = append(f.selectors, r.URL.Query().Get("labelSelector"))
+		fmt.Fprint(w, `{"kind":"List","apiVersion":"metallb.io/v1beta1","items":[]}`)
+	case r.Method == http.MethodPost:
+		var obj metav1.PartialObjectMetadata
+		if err := json.NewDecoder(r.Body).Decode(&obj); err != nil {
+			fail(http.StatusBadRequest, "BadRequest", err.Error())
+			return
+		}
+		for k, v := range obj.Labels {
+			if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+				fail(http.StatusUnprocessableEntity, "Invalid", fmt.Sprintf("metadata.labels %s: %v", k, errs))
+				return
+			}
+		}
+		if f.failCreate > 0 {
+			f.failCreate--
+			fail(http.StatusInternalServerError, "InternalError", "etcdserver: leader changed")
+			return
+		}
+		f.created = append(f.created, obj.Labels)
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{}`)
+	case r.Method == http.MethodPatch:
+		f.patched <- path.Base(path.Dir(r.URL.Path))
+		fmt.Fprint(w, `{}`)
+	default:
+		fail(http.StatusMethodNotAllowed, "MethodNotAllowed", r.Method)
+	}
+}
+
+// clientsFor returns clients talking to api, through a kubeconfig as the
+// speaker's own.
+func clientsFor(t *testing.T, api *httptest.Server) *k8s.Clients {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	content := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: %q}}]
+users: [{name: u, user: {}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`, api.URL)
+	if err := os.WriteFile(kubeconfig, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clients, err := k8s.NewClients(kubeconfig, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clients
+}
+
+// TestStatusWriteIsRetried: a ServiceL2Status whose creation fails is
+// written again without waiting for another plan, and a node name longer
+// than a label value still gives valid labels, found again by the node's
+// selector.
+func TestStatusWriteIsRetried(t *testing.T) {
+	node := strings.Repeat("worker-", 12) + "1.rack-12.example.com" // 104 characters
+	fake := &fakeStatusAPI{failCreate: 2, patched: make(chan string, 10)}
+	api := httptest.NewServer(fake)
+	defer api.Close()
+
+	services := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	services.Add(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}})
+	recorder := record.NewFakeRecorder(10)
+	w := newStatusWriter(clientsFor(t, api), recorder, corelisters.NewServiceLister(services), "metallb-system", node, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer func() { cancel(); <-w.stopped }()
+	go w.run(ctx)
+
+	w.update(announce.Plan{L2: []announce.L2Announcement{{IP: netip.MustParseAddr("192.0.2.1"), Service: "default/web"}}})
+	select {
+	case name := <-fake.patched:
+		if want := w.objectName("l2", "default", "web"); name != want {
+			t.Errorf("status written to %s, want %s", name, want)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the status write that failed was never retried")
+	}
+	if ev := <-recorder.Events; !strings.Contains(ev, ReasonNodeAssigned) {
+		t.Errorf("event %q, want %s", ev, ReasonNodeAssigned)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.created) != 1 || fake.created[0][LabelNode] != k8s.LabelValue(node) {
+		t.Errorf("created objects' labels %v, want node label %q", fake.created, k8s.LabelValue(node))
+	}
+	if want := LabelNode + "=" + k8s.LabelValue(node); !slices.Contains(fake.selectors, want) {
+		t.Errorf("lists with selectors %q, want one for this node (%q)", fake.selectors, want)
 	}
 }

@@ -43,8 +43,8 @@ func (v Validator) Review(req *admissionv1.AdmissionRequest, current config.Reso
 	if req.Kind.Group != Group {
 		return allowed(req)
 	}
-	k, ok := kinds[req.Kind.Kind]
-	if !ok || req.Kind.Version != k.version {
+	k, ok := config.KindNamed(req.Kind.Kind)
+	if !ok || req.Kind.Version != k.Version {
 		// Not a configuration kind (e.g. a status object): not ours to judge.
 		return allowed(req)
 	}
@@ -56,7 +56,7 @@ func (v Validator) Review(req *admissionv1.AdmissionRequest, current config.Reso
 		return denied(req, http.StatusForbidden, fmt.Sprintf("%s %s/%s: metadata.namespace: must be %s, the namespace ironlb reads its configuration from",
 			req.Kind.Kind, req.Namespace, req.Name, v.Namespace))
 	}
-	next, err := k.apply(current, req.Operation, raw)
+	next, err := applyChange(k, current, req.Operation, raw)
 	if err != nil {
 		return denied(req, http.StatusBadRequest, fmt.Sprintf("%s %s/%s: cannot decode the object: %v", req.Kind.Kind, req.Namespace, req.Name, err))
 	}
@@ -132,71 +132,25 @@ func reasonFor(code int32) metav1.StatusReason {
 	return metav1.StatusReasonForbidden
 }
 
-// kind knows how to apply a change of one kind to Resources.
-type kind struct {
-	version string
-	apply   func(res config.Resources, op admissionv1.Operation, raw []byte) (config.Resources, error)
-}
-
-// kinds are the configuration kinds, by name.
-var kinds = map[string]kind{
-	config.KindIPAddressPool: {"v1beta1", func(res config.Resources, op admissionv1.Operation, raw []byte) (config.Resources, error) {
-		var err error
-		res.Pools, err = applyChange(res.Pools, op, raw)
-		return res, err
-	}},
-	config.KindL2Advertisement: {"v1beta1", func(res config.Resources, op admissionv1.Operation, raw []byte) (config.Resources, error) {
-		var err error
-		res.L2Advertisements, err = applyChange(res.L2Advertisements, op, raw)
-		return res, err
-	}},
-	config.KindBGPAdvertisement: {"v1beta1", func(res config.Resources, op admissionv1.Operation, raw []byte) (config.Resources, error) {
-		var err error
-		res.BGPAdvertisements, err = applyChange(res.BGPAdvertisements, op, raw)
-		return res, err
-	}},
-	config.KindCommunity: {"v1beta1", func(res config.Resources, op admissionv1.Operation, raw []byte) (config.Resources, error) {
-		var err error
-		res.Communities, err = applyChange(res.Communities, op, raw)
-		return res, err
-	}},
-	config.KindBFDProfile: {"v1beta1", func(res config.Resources, op admissionv1.Operation, raw []byte) (config.Resources, error) {
-		var err error
-		res.BFDProfiles, err = applyChange(res.BFDProfiles, op, raw)
-		return res, err
-	}},
-	config.KindBGPPeer: {"v1beta2", func(res config.Resources, op admissionv1.Operation, raw []byte) (config.Resources, error) {
-		var err error
-		res.Peers, err = applyChange(res.Peers, op, raw)
-		return res, err
-	}},
-}
-
-// object is what applyChange needs of a metallb.io object.
-type object[T any] interface {
-	*T
-	GetName() string
-}
-
-// applyChange returns a copy of list with the object in raw created, updated
-// (replaced by name) or deleted.
-func applyChange[T any, PT object[T]](list []T, op admissionv1.Operation, raw []byte) ([]T, error) {
+// applyChange returns a copy of res with the object of kind k in raw
+// created, updated (replaced by name) or deleted.
+func applyChange(k config.Kind, res config.Resources, op admissionv1.Operation, raw []byte) (config.Resources, error) {
 	if len(raw) == 0 {
-		return nil, fmt.Errorf("the request carries no object")
+		return res, fmt.Errorf("the request carries no object")
 	}
-	var obj T
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, err
+	obj := k.New()
+	if err := json.Unmarshal(raw, obj); err != nil {
+		return res, err
 	}
-	name := PT(&obj).GetName()
-	out := make([]T, 0, len(list)+1)
-	for i := range list {
-		if PT(&list[i]).GetName() != name {
-			out = append(out, list[i])
+	current := k.Objects(&res)
+	next := make([]config.Object, 0, len(current)+1)
+	for _, o := range current {
+		if o.GetName() != obj.GetName() {
+			next = append(next, o)
 		}
 	}
 	if op != admissionv1.Delete {
-		out = append(out, obj)
+		next = append(next, obj)
 	}
-	return out, nil
+	return res, k.SetObjects(&res, next)
 }

@@ -1,0 +1,153 @@
+package speaker
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ironlb/ironlb/internal/k8s"
+	"github.com/ironlb/ironlb/internal/layer2"
+	"github.com/ironlb/ironlb/internal/members"
+)
+
+// maintenanceInterval is how often nodes that are not members are
+// considered for a join and this node's gossiped interfaces refreshed.
+const maintenanceInterval = 5 * time.Second
+
+// startMembers joins the speakers' memberlist cluster, gossiping this node's
+// interfaces, and keeps joining nodes as they appear. Once it returns, other
+// speakers may elect this node: call it only when the speaker can answer.
+func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
+	secret := s.opts.MemberlistSecret
+	if secret == nil {
+		obj, err := s.clients.Kube.CoreV1().Secrets(s.opts.Namespace).Get(ctx, k8s.MemberlistSecret, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("reading the memberlist key: %w", err)
+		}
+		secret = obj.Data[k8s.MemberlistSecretKey]
+	}
+	key, err := members.DeriveKey(secret)
+	if err != nil {
+		return fmt.Errorf("memberlist key: %w", err)
+	}
+	bind := s.opts.MemberlistBind
+	if !bind.IsValid() {
+		addrs := internalIPs(self)
+		if len(addrs) == 0 {
+			return fmt.Errorf("node %s has no InternalIP to bind memberlist to: set --memberlist-bind-addr", self.Name)
+		}
+		bind = addrs[0]
+	}
+	cfg := s.opts.MemberlistTiming
+	cfg.NodeName = s.opts.NodeName
+	cfg.BindAddr = bind
+	cfg.Port = s.opts.MemberlistPort
+	cfg.Key = key
+	cfg.Meta = s.interfacesMeta()
+	cfg.Logger = s.log // members tags its lines component=memberlist
+	s.members, err = members.New(cfg)
+	if err != nil {
+		return fmt.Errorf("memberlist on %s:%d: %w", bind, s.opts.MemberlistPort, err)
+	}
+	backoff := members.NewJoinBackoff()
+	s.joinNodes(backoff)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case live := <-s.members.Changes():
+				s.pendingMu.Lock()
+				if len(live) < s.lastMembers {
+					s.membersLeft = true
+				}
+				s.lastMembers = len(live)
+				s.pendingMu.Unlock()
+				s.opts.Metrics.Speaker.SetMembers(len(live))
+				s.signal(true)
+			}
+		}
+	}()
+	go s.maintainMembership(ctx, backoff)
+	return nil
+}
+
+// maintainMembership joins nodes that appeared (or whose speaker did not
+// answer, with backoff) and refreshes this node's gossiped interfaces.
+func (s *Speaker) maintainMembership(ctx context.Context, backoff *members.JoinBackoff) {
+	ticker := time.NewTicker(maintenanceInterval)
+	defer ticker.Stop()
+	meta := s.interfacesMeta()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		s.joinNodes(backoff)
+		if current := s.interfacesMeta(); !slices.Equal(current, meta) {
+			if err := s.members.SetMeta(current); err != nil {
+				s.log.Warn("gossiping interfaces", "err", err)
+				continue
+			}
+			meta = current
+		}
+	}
+}
+
+func (s *Speaker) interfacesMeta() []byte {
+	links, err := layer2.Links()
+	if err != nil {
+		s.log.Warn("listing interfaces", "err", err)
+		return nil
+	}
+	meta, err := encodeInterfaces(links, members.MaxMetaSize)
+	if err != nil {
+		s.log.Warn("interfaces not gossiped: other speakers assume this node reaches every address", "err", err)
+	}
+	return meta
+}
+
+// joinNodes contacts the speakers of the nodes that are not members and
+// whose backoff ran out, at their InternalIPs, in parallel.
+func (s *Speaker) joinNodes(backoff *members.JoinBackoff) {
+	nodes, err := s.nodes.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	due := backoff.Due(time.Now(), s.members.Members(), peersOf(nodes, s.opts.NodeName, s.opts.MemberlistPort))
+	if len(due) == 0 {
+		return
+	}
+	failed := s.members.JoinPeers(due)
+	now := time.Now()
+	for _, p := range due {
+		backoff.Record(now, p.Name, failed[p.Name])
+		if err := failed[p.Name]; err != nil {
+			s.log.Debug("joining speaker", "peer", p.Name, "err", err)
+		}
+	}
+}
+
+// peersOf returns the memberlist addresses of the speakers of every node
+// but self: one per InternalIP.
+func peersOf(nodes []*corev1.Node, self string, port int) []members.Peer {
+	var peers []members.Peer
+	for _, node := range nodes {
+		if node.Name == self {
+			continue
+		}
+		p := members.Peer{Name: node.Name}
+		for _, ip := range internalIPs(node) {
+			p.Addrs = append(p.Addrs, netip.AddrPortFrom(ip, uint16(port)))
+		}
+		peers = append(peers, p)
+	}
+	return peers
+}
