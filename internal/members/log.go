@@ -5,15 +5,26 @@ import (
 	"context"
 	"log"
 	"log/slog"
+	"slices"
 )
 
 // newLogLogger returns a standard logger for memberlist that forwards each
-// line to logger at the level of its "[LEVEL]" prefix.
-func newLogLogger(logger *slog.Logger) *log.Logger {
-	return log.New(slogWriter{logger}, "", 0)
+// line to logger at the level of its "[LEVEL]" prefix. onAccused, if not
+// nil, is called when memberlist refutes a message declaring this node
+// suspect or dead: the only way memberlist tells a node that the others
+// believed it gone.
+func newLogLogger(logger *slog.Logger, onAccused func()) *log.Logger {
+	return log.New(slogWriter{logger: logger, onAccused: onAccused}, "", 0)
 }
 
-type slogWriter struct{ logger *slog.Logger }
+type slogWriter struct {
+	logger    *slog.Logger
+	onAccused func()
+}
+
+// refutations start the lines memberlist writes when it refutes an
+// accusation against this node.
+var refutations = [][]byte{[]byte("Refuting a suspect message"), []byte("Refuting a dead message")}
 
 var levelPrefixes = []struct {
 	prefix string
@@ -37,6 +48,9 @@ func (w slogWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line, _ = bytes.CutPrefix(line, []byte("memberlist: "))
+	if w.onAccused != nil && slices.ContainsFunc(refutations, func(r []byte) bool { return bytes.HasPrefix(line, r) }) {
+		w.onAccused()
+	}
 	w.logger.Log(context.Background(), level, string(line), "component", "memberlist")
 	return len(p), nil
 }

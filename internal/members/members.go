@@ -107,6 +107,9 @@ type List struct {
 	ml      *memberlist.Memberlist
 	cfg     Config
 	changes chan []Member
+	// accused is signalled when the others declared this node suspect or
+	// dead and it refuted them.
+	accused chan struct{}
 
 	mu      sync.Mutex // guards live, meta, stopped and sends on changes
 	live    map[string]Member
@@ -156,6 +159,7 @@ func New(cfg Config) (*List, error) {
 	l := &List{
 		cfg:     cfg,
 		changes: make(chan []Member, 1),
+		accused: make(chan struct{}, 1),
 		live:    make(map[string]Member),
 		meta:    slices.Clone(cfg.Meta),
 	}
@@ -171,7 +175,7 @@ func New(cfg Config) (*List, error) {
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.GossipInterval = cfg.GossipInterval
 	mc.TCPTimeout = cfg.StreamTimeout
-	mc.Logger = newLogLogger(logger)
+	mc.Logger = newLogLogger(logger, l.signalAccused)
 	mc.Events = (*events)(l)
 	mc.Delegate = (*delegate)(l)
 	ml, err := memberlist.Create(mc)
@@ -217,6 +221,20 @@ func (l *List) Members() []Member {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.snapshotLocked()
+}
+
+// Accused delivers a signal after the other members declared this node
+// suspect or dead (it stalled, or its packets were lost) and it refuted
+// them; signals not yet received are merged into one.
+func (l *List) Accused() <-chan struct{} {
+	return l.accused
+}
+
+func (l *List) signalAccused() {
+	select {
+	case l.accused <- struct{}{}:
+	default:
+	}
 }
 
 // Changes delivers the live member set after each change. Only the latest

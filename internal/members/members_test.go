@@ -231,7 +231,7 @@ func TestLogLinesGoToSlog(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	std := newLogLogger(logger)
+	std := newLogLogger(logger, nil)
 	std.Printf("[WARN] memberlist: Was able to connect to %s over TCP", "b")
 	std.Printf("[ERR] memberlist: Failed to decrypt")
 	std.Printf("no prefix")
@@ -258,4 +258,34 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestAccusationsSignalled feeds the writer the lines memberlist v0.5 writes
+// (state.go) when this node refutes being declared suspect or dead.
+func TestAccusationsSignalled(t *testing.T) {
+	l := &List{accused: make(chan struct{}, 1)}
+	std := newLogLogger(slog.New(slog.DiscardHandler), l.signalAccused)
+	std.Printf("[WARN] memberlist: Was able to connect to b over TCP but UDP probes failed")
+	select {
+	case <-l.Accused():
+		t.Fatal("an ordinary line signalled an accusation")
+	default:
+	}
+	for _, line := range []string{
+		"[WARN] memberlist: Refuting a suspect message (from: b)",
+		"[WARN] memberlist: Refuting a dead message (from: c)",
+	} {
+		std.Print(line)
+		std.Print(line) // a second one before the first is received merges
+		select {
+		case <-l.Accused():
+		default:
+			t.Errorf("%q did not signal an accusation", line)
+		}
+		select {
+		case <-l.Accused():
+			t.Errorf("%q signalled twice; pending signals must merge", line)
+		default:
+		}
+	}
 }

@@ -68,8 +68,15 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 					s.membersLeft = true
 				}
 				s.lastMembers = len(live)
+				s.reannounce = true
 				s.pendingMu.Unlock()
 				s.opts.Metrics.Speaker.SetMembers(len(live))
+				s.signal(true)
+			case <-s.members.Accused():
+				s.log.Warn("the other speakers declared this node suspect or dead: announcing its addresses again")
+				s.pendingMu.Lock()
+				s.reannounce = true
+				s.pendingMu.Unlock()
 				s.signal(true)
 			}
 		}

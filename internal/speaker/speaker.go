@@ -65,9 +65,12 @@ type Speaker struct {
 	recorder record.EventRecorder
 	log      *slog.Logger
 
-	services  corelisters.ServiceLister
-	nodes     corelisters.NodeLister
-	endpoints cache.Indexer
+	services corelisters.ServiceLister
+	nodes    corelisters.NodeLister
+	// speakerPods lists the speaker pods (memberlist only), counted for
+	// the quorum.
+	speakerPods corelisters.PodLister
+	endpoints   cache.Indexer
 	// translated is the plan's view of the Services, kept up to date
 	// Service by Service.
 	translated *serviceCache
@@ -98,7 +101,11 @@ type Speaker struct {
 	// endpoints changed since the last plan: a Node, the members, the
 	// configuration.
 	contextChanged bool
-	bgpMetrics     *bgpSessions
+	// reannounce is set when the membership changed or the others declared
+	// this node dead since the last plan: every kept address is announced
+	// again.
+	reannounce bool
+	bgpMetrics *bgpSessions
 
 	// running is set once the speaker watches the cluster and announces.
 	running atomic.Bool
@@ -224,6 +231,14 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.cfg = cfg
 	if s.opts.Memberlist {
+		pods, synced, err := s.watchSpeakerPods(ctx)
+		if err != nil {
+			return err
+		}
+		if !cache.WaitForCacheSync(ctx.Done(), synced) {
+			return ctx.Err()
+		}
+		s.speakerPods = pods
 		if err := s.startMembers(ctx, self); err != nil {
 			return err
 		}
@@ -314,6 +329,8 @@ func (s *Speaker) snapshot(services []announce.Service) *announce.Snapshot {
 			snap.Members[node.Name] = true
 		}
 	}
+	snap.Quorum = s.quorum(snap.Members)
+	snap.Answering = answering(s.applied)
 	return snap
 }
 
@@ -355,8 +372,8 @@ func indexByService(obj any) ([]string, error) {
 // reconcile computes the plan and applies what changed.
 func (s *Speaker) reconcile(ctx context.Context) {
 	s.pendingMu.Lock()
-	since, membersLeft, contextChanged := s.pendingSince, s.membersLeft, s.contextChanged
-	s.pendingSince, s.membersLeft, s.contextChanged = time.Time{}, false, false
+	since, membersLeft, contextChanged, reannounce := s.pendingSince, s.membersLeft, s.contextChanged, s.reannounce
+	s.pendingSince, s.membersLeft, s.contextChanged, s.reannounce = time.Time{}, false, false, false
 	s.pendingMu.Unlock()
 	if since.IsZero() {
 		since = time.Now()
@@ -366,8 +383,15 @@ func (s *Speaker) reconcile(ctx context.Context) {
 		return // nothing the plan depends on changed
 	}
 
-	plan := announce.Compute(s.snapshot(services), s.elector)
+	snap := s.snapshot(services)
+	plan := announce.Compute(snap, s.elector)
 	s.applyL2(plan.L2)
+	if again := announce.Reannounce(s.applied.L2, plan.L2, reannounce); len(again) > 0 {
+		s.log.Info("announcing kept addresses again after a membership change", "addresses", len(again))
+		s.announcer.Reannounce(again)
+	}
+	self, _ := s.nodes.Get(s.opts.NodeName)
+	reportQuorum(s.log, s.recorder, self, s.opts.MemberlistPort, snap.Quorum, s.applied.L2WithoutQuorum, plan.L2WithoutQuorum)
 	plan.BGP = s.applyBGP(ctx, plan.BGP)
 	s.opts.Metrics.recordTakeovers(s.applied.L2, plan.L2, since, membersLeft)
 	s.opts.Metrics.recordBGPAnnouncements(s.applied.BGP, plan.BGP, since)
