@@ -81,6 +81,11 @@ func DefaultConfig() Config {
 	}
 }
 
+// MinSecretSize is the shortest secret key DeriveKey accepts: below 16
+// bytes the padding of a known hash leaves the key guessable. MetalLB
+// accepts any non-empty key.
+const MinSecretSize = 16
+
 // DeriveKey turns the memberlist Secret's secretkey bytes into the 32-byte
 // AES-256 gossip key exactly as MetalLB's speaker does, so one Secret keeps
 // working: the key is the first 32 bytes of secret ‖ SHA-256(""). (MetalLB
@@ -88,8 +93,8 @@ func DefaultConfig() Config {
 // rather than hashing it.) A Secret made as documented — 128 random bytes,
 // base64 — thus gives 32 base64 characters, 192 bits of entropy.
 func DeriveKey(secret []byte) ([]byte, error) {
-	if len(secret) == 0 {
-		return nil, errors.New("memberlist secret key is empty")
+	if len(secret) < MinSecretSize {
+		return nil, fmt.Errorf("memberlist secret key is %d bytes, fewer than %d: make one with `openssl rand -base64 128`", len(secret), MinSecretSize)
 	}
 	empty := sha256.Sum256(nil)
 	return append(slices.Clone(secret), empty[:]...)[:32], nil

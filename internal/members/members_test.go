@@ -95,7 +95,7 @@ func TestDeriveKey(t *testing.T) {
 		want   []byte
 	}{
 		{"long secret: its first 32 bytes", strings.Repeat("k", 40), []byte(strings.Repeat("k", 32))},
-		{"short secret: padded with SHA-256 of nothing", "abc", append([]byte("abc"), empty[:29]...)},
+		{"short secret: padded with SHA-256 of nothing", "sixteen bytes ok", append([]byte("sixteen bytes ok"), empty[:16]...)},
 		{"exactly 32 bytes", strings.Repeat("x", 32), []byte(strings.Repeat("x", 32))},
 	}
 	for _, tt := range tests {
@@ -106,8 +106,10 @@ func TestDeriveKey(t *testing.T) {
 			}
 		})
 	}
-	if _, err := DeriveKey(nil); err == nil {
-		t.Fatal("DeriveKey of an empty secret: want an error")
+	for _, short := range []string{"", "abc", strings.Repeat("k", MinSecretSize-1)} {
+		if _, err := DeriveKey([]byte(short)); err == nil {
+			t.Errorf("DeriveKey of a %d-byte secret: want an error", len(short))
+		}
 	}
 }
 

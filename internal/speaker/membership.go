@@ -34,7 +34,7 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 	}
 	key, err := members.DeriveKey(secret)
 	if err != nil {
-		return fmt.Errorf("memberlist key: %w", err)
+		return fmt.Errorf("memberlist Secret %s/%s, key %s: %w", s.opts.Namespace, k8s.MemberlistSecret, k8s.MemberlistSecretKey, err)
 	}
 	bind := s.opts.MemberlistBind
 	if !bind.IsValid() {
