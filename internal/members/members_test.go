@@ -3,6 +3,8 @@ package members
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
+	"log"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -289,5 +291,36 @@ func TestAccusationsSignalled(t *testing.T) {
 			t.Errorf("%q signalled twice; pending signals must merge", line)
 		default:
 		}
+	}
+}
+
+// TestWarningsRateLimited writes a burst of failures, as memberlist does for
+// every probe of a peer behind a blocked port: at most logBurst per window
+// reach the log, and the next window's first line says how many were left
+// out. The clock is the test's.
+func TestWarningsRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := &slogWriter{logger: logger, now: func() time.Time { return now }}
+	std := log.New(w, "", 0)
+	for range 3 * logBurst {
+		std.Print("[ERR] memberlist: Failed to send ping: connection refused")
+		std.Print("[DEBUG] memberlist: Stream connection")
+	}
+	now = now.Add(logWindow)
+	std.Print("[WARN] memberlist: Failed fallback ping")
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, "Failed to send ping"); n != logBurst {
+		t.Errorf("%d errors written in one window, want %d", n, logBurst)
+	}
+	if n := strings.Count(out, "Stream connection"); n != 3*logBurst {
+		t.Errorf("%d debug lines written, want all %d (only warnings and errors are limited)", n, 3*logBurst)
+	}
+	if want := fmt.Sprintf(`msg="Failed fallback ping" component=memberlist suppressed=%d`, 2*logBurst); !strings.Contains(out, want) {
+		t.Errorf("log lacks %q:\n%s", want, out)
 	}
 }
