@@ -134,7 +134,7 @@ func serve(args []string, stderr io.Writer) error {
 	defer stopEvents()
 	sp := speaker.New(clients, recorder, log, opts)
 	go func() {
-		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: sp.Ready})
+		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: sp.Ready, Healthy: sp.Healthy})
 		if err != nil {
 			log.Error("metrics server stopped", "err", err)
 		}

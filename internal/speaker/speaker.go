@@ -109,6 +109,15 @@ type Speaker struct {
 
 	// running is set once the speaker watches the cluster and announces.
 	running atomic.Bool
+	// loop is the main loop's watchdog, read by Healthy.
+	loop watchdog
+	// runDone is Run's ctx.Done(): what outlives one plan stops with it.
+	runDone <-chan struct{}
+}
+
+// Healthy reports whether the main loop makes progress (for /healthz).
+func (s *Speaker) Healthy() error {
+	return s.loop.healthy(time.Now())
 }
 
 // Ready reports whether the speaker is up: caches synced, responders
@@ -159,6 +168,7 @@ func (s *Speaker) signal(contextChanged bool) {
 // withdraws its BGP routes. It joins the memberlist cluster only once it can
 // answer: caches synced, responders started, first valid configuration.
 func (s *Speaker) Run(ctx context.Context) error {
+	s.runDone = ctx.Done()
 	factory := informers.NewSharedInformerFactoryWithOptions(s.clients.Kube, 0, informers.WithTransform(k8s.TrimForCache))
 	svcInformer := factory.Core().V1().Services().Informer()
 	nodeInformer := factory.Core().V1().Nodes().Informer()
@@ -254,11 +264,15 @@ func (s *Speaker) Run(ctx context.Context) error {
 		lastCost time.Duration
 		lastEnd  time.Time
 	)
+	heartbeat := time.NewTicker(heartbeatInterval)
+	defer heartbeat.Stop()
 	for {
+		s.loop.beat(time.Now())
 		select {
 		case <-ctx.Done():
 			s.shutdown()
 			return nil
+		case <-heartbeat.C:
 		case err := <-announcerDone:
 			if ctx.Err() == nil {
 				return fmt.Errorf("layer 2 announcer: %w", err)
@@ -392,7 +406,9 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	}
 	self, _ := s.nodes.Get(s.opts.NodeName)
 	reportQuorum(s.log, s.recorder, self, s.opts.MemberlistPort, snap.Quorum, s.applied.L2WithoutQuorum, plan.L2WithoutQuorum)
-	plan.BGP = s.applyBGP(ctx, plan.BGP)
+	callCtx, cancel := context.WithTimeout(ctx, loopCallTimeout)
+	plan.BGP = s.applyBGP(callCtx, plan.BGP)
+	cancel()
 	s.opts.Metrics.recordTakeovers(s.applied.L2, plan.L2, since, membersLeft)
 	s.opts.Metrics.recordBGPAnnouncements(s.applied.BGP, plan.BGP, since)
 	s.opts.Metrics.Speaker.SetAnnounced(announcedList(plan))
@@ -437,12 +453,12 @@ func logOwnershipChanges(log *slog.Logger, before, after []announce.L2Announceme
 
 // pollBGPStatus refreshes the BGP metrics that change without a state
 // change: prefixes advertised and UPDATEs sent.
-func (s *Speaker) pollBGPStatus(ctx context.Context) {
+func (s *Speaker) pollBGPStatus(stop <-chan struct{}) {
 	ticker := time.NewTicker(2 * time.Second)
 	defer ticker.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			return
 		case <-ticker.C:
 			s.bgpMetrics.observe(s.bgpState.speaker.Status()...)

@@ -164,7 +164,10 @@ func (w *statusWriter) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer w.queue.Done(key)
-	if err := w.sync(ctx, key); err != nil {
+	callCtx, cancel := context.WithTimeout(ctx, loopCallTimeout)
+	err := w.sync(callCtx, key)
+	cancel()
+	if err != nil {
 		w.log.Warn("writing service status, will retry", "service", key, "retries", w.queue.NumRequeues(key), "err", err)
 		w.queue.AddRateLimited(key)
 		return true
