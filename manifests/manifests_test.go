@@ -191,6 +191,10 @@ func TestSpeakerDaemonSet(t *testing.T) {
 	if ref := env["METALLB_ML_SECRET_KEY"].ValueFrom; ref == nil || ref.SecretKeyRef.Name != "memberlist" || ref.SecretKeyRef.Key != "secretkey" {
 		t.Error("memberlist key must come from Secret memberlist, key secretkey")
 	}
+	if !slices.Contains(c.Args, "--state-dir=/var/lib/ironlb") || len(pod.Volumes) != 1 || pod.Volumes[0].HostPath == nil ||
+		pod.Volumes[0].HostPath.Path != "/var/lib/ironlb" || len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/var/lib/ironlb" {
+		t.Errorf("args %v, volumes %+v, mounts %+v: want --state-dir on a hostPath, so the last valid configuration survives a restart", c.Args, pod.Volumes, c.VolumeMounts)
+	}
 	if !slices.Contains(c.Args, "--node-name=$(METALLB_NODE_NAME)") {
 		t.Errorf("args %v do not pass the node name", c.Args)
 	}

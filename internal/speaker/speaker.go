@@ -48,6 +48,9 @@ type Options struct {
 	// node's first InternalIP.
 	MemberlistBind netip.Addr
 	MemberlistPort int
+	// StateDir keeps the last valid configuration across restarts; empty
+	// keeps nothing.
+	StateDir string
 	// MemberlistSecret is the memberlist Secret's secretkey; nil reads the
 	// Secret from the API.
 	MemberlistSecret []byte
@@ -222,7 +225,15 @@ func (s *Speaker) Run(ctx context.Context) error {
 	})
 	announcerDone := make(chan error, 1)
 	go func() { announcerDone <- s.announcer.Run(ctx) }()
+	lastGood, err := loadLastGood(s.opts.StateDir)
+	if err != nil {
+		s.log.Warn("the last valid configuration of the previous run is not usable", "err", err)
+	}
 	states := s.newConfigStateReporter(self)
+	if lastGood != nil {
+		states.Restored = true
+		s.opts.Metrics.Client.ConfigRestored()
+	}
 	s.configState = states
 	go states.Run(ctx)
 	updates := make(chan k8s.ConfigUpdate)
@@ -235,7 +246,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 
 	// Other speakers hand addresses to a member at once: join only when
 	// this node can answer for them.
-	cfg, err := awaitReadyToAnswer(ctx, s.announcer.Started(), announcerDone, updates, func(u k8s.ConfigUpdate) { s.configUpdated(states, u) })
+	cfg, err := awaitReadyToAnswer(ctx, s.announcer.Started(), announcerDone, updates, func(u k8s.ConfigUpdate) { s.configUpdated(states, u) }, lastGood)
 	if err != nil || ctx.Err() != nil {
 		return err
 	}
