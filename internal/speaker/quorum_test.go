@@ -2,6 +2,7 @@ package speaker
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +38,29 @@ func TestRunningSpeakers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := runningSpeakers(tt.pods); got != tt.want {
 				t.Errorf("runningSpeakers = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSettleWait(t *testing.T) {
+	tests := []struct {
+		name       string
+		lost       bool
+		sinceFirst time.Duration
+		want       time.Duration
+	}{
+		{"a member lost: at once", true, 0, 0},
+		{"a member lost while joins wait: at once", true, 30 * time.Millisecond, 0},
+		{"a join: wait for the set to settle", false, 0, joinSettle},
+		{"joins keep coming: wait again", false, 200 * time.Millisecond, joinSettle},
+		{"joins kept coming: no longer than maxJoinSettle", false, maxJoinSettle - 10*time.Millisecond, 10 * time.Millisecond},
+		{"past maxJoinSettle: at once", false, maxJoinSettle + time.Second, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := settleWait(tt.lost, tt.sinceFirst); got != tt.want {
+				t.Errorf("settleWait(%v, %v) = %v, want %v", tt.lost, tt.sinceFirst, got, tt.want)
 			}
 		})
 	}
