@@ -414,6 +414,7 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	if again := announce.Reannounce(s.applied.L2, plan.L2, reannounce); len(again) > 0 {
 		s.log.Info("announcing kept addresses again after a membership change", "addresses", len(again))
 		s.announcer.Reannounce(again)
+		s.status.recheck()
 	}
 	self, _ := s.nodes.Get(s.opts.NodeName)
 	reportQuorum(s.log, s.recorder, self, s.opts.MemberlistPort, snap.Quorum, s.applied.L2WithoutQuorum, plan.L2WithoutQuorum)
