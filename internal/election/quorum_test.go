@@ -18,6 +18,10 @@ func TestQuorum(t *testing.T) {
 		{"one of two: a partition cannot be told from a loss", Quorum{Seen: 1, Running: 2}, false, true, true},
 		{"two of five", Quorum{Seen: 2, Running: 5}, false, false, false},
 		{"more seen than running (a pod not yet Ready)", Quorum{Seen: 4, Running: 3}, false, true, true},
+		{"being cut off: two of three seen, but own probes unanswered", Quorum{Seen: 2, Running: 3, Degraded: true}, false, false, false},
+		{"being cut off keeps what it answers", Quorum{Seen: 2, Running: 3, Degraded: true}, true, false, true},
+		{"degraded survivor of two: nobody could confirm its probes", Quorum{Seen: 1, Running: 2, Degraded: true}, false, true, true},
+		{"degraded, running unknown", Quorum{Seen: 1, Degraded: true}, false, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -228,6 +228,14 @@ func (l *List) Members() []Member {
 	return l.snapshotLocked()
 }
 
+// HealthScore returns memberlist's local health score (Lifeguard): 0 while
+// this member's probes are answered, higher while they go unanswered though
+// other members confirm the probed ones alive, or it had to refute an
+// accusation.
+func (l *List) HealthScore() int {
+	return l.ml.GetHealthScore()
+}
+
 // Accused delivers a signal after the other members declared this node
 // suspect or dead (it stalled, or its packets were lost) and it refuted
 // them; signals not yet received are merged into one.

@@ -71,6 +71,8 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 const (
 	joinSettle    = 50 * time.Millisecond
 	maxJoinSettle = 500 * time.Millisecond
+	// healthPollInterval is how often the local health score is read.
+	healthPollInterval = 100 * time.Millisecond
 )
 
 // settleWait returns how long to wait before planning a change of the
@@ -90,6 +92,11 @@ func (s *Speaker) followMembers(ctx context.Context) {
 	settle := time.NewTimer(0)
 	<-settle.C
 	var firstUnplanned time.Time
+	// The quorum depends on the local health score, which memberlist does
+	// not announce: a change between 0 and above is polled.
+	health := time.NewTicker(healthPollInterval)
+	defer health.Stop()
+	degraded := false
 	plan := func() {
 		settle.Stop()
 		firstUnplanned = time.Time{}
@@ -120,6 +127,11 @@ func (s *Speaker) followMembers(ctx context.Context) {
 		case <-settle.C:
 			firstUnplanned = time.Time{}
 			s.signal(true)
+		case <-health.C:
+			if now := s.members.HealthScore() > 0; now != degraded {
+				degraded = now
+				s.signal(true)
+			}
 		case <-s.members.Accused():
 			s.log.Warn("the other speakers declared this node suspect or dead: announcing its addresses again")
 			s.pendingMu.Lock()

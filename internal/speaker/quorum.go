@@ -79,7 +79,7 @@ func (s *Speaker) quorum(members map[string]bool) election.Quorum {
 	if err != nil {
 		return election.Quorum{}
 	}
-	return election.Quorum{Seen: len(members), Running: runningSpeakers(pods)}
+	return election.Quorum{Seen: len(members), Running: runningSpeakers(pods), Degraded: s.members.HealthScore() > 0}
 }
 
 // answering returns the addresses this node answers for after plan.
