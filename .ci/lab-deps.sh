@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what ironlb's lab needs on this machine, non-interactively: the
-# Debian packages (bird2 frr arping ndisc6 tcpdump tshark curl iproute2
-# procps prometheus), BIRD 1.6.8 unpacked into the user cache, and kube-apiserver,
-# kubectl and etcd built from the Go module proxy into the user cache (the
-# first build takes ~7-12 minutes; later runs find them and return at once).
+# Debian packages (lab.DebianPackages: routers, probes, containerd, runc, CNI
+# plugins, iptables), BIRD 1.6.8 unpacked into the user cache, and
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# kube-proxy, kubectl and etcd built from the Go module proxy into the user
+# cache (the first build takes ~20-25 minutes on 2 cores; later runs find them
+# and return at once).
 # Needs root. Run from anywhere inside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -29,21 +29,42 @@ import (
 type controlPlane struct {
 	etcd, apiserver   *Process
 	controllerManager *Process // nil unless asked for
+	scheduler         *Process // nil unless pods run
 	token             string
 	url               string
+	ca                *certificateAuthority
 	restConfig        *rest.Config
 }
 
-// startControlPlane starts etcd and kube-apiserver (token auth, AlwaysAllow,
-// dual-stack service range, no endpoint reconciler), waits until the API
-// server is ready and writes the kubeconfig.
-func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfig string) (*controlPlane, error) {
-	dir := filepath.Join(stateDir, "controlplane")
+// startControlPlane starts etcd and kube-apiserver (token auth for the
+// admin, client certificates signed by the lab CA for everything else,
+// Node and RBAC authorization, dual-stack service range, an audit log of
+// ironlb's service accounts), waits until the API server is ready and writes
+// the kubeconfig. With pods the API server publishes its address in the
+// kubernetes Service and has a client certificate for the kubelets.
+func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfig string, pods bool) (*controlPlane, error) {
+	dir := controlPlaneDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	token, err := writeCredentials(dir)
 	if err != nil {
+		return nil, err
+	}
+	ca, err := newCertificateAuthority(dir)
+	if err != nil {
+		return nil, err
+	}
+	serving, servingKey, err := ca.issue(apiServerCertRequest())
+	if err != nil {
+		return nil, err
+	}
+	kubeletClient, kubeletClientKey, err := ca.issue(certRequest{name: "apiserver-kubelet-client",
+		commonName: "kube-apiserver-kubelet-client", organization: []string{"system:masters"}})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAuditPolicy(dir); err != nil {
 		return nil, err
 	}
 	clientPort, err := freeLoopbackPort()
@@ -59,6 +80,7 @@ func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfi
 	cp := &controlPlane{
 		token: token,
 		url:   "https://" + netip.AddrPortFrom(ControlPlaneIPv4, uint16(APIServerPort)).String(),
+		ca:    ca,
 	}
 	cp.etcd, err = startProcess(logDir, "etcd", "", []string{bins.Etcd,
 		"--name", "lab",
@@ -74,20 +96,34 @@ func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfi
 	if err != nil {
 		return nil, err
 	}
+	// Without pods nothing reads the kubernetes Service's endpoints.
+	reconciler := "none"
+	if pods {
+		reconciler = "lease"
+	}
 	cp.apiserver, err = startProcess(logDir, "kube-apiserver", "", []string{bins.APIServer,
 		"--etcd-servers", etcdClientURL,
 		"--bind-address", ControlPlaneIPv4.String(),
 		"--advertise-address", ControlPlaneIPv4.String(),
 		"--secure-port", strconv.Itoa(APIServerPort),
-		"--cert-dir", filepath.Join(dir, "pki"),
+		"--tls-cert-file", serving,
+		"--tls-private-key-file", servingKey,
+		"--client-ca-file", ca.certPath(),
+		"--kubelet-client-certificate", kubeletClient,
+		"--kubelet-client-key", kubeletClientKey,
 		"--token-auth-file", filepath.Join(dir, "tokens.csv"),
 		"--anonymous-auth=false",
-		"--authorization-mode", "AlwaysAllow",
+		"--authorization-mode", "Node,RBAC",
+		"--enable-admission-plugins", "NodeRestriction",
+		"--allow-privileged=true",
+		"--audit-policy-file", filepath.Join(dir, "audit-policy.yaml"),
+		"--audit-log-path", auditLogPath,
+		"--audit-log-format", "json",
 		"--service-account-issuer", "https://kubernetes.default.svc",
 		"--service-account-key-file", filepath.Join(dir, "sa.pub"),
 		"--service-account-signing-key-file", filepath.Join(dir, "sa.key"),
 		"--service-cluster-ip-range", ServiceClusterIPs,
-		"--endpoint-reconciler-type", "none",
+		"--endpoint-reconciler-type", reconciler,
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 		"--v", "1",
@@ -99,7 +135,7 @@ func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfi
 	cp.restConfig = &rest.Config{
 		Host:            cp.url,
 		BearerToken:     token,
-		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+		TLSClientConfig: rest.TLSClientConfig{CAFile: ca.certPath()},
 		QPS:             200,
 		Burst:           400,
 	}
@@ -114,22 +150,70 @@ func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfi
 	return cp, nil
 }
 
-// controllerManagerControllers are the only controllers the lab runs: the
-// lab itself writes Nodes and EndpointSlices.
+// controllerManagerControllers are the only controllers the lab runs
+// without pods: the lab itself writes Nodes and EndpointSlices.
 const controllerManagerControllers = "namespace,garbagecollector,serviceaccount"
 
-// startControllerManager starts kube-controller-manager with
-// controllerManagerControllers, without leader election or serving port.
-func (cp *controlPlane) startControllerManager(bins KubeBinaries, logDir, kubeconfig string) error {
-	var err error
-	cp.controllerManager, err = startProcess(logDir, "kube-controller-manager", "", []string{bins.ControllerManager,
+// podsControllers are the controllers a real cluster runs for what the lab
+// creates when pods run: workloads, their EndpointSlices, service accounts
+// and their tokens, kube-root-ca.crt in every namespace, node lifecycle.
+// Pod CIDRs are the lab's (PodCIDR), so nodeipam stays off.
+const podsControllers = "deployment,replicaset,daemonset,endpointslice,endpointslicemirroring,endpoint," +
+	"serviceaccount,serviceaccount-token,namespace,garbagecollector,nodelifecycle,podgc," +
+	"root-ca-cert-publisher,ttl-after-finished,clusterrole-aggregation"
+
+// startControllerManager starts kube-controller-manager, without leader
+// election or serving port: with pods, podsControllers with the CA and the
+// service-account key; otherwise only controllerManagerControllers.
+func (cp *controlPlane) startControllerManager(bins KubeBinaries, logDir, kubeconfig string, pods bool) error {
+	controllers := controllerManagerControllers
+	if pods {
+		controllers = podsControllers
+	}
+	args := []string{bins.ControllerManager,
 		"--kubeconfig", kubeconfig,
-		"--controllers", controllerManagerControllers,
+		"--controllers", controllers,
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--v", "1",
+	}
+	if pods {
+		args = append(args,
+			"--root-ca-file", cp.ca.certPath(),
+			"--service-account-private-key-file", filepath.Join(controlPlaneDir, "sa.key"),
+			"--cluster-cidr", PodCIDRIPv4.String(),
+			"--node-monitor-grace-period", "20s",
+		)
+	}
+	var err error
+	cp.controllerManager, err = startProcess(logDir, "kube-controller-manager", "", args)
+	return err
+}
+
+// startScheduler starts kube-scheduler without leader election or serving
+// port.
+func (cp *controlPlane) startScheduler(bins KubeBinaries, logDir, kubeconfig string) error {
+	var err error
+	cp.scheduler, err = startProcess(logDir, "kube-scheduler", "", []string{bins.Scheduler,
+		"--kubeconfig", kubeconfig,
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--v", "1",
 	})
 	return err
+}
+
+// apiServerCertRequest is the API server's serving certificate: its address
+// on the bridge, the kubernetes Service's cluster IP and names.
+func apiServerCertRequest() certRequest {
+	return certRequest{
+		name:       "apiserver",
+		commonName: "kube-apiserver",
+		server:     true,
+		ips:        []net.IP{ControlPlaneIPv4.AsSlice(), KubernetesServiceIPv4.AsSlice(), net.IPv4(127, 0, 0, 1)},
+		dnsNames: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc.cluster.local"},
+	}
 }
 
 // waitReady polls /readyz until it answers 200.
@@ -166,7 +250,7 @@ func (cp *controlPlane) waitReady(ctx context.Context) error {
 // writeKubeconfig writes a kubeconfig for the lab's admin user.
 func (cp *controlPlane) writeKubeconfig(path string) error {
 	config := clientcmdapi.NewConfig()
-	config.Clusters["lab"] = &clientcmdapi.Cluster{Server: cp.url, InsecureSkipTLSVerify: true}
+	config.Clusters["lab"] = &clientcmdapi.Cluster{Server: cp.url, CertificateAuthority: cp.ca.certPath()}
 	config.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: cp.token}
 	config.Contexts["lab"] = &clientcmdapi.Context{Cluster: "lab", AuthInfo: "admin", Namespace: "default"}
 	config.CurrentContext = "lab"
@@ -191,7 +275,7 @@ func (cp *controlPlane) clients() (kubernetes.Interface, dynamic.Interface, erro
 
 // stop ends kube-apiserver, then etcd.
 func (cp *controlPlane) stop() {
-	for _, p := range []*Process{cp.controllerManager, cp.apiserver, cp.etcd} {
+	for _, p := range []*Process{cp.scheduler, cp.controllerManager, cp.apiserver, cp.etcd} {
 		if p != nil {
 			p.Stop(5 * time.Second)
 		}

@@ -16,9 +16,12 @@ import (
 
 // DebianPackages are the Debian packages the lab uses: BIRD 2 and FRR for
 // the router, arping and ndisc6 for layer-2 probes, tcpdump and tshark to
-// watch traffic, curl, iproute2 and procps to build the network, and
-// prometheus for promtool and the lab's Prometheus server.
-var DebianPackages = []string{"bird2", "frr", "arping", "ndisc6", "tcpdump", "tshark", "curl", "iproute2", "procps", "prometheus"}
+// watch traffic, curl, iproute2 and procps to build the network,
+// prometheus for promtool and the lab's Prometheus server, and for real
+// nodes containerd, runc, the CNI plugins, iptables (kube-proxy) and
+// util-linux (nsenter).
+var DebianPackages = []string{"bird2", "frr", "arping", "ndisc6", "tcpdump", "tshark", "curl", "iproute2", "procps", "prometheus",
+	"containerd", "runc", "containernetworking-plugins", "iptables", "util-linux"}
 
 // MissingPackages returns the DebianPackages that are not installed.
 func MissingPackages(ctx context.Context) []string {

@@ -16,9 +16,9 @@ import (
 	"time"
 )
 
-// KubeVersion is the Kubernetes release whose kube-apiserver,
-// kube-controller-manager and kubectl the lab runs; e2etest/kubebin/go.mod
-// pins it, and etcd at the version it pins.
+// KubeVersion is the Kubernetes release whose binaries (kube-apiserver,
+// kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl) the
+// lab runs; e2etest/kubebin/go.mod pins it, and etcd at the version it pins.
 const KubeVersion = "v1.35.4"
 
 // kubeVersionLDFlags sets the version that kube-apiserver and kubectl report;
@@ -31,12 +31,20 @@ var kubeVersionLDFlags = strings.Join([]string{
 	"-X k8s.io/component-base/version.gitTreeState=clean",
 }, " ")
 
-// KubeBinaries are the control-plane binaries the lab runs.
+// KubeBinaries are the Kubernetes binaries the lab runs.
 type KubeBinaries struct {
 	APIServer         string
 	ControllerManager string
+	Scheduler         string
+	Kubelet           string
+	Proxy             string
 	Kubectl           string
 	Etcd              string
+}
+
+// paths lists every binary.
+func (b KubeBinaries) paths() []string {
+	return []string{b.APIServer, b.ControllerManager, b.Scheduler, b.Kubelet, b.Proxy, b.Kubectl, b.Etcd}
 }
 
 // kubeBuild is one `go build` of the kubebin module.
@@ -49,34 +57,31 @@ type kubeBuild struct {
 var kubeBuilds = []kubeBuild{
 	{output: "/", ldflags: kubeVersionLDFlags, packages: []string{
 		"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
-		"k8s.io/kubernetes/cmd/kubectl"}},
+		"k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes/cmd/kubelet",
+		"k8s.io/kubernetes/cmd/kube-proxy", "k8s.io/kubernetes/cmd/kubectl"}},
 	{output: "/etcd", ldflags: "-s -w", packages: []string{"go.etcd.io/etcd/server/v3"}},
 }
 
-// BuildKube returns kube-apiserver, kube-controller-manager, kubectl and etcd
-// from the user cache
-// (${XDG_CACHE_HOME:-$HOME/.cache}/ironlb/kube-<version>), building them from
-// the module in e2etest/kubebin first when they are missing or were built from
-// a different go.mod. A lock keeps two runs from building at once. The first
-// build compiles about 2,000 packages; the Go build cache makes later ones
-// link-only.
+// BuildKube returns the Kubernetes binaries and etcd from the user cache
+// (${XDG_CACHE_HOME:-$HOME/.cache}/ironlb/kube-<version>-<stamp>), building
+// them from the module in e2etest/kubebin first when they are missing. The
+// directory is named after the build stamp (go.mod, go.sum, flags, Go
+// version), so checkouts pinning different module files each keep their own
+// set instead of rebuilding over each other's. A lock keeps two runs from
+// building one set at once. The first build compiles about 2,500 packages;
+// the Go build cache makes later ones link-only.
 func BuildKube(ctx context.Context, repo string, progress io.Writer) (KubeBinaries, error) {
 	cache, err := userCacheDir()
 	if err != nil {
 		return KubeBinaries{}, err
-	}
-	dir := filepath.Join(cache, "kube-"+KubeVersion)
-	bins := KubeBinaries{
-		APIServer:         filepath.Join(dir, "kube-apiserver"),
-		ControllerManager: filepath.Join(dir, "kube-controller-manager"),
-		Kubectl:           filepath.Join(dir, "kubectl"),
-		Etcd:              filepath.Join(dir, "etcd"),
 	}
 	module := filepath.Join(repo, "e2etest", "kubebin")
 	stamp, err := kubeBuildStamp(module)
 	if err != nil {
 		return KubeBinaries{}, err
 	}
+	dir := filepath.Join(cache, "kube-"+KubeVersion+"-"+stamp[:12])
+	bins := kubeBinariesIn(dir)
 	if bins.upToDate(dir, stamp) {
 		return bins, nil
 	}
@@ -91,8 +96,8 @@ func BuildKube(ctx context.Context, repo string, progress io.Writer) (KubeBinari
 		return bins, nil
 	}
 
-	fmt.Fprintf(progress, "lab: building kube-apiserver, kube-controller-manager, kubectl (%s) and etcd from the Go module proxy into %s\n", KubeVersion, dir)
-	fmt.Fprintf(progress, "lab: the first build takes ~10-15 minutes on 2 cores and ~3.5 GB of Go build cache; later ones only link (seconds)\n")
+	fmt.Fprintf(progress, "lab: building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl (%s) and etcd from the Go module proxy into %s\n", KubeVersion, dir)
+	fmt.Fprintf(progress, "lab: the first build takes ~20-25 minutes on 2 cores and ~4 GB of Go build cache; later ones only link (seconds)\n")
 	start := time.Now()
 	tmp, err := os.MkdirTemp(dir, "build-")
 	if err != nil {
@@ -104,8 +109,8 @@ func BuildKube(ctx context.Context, repo string, progress io.Writer) (KubeBinari
 			return KubeBinaries{}, err
 		}
 	}
-	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kubectl", "etcd"} {
-		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+	for _, path := range bins.paths() {
+		if err := os.Rename(filepath.Join(tmp, filepath.Base(path)), path); err != nil {
 			return KubeBinaries{}, err
 		}
 	}
@@ -120,6 +125,19 @@ func BuildKube(ctx context.Context, repo string, progress io.Writer) (KubeBinari
 	return bins, nil
 }
 
+// kubeBinariesIn names the binaries in dir.
+func kubeBinariesIn(dir string) KubeBinaries {
+	return KubeBinaries{
+		APIServer:         filepath.Join(dir, "kube-apiserver"),
+		ControllerManager: filepath.Join(dir, "kube-controller-manager"),
+		Scheduler:         filepath.Join(dir, "kube-scheduler"),
+		Kubelet:           filepath.Join(dir, "kubelet"),
+		Proxy:             filepath.Join(dir, "kube-proxy"),
+		Kubectl:           filepath.Join(dir, "kubectl"),
+		Etcd:              filepath.Join(dir, "etcd"),
+	}
+}
+
 // upToDate reports whether all binaries exist and were built from the
 // module and flags that stamp identifies.
 func (b KubeBinaries) upToDate(dir, stamp string) bool {
@@ -127,7 +145,7 @@ func (b KubeBinaries) upToDate(dir, stamp string) bool {
 	if err != nil || string(got) != stamp {
 		return false
 	}
-	for _, path := range []string{b.APIServer, b.ControllerManager, b.Kubectl, b.Etcd} {
+	for _, path := range b.paths() {
 		if _, err := os.Stat(path); err != nil {
 			return false
 		}

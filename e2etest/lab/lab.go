@@ -39,6 +39,13 @@ type Options struct {
 	// Webhook makes the API server call the controller's validating webhook
 	// (see operations.go).
 	Webhook bool
+	// Pods runs real nodes (containerd, kubelet, kube-proxy per node
+	// namespace, CNI pod networks), kube-scheduler and the controllers a
+	// cluster has, and installs ironlb by applying
+	// manifests/metallb-native.yaml unchanged (unless WithoutIronLB; then
+	// Install does it). The lab then fakes neither Nodes, nor EndpointSlices,
+	// nor Service IPs, and runs no process backends: see pods.go.
+	Pods bool
 	// ControllerArgs and SpeakerArgs are added to the binaries' flags.
 	ControllerArgs []string
 	SpeakerArgs    []string
@@ -65,6 +72,9 @@ type Lab struct {
 	controller *Process
 	// controllerMetrics is the controller's --metrics-addr.
 	controllerMetrics string
+	// images and kubeNodes exist with Options.Pods.
+	images    labImages
+	kubeNodes []*kubeNode
 }
 
 // Node is a lab node: a host with kube-ipvs0, an HTTP backend that answers
@@ -117,6 +127,11 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if l.bins, err = buildIronLB(ctx, repo); err != nil {
 		return nil, err
 	}
+	if opts.Pods {
+		if l.images, err = buildImages(ctx, repo); err != nil {
+			return nil, err
+		}
+	}
 	l.lock, err = lockFile(filepath.Join(stateDir, "lock"), func() {
 		fmt.Fprintf(opts.Log, "lab: another lab is running on this machine; waiting for it to go down\n")
 	})
@@ -151,11 +166,17 @@ func (l *Lab) up(ctx context.Context) error {
 	for i := 1; i <= l.opts.Nodes; i++ {
 		l.nodes = append(l.nodes, &Node{Index: i, Host: Host{Name: NodeName(i), NS: Namespace(NodeNS(i)), IPv4: NodeIPv4(i), IPv6: NodeIPv6(i), logDir: logDir}})
 	}
-	for _, n := range l.nodes {
-		var err error
-		n.backend, err = n.Start("backend-"+n.Name, l.bins.lab, "backend", "--name", n.Name, "--listen", ":80")
-		if err != nil {
+	if l.opts.Pods {
+		if err := l.prepareKubeNodes(ctx, logDir); err != nil {
 			return err
+		}
+	} else {
+		for _, n := range l.nodes {
+			var err error
+			n.backend, err = n.Start("backend-"+n.Name, l.bins.lab, "backend", "--name", n.Name, "--listen", ":80")
+			if err != nil {
+				return err
+			}
 		}
 	}
 	if err := l.router.UseDefault(ctx, l.opts.Router); err != nil {
@@ -163,18 +184,21 @@ func (l *Lab) up(ctx context.Context) error {
 	}
 	l.logf("lab: starting etcd and kube-apiserver %s on %s:%d", KubeVersion, ControlPlaneIPv4, APIServerPort)
 	var err error
-	if l.cp, err = startControlPlane(ctx, l.kubeBins, logDir, l.Kubeconfig()); err != nil {
+	if l.cp, err = startControlPlane(ctx, l.kubeBins, logDir, l.Kubeconfig(), l.opts.Pods); err != nil {
 		return err
 	}
 	if l.kube, l.dyn, err = l.cp.clients(); err != nil {
 		return err
+	}
+	if l.opts.Pods {
+		return l.upPods(ctx, logDir)
 	}
 	if l.crds, err = installCRDs(ctx, l.dyn, l.repo); err != nil {
 		return err
 	}
 	l.logf("lab: API server ready; %d CRDs from manifests/crds installed", len(l.crds))
 	if l.opts.ControllerManager {
-		if err := l.cp.startControllerManager(l.kubeBins, logDir, l.Kubeconfig()); err != nil {
+		if err := l.cp.startControllerManager(l.kubeBins, logDir, l.Kubeconfig(), false); err != nil {
 			return err
 		}
 	}
@@ -248,6 +272,9 @@ func (l *Lab) Down() error {
 	if l.router != nil {
 		l.router.Stop()
 	}
+	for _, k := range l.kubeNodes {
+		k.stop()
+	}
 	if l.cp != nil {
 		l.cp.stop()
 	}
@@ -284,6 +311,9 @@ func cleanup(ctx context.Context) error {
 		return err
 	}
 	if err := removeNetwork(ctx); err != nil {
+		return err
+	}
+	if err := removeNodes(); err != nil {
 		return err
 	}
 	for _, dir := range []string{"controlplane", "router"} {

@@ -18,7 +18,8 @@ import (
 var shared *Lab
 
 // Main runs a package's tests around one shared lab brought up with opts and
-// always taken down, also on SIGINT or SIGTERM. Without root the tests run
+// always taken down, also on SIGINT or SIGTERM. With opts.Pods the run fails
+// when the API server refused any request of an ironlb service account. Without root the tests run
 // with no lab and Shared skips them. Use it as TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(lab.Main(m, lab.Options{})) }
@@ -46,11 +47,29 @@ func Main(m *testing.M, opts Options) int {
 	shared = l
 	code := m.Run()
 	signal.Stop(signals)
+	if opts.Pods && !forbiddenNone(l) {
+		code = 1
+	}
 	if err := l.Down(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2etest: lab down:", err)
 		return 1
 	}
 	return code
+}
+
+// forbiddenNone reports whether no request of an ironlb service account was
+// refused during the package's run, printing those that were: RBAC is
+// enforced with pods, and the manifest must grant all that ironlb does.
+func forbiddenNone(l *Lab) bool {
+	forbidden, _, err := l.ForbiddenRequests()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2etest: read the audit log:", err)
+		return false
+	}
+	for _, e := range forbidden {
+		fmt.Fprintln(os.Stderr, "e2etest: refused by RBAC:", e)
+	}
+	return len(forbidden) == 0
 }
 
 // Shared returns the package's lab, skipping the test where there is none

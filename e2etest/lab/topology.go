@@ -51,7 +51,19 @@ var (
 	ExtIPv6           = netip.MustParseAddr("fd00:31::2")
 	APIServerPort     = 6443
 	ServiceClusterIPs = "10.96.0.0/16,fd00:96::/112"
+	// ServiceCIDRIPv4 is the IPv4 service range; KubernetesServiceIPv4 the
+	// kubernetes Service's cluster IP, its first address.
+	ServiceCIDRIPv4       = netip.MustParsePrefix("10.96.0.0/16")
+	KubernetesServiceIPv4 = netip.MustParseAddr("10.96.0.1")
+	// PodCIDRIPv4 holds the pods' addresses (pods mode): node i's pods get
+	// NodePodCIDR(i) from its CNI bridge.
+	PodCIDRIPv4 = netip.MustParsePrefix("10.244.0.0/16")
 )
+
+// NodePodCIDR is node i's (1-based) pod range, inside PodCIDRIPv4.
+func NodePodCIDR(i int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 244, byte(i), 0}), 24)
+}
 
 // Address pools that scenarios use for Services: layer 2 pools on the lab
 // segment, BGP pools on a network that only the router learns about.

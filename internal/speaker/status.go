@@ -92,11 +92,13 @@ func newStatusWriter(clients *k8s.Clients, recorder record.EventRecorder, servic
 	return &statusWriter{clients: clients, recorder: recorder, services: services, namespace: namespace, node: node,
 		nodeLabel: k8s.LabelValue(node), log: log,
 		queue:   workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[string]{Name: "status"}),
-		desired: map[string]serviceState{}, written: map[string]serviceState{}, reported: map[string]string{}, stopped: make(chan struct{})}
+		desired: map[string]serviceState{}, written: map[string]serviceState{}, reported: map[string]string{},
+		stopped: make(chan struct{})}
 }
 
 // update hands over the latest plan: the Services whose state changed are
-// queued for writing, and the Services no node may announce are reported.
+// queued for writing, and Services no node may announce get their Event.
+// Only the speaker's loop calls it.
 func (w *statusWriter) update(plan announce.Plan) {
 	w.reportUnowned(plan.L2Unowned)
 	next := desiredStates(plan)
@@ -117,7 +119,8 @@ func (w *statusWriter) update(plan announce.Plan) {
 }
 
 func (a serviceState) equal(b serviceState) bool {
-	return a.l2 == b.l2 && a.bgp == b.bgp && slices.Equal(a.interfaces, b.interfaces) && slices.Equal(a.peers, b.peers)
+	return a.l2 == b.l2 && a.bgp == b.bgp && slices.Equal(a.interfaces, b.interfaces) && slices.Equal(a.peers, b.peers) &&
+		maps.Equal(a.l2Election, b.l2Election)
 }
 
 // desiredStates returns, per Service, what the plan announces.

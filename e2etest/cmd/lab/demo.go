@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
@@ -78,6 +77,7 @@ metadata:
   namespace: default%s
 spec:
   type: LoadBalancer
+  externalTrafficPolicy: Local
   selector:
     app: web
   ports:
@@ -106,8 +106,9 @@ func (n *narrator) show(command, output string) {
 	}
 }
 
-// demo walks through ironlb in the lab: layer 2 assignment and failover,
-// then BGP. KEEP=1 leaves the lab up afterwards.
+// demo walks through ironlb in the lab as users run it: real nodes, the
+// manifest applied, backend pods, layer 2 assignment and failover, then BGP.
+// KEEP=1 leaves the lab up afterwards.
 func demo(ctx context.Context, args []string) (err error) {
 	flags := flag.NewFlagSet("demo", flag.ContinueOnError)
 	nodes := flags.Int("nodes", 3, "number of nodes")
@@ -116,9 +117,9 @@ func demo(ctx context.Context, args []string) (err error) {
 	}
 	keep := os.Getenv("KEEP") == "1"
 	n := &narrator{}
-	n.section("Bringing the lab up: %d nodes, a client, a BGP router with a network behind it, and a real API server", *nodes)
-	n.say("(the first run builds kube-apiserver, kubectl and etcd from the Go module proxy: ~7-12 minutes, once)")
-	l, err := lab.Up(ctx, lab.Options{Nodes: *nodes, Log: os.Stdout})
+	n.section("Bringing the lab up: %d real nodes (containerd, kubelet, kube-proxy), a client, a BGP router with a network behind it", *nodes)
+	n.say("(the first run builds the Kubernetes binaries from the Go module proxy: ~20-25 minutes on 2 cores, once)")
+	l, err := lab.Up(ctx, lab.Options{Nodes: *nodes, Log: os.Stdout, Pods: true, WithoutIronLB: true})
 	if err != nil {
 		return err
 	}
@@ -145,23 +146,36 @@ func demo(ctx context.Context, args []string) (err error) {
 	if _, err := kubectl("", "get", "nodes", "-o", "wide"); err != nil {
 		return err
 	}
-	n.say("No kubelet runs: the lab wrote these Node objects, and it writes EndpointSlices as if")
-	n.say("a backend pod ran on every node. Each node answers HTTP with its own name.")
+	n.say("Every kubelet registered its Node; RBAC is enforced (--authorization-mode=Node,RBAC).")
 
-	n.section("Applying an address pool on the nodes' segment and an L2Advertisement")
-	if _, err := kubectl(demoL2, "apply", "-f", "-"); err != nil {
+	n.section("Installing ironlb as users do: the manifest, unchanged")
+	start := time.Now()
+	if _, err := kubectl("", "apply", "-f", l.ManifestPath("metallb-native.yaml")); err != nil {
+		return err
+	}
+	if err := l.WaitIronLBReady(ctx, 3*time.Minute); err != nil {
+		return err
+	}
+	n.say("the controller and every speaker are Ready after %s", time.Since(start).Round(100*time.Millisecond))
+	if _, err := kubectl("", "-n", lab.IronLBNamespace, "get", "pods", "-o", "wide"); err != nil {
 		return err
 	}
 
-	n.section("Creating a LoadBalancer Service with endpoints on every node")
+	n.section("Running a backend pod on every node: each answers HTTP with its node's name")
+	if err := l.DeployBackends(ctx, "default", "web"); err != nil {
+		return err
+	}
+	if _, err := kubectl("", "get", "pods", "-l", "app=web", "-o", "wide"); err != nil {
+		return err
+	}
+
+	n.section("Applying an address pool on the nodes' segment and an L2Advertisement (admitted by ironlb's webhook)")
+	if err := applyWhenAdmitted(ctx, kubectl, demoL2); err != nil {
+		return err
+	}
+
+	n.section("Creating a LoadBalancer Service (externalTrafficPolicy: Local) for the backends")
 	if _, err := kubectl(demoService("web", ""), "apply", "-f", "-"); err != nil {
-		return err
-	}
-	svc, err := l.KubeClient().CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if err := l.SetEndpoints(ctx, svc, allNodes(l)...); err != nil {
 		return err
 	}
 	vip, elapsed, err := waitForIP(ctx, l, "web")
@@ -183,10 +197,10 @@ func demo(ctx context.Context, args []string) (err error) {
 		n.say("the client's ARP entry for %s is %s, the MAC of %s's eth0", vip, mac, owner)
 	}
 
-	n.section("Killing %s's speaker (SIGKILL) and timing the failover", owner)
+	n.section("Killing %s's speaker container (SIGKILL through containerd) and timing the failover", owner)
 	ownerIndex := nodeIndex(l, owner)
-	start := time.Now()
-	if err := l.KillSpeaker(ownerIndex, syscall.SIGKILL); err != nil {
+	start = time.Now()
+	if err := l.KillSpeakerContainer(ctx, ownerIndex); err != nil {
 		return err
 	}
 	next, err := curlUntilAnswered(ctx, l.Client(), vip, owner, 60*time.Second)
@@ -194,23 +208,13 @@ func demo(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	n.say("%s now answers for %s: failover took %s", next, vip, time.Since(start).Round(10*time.Millisecond))
-	if err := l.StartSpeaker(ownerIndex); err != nil {
-		return err
-	}
-	n.say("%s's speaker is started again", owner)
+	n.say("%s's kubelet restarts the speaker container by itself", owner)
 
 	n.section("Announcing a second pool over BGP to the router (AS %d, nodes in AS %d)", lab.RouterASN, lab.NodeASN)
 	if _, err := kubectl(demoBGP, "apply", "-f", "-"); err != nil {
 		return err
 	}
 	if _, err := kubectl(demoService("web-bgp", "\n  annotations:\n    metallb.io/address-pool: bgp-pool"), "apply", "-f", "-"); err != nil {
-		return err
-	}
-	svc, err = l.KubeClient().CoreV1().Services("default").Get(ctx, "web-bgp", metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if err := l.SetEndpoints(ctx, svc, allNodes(l)...); err != nil {
 		return err
 	}
 	bgpVIP, _, err := waitForIP(ctx, l, "web-bgp")
@@ -235,13 +239,17 @@ func demo(ctx context.Context, args []string) (err error) {
 	return nil
 }
 
-// allNodes lists the lab's node indexes.
-func allNodes(l *lab.Lab) []int {
-	var nodes []int
-	for _, node := range l.Nodes() {
-		nodes = append(nodes, node.Index)
+// applyWhenAdmitted applies manifests, retrying for up to a minute while
+// the webhook (just installed) is not answering yet.
+func applyWhenAdmitted(ctx context.Context, kubectl func(string, ...string) (string, error), manifests string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := kubectl(manifests, "apply", "-f", "-")
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(2 * time.Second)
 	}
-	return nodes
 }
 
 // nodeIndex is the index of the node called name, 0 if none is.

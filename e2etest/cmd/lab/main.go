@@ -1,6 +1,6 @@
 // Command lab brings ironlb's end-to-end lab up and down and runs the demo.
 //
-//	lab up [--nodes N] [--router bird2|bird1|frr] [--controller-manager]
+//	lab up [--nodes N] [--router bird2|bird1|frr] [--controller-manager] [--pods]
 //	                                                bring the lab up and leave it running
 //	lab down                                        remove the lab (also leftovers of a crashed run)
 //	lab demo [--nodes N]                            the guided tour behind `make demo` (KEEP=1 keeps the lab)
@@ -24,6 +24,7 @@ import (
 	"strings"
 	"syscall"
 
+	labbackend "github.com/ironlb/ironlb/e2etest/backend"
 	"github.com/ironlb/ironlb/e2etest/lab"
 )
 
@@ -38,7 +39,7 @@ func main() {
 
 // usage is printed for a missing or unknown subcommand.
 const usage = `usage: lab up|down|demo|status|kubectl|build|deps [flags]
-  up [--nodes N] [--router bird2|bird1|frr] [--controller-manager]
+  up [--nodes N] [--router bird2|bird1|frr] [--controller-manager] [--pods]
                                              bring the lab up and leave it running
   down                                       remove the lab
   demo [--nodes N]                           guided tour (KEEP=1 leaves the lab up)
@@ -76,7 +77,9 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("kube-apiserver:          %s\nkube-controller-manager: %s\nkubectl:                 %s\netcd:                    %s\n", bins.APIServer, bins.ControllerManager, bins.Kubectl, bins.Etcd)
+		for _, path := range []string{bins.APIServer, bins.ControllerManager, bins.Scheduler, bins.Kubelet, bins.Proxy, bins.Kubectl, bins.Etcd} {
+			fmt.Println(path)
+		}
 		return nil
 	case "deps":
 		if err := lab.EnsurePackages(ctx, os.Stderr); err != nil {
@@ -103,10 +106,11 @@ func up(ctx context.Context, args []string) error {
 	nodes := flags.Int("nodes", 3, "number of nodes")
 	router := flags.String("router", string(lab.BIRD2), "router daemon: bird2, bird1 or frr")
 	controllerManager := flags.Bool("controller-manager", false, "run kube-controller-manager (namespace deletion, garbage collection)")
+	pods := flags.Bool("pods", false, "real nodes (containerd, kubelet, kube-proxy) and ironlb installed from manifests/metallb-native.yaml")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	l, err := lab.Up(ctx, lab.Options{Nodes: *nodes, Router: lab.RouterKind(*router), ControllerManager: *controllerManager})
+	l, err := lab.Up(ctx, lab.Options{Nodes: *nodes, Router: lab.RouterKind(*router), ControllerManager: *controllerManager, Pods: *pods})
 	if err != nil {
 		return err
 	}
@@ -178,7 +182,7 @@ func backend(ctx context.Context, args []string) error {
 	if *name == "" {
 		return errors.New("backend: --name is required")
 	}
-	return lab.ServeBackend(ctx, *name, *listen)
+	return labbackend.Serve(ctx, *name, *listen)
 }
 
 // serviceIPSync keeps Service IPs on the nodes' kube-ipvs0 (run by the lab).

@@ -1,4 +1,8 @@
-package lab
+// Package backend is the lab's stand-in for a Service's pods: an HTTP
+// server that answers every request with a name (its node's), so a reply
+// tells which node the traffic reached. It is kept apart from package lab so
+// that the backend image holds a small binary.
+package backend
 
 import (
 	"context"
@@ -9,11 +13,10 @@ import (
 	"time"
 )
 
-// ServeBackend answers every HTTP request on addr with name and a newline,
-// until ctx ends. It stands in for a Service's pods on a node: the lab runs
-// one per node namespace (`lab backend`), so a reply tells which node the
-// traffic reached.
-func ServeBackend(ctx context.Context, name, addr string) error {
+// Serve answers every HTTP request on addr with name and a newline, until
+// ctx ends. The lab runs it per node namespace (`lab backend`) without
+// pods, and as the backend image's entrypoint with pods.
+func Serve(ctx context.Context, name, addr string) error {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

@@ -1,0 +1,248 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+// prepareKubeNodes readies every node namespace for a kubelet: the cgroup
+// hierarchies and each node's cgroup root, containerd with the lab's images
+// imported and the node's CNI configuration. It needs no API server.
+func (l *Lab) prepareKubeNodes(ctx context.Context, logDir string) error {
+	if err := mountMissingCgroups(ctx); err != nil {
+		return err
+	}
+	l.logf("lab: starting containerd in %d node namespaces and importing %d images", l.opts.Nodes, len(l.images.archives))
+	for i := 1; i <= l.opts.Nodes; i++ {
+		k := newKubeNode(i)
+		l.kubeNodes = append(l.kubeNodes, k)
+		if err := createCgroupRoot(k.cgroupRoot()); err != nil {
+			return err
+		}
+		if err := k.startContainerd(ctx, logDir); err != nil {
+			return err
+		}
+		if err := k.importImages(ctx, l.images.archives); err != nil {
+			return err
+		}
+		if err := k.writeCNIConfig(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upPods brings up the rest of a lab with real nodes once the API server
+// answers: controllers, scheduler, routes between pod networks, a kubelet
+// and kube-proxy per node; it waits for every Node to be Ready and, unless
+// WithoutIronLB, installs ironlb from the manifest and waits for its pods.
+func (l *Lab) upPods(ctx context.Context, logDir string) error {
+	if err := l.cp.startControllerManager(l.kubeBins, logDir, l.Kubeconfig(), true); err != nil {
+		return err
+	}
+	if err := l.cp.startScheduler(l.kubeBins, logDir, l.Kubeconfig()); err != nil {
+		return err
+	}
+	if err := routePodNetworks(ctx, l.opts.Nodes); err != nil {
+		return err
+	}
+	for _, k := range l.kubeNodes {
+		if err := k.startKubelet(logDir, l.cp, l.kubeBins); err != nil {
+			return err
+		}
+		if err := k.startProxy(logDir, l.cp, l.kubeBins); err != nil {
+			return err
+		}
+	}
+	l.logf("lab: started kube-controller-manager, kube-scheduler and %d kubelets and kube-proxies", len(l.kubeNodes))
+	if err := l.waitNodesReady(ctx, 2*time.Minute); err != nil {
+		return err
+	}
+	for _, p := range []*Process{l.cp.controllerManager, l.cp.scheduler} {
+		if !p.Running() {
+			return fmt.Errorf("%s exited (%v); see %s", p.Name, p.ExitError(), p.LogPath)
+		}
+	}
+	l.logf("lab: %d Nodes Ready", len(l.kubeNodes))
+	if l.opts.WithoutIronLB {
+		l.logf("lab: ironlb not installed (WithoutIronLB)")
+		return nil
+	}
+	if err := l.Install(ctx); err != nil {
+		return err
+	}
+	return l.WaitIronLBReady(ctx, 3*time.Minute)
+}
+
+// waitNodesReady waits until every lab node has registered and is Ready.
+func (l *Lab) waitNodesReady(ctx context.Context, timeout time.Duration) error {
+	return poll(ctx, timeout, func() (bool, string) {
+		ready := 0
+		for _, k := range l.kubeNodes {
+			node, err := l.kube.CoreV1().Nodes().Get(ctx, k.name, metav1.GetOptions{})
+			if err == nil && nodeReady(node) {
+				ready++
+				continue
+			}
+			if !k.kubelet.Running() {
+				return false, fmt.Sprintf("kubelet of %s exited; see %s", k.name, k.kubelet.LogPath)
+			}
+		}
+		return ready == len(l.kubeNodes), fmt.Sprintf("%d of %d Nodes Ready (logs: kubelet-<node>.log)", ready, len(l.kubeNodes))
+	})
+}
+
+// nodeReady reports whether node's Ready condition is True.
+func nodeReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// poll calls check every 200 ms until it reports done, ctx ends or timeout
+// passes; the error carries check's last description.
+func poll(ctx context.Context, timeout time.Duration, check func() (bool, string)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		done, state := check()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s", ctx.Err(), state)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Install applies manifests/metallb-native.yaml unchanged with the lab's
+// kubectl, as a user installs ironlb.
+func (l *Lab) Install(ctx context.Context) error {
+	if _, err := l.Kubectl(ctx, "", "apply", "-f", l.ManifestPath("metallb-native.yaml")); err != nil {
+		return fmt.Errorf("install ironlb: %w", err)
+	}
+	return nil
+}
+
+// WaitIronLBReady waits until the controller Deployment and the speaker
+// DaemonSet have every pod Ready (by their own readiness probes) and the
+// controller has created the memberlist Secret.
+func (l *Lab) WaitIronLBReady(ctx context.Context, timeout time.Duration) error {
+	return poll(ctx, timeout, func() (bool, string) {
+		var state []string
+		done := true
+		deploy, err := l.kube.AppsV1().Deployments(IronLBNamespace).Get(ctx, "controller", metav1.GetOptions{})
+		if err != nil || deploy.Status.ReadyReplicas < 1 || deploy.Status.UpdatedReplicas < 1 {
+			done = false
+		}
+		if err == nil {
+			state = append(state, fmt.Sprintf("controller %d ready", deploy.Status.ReadyReplicas))
+		}
+		ds, err := l.kube.AppsV1().DaemonSets(IronLBNamespace).Get(ctx, "speaker", metav1.GetOptions{})
+		if err != nil || ds.Status.NumberReady != int32(len(l.kubeNodes)) || ds.Status.UpdatedNumberScheduled != int32(len(l.kubeNodes)) {
+			done = false
+		}
+		if err == nil {
+			state = append(state, fmt.Sprintf("speakers %d of %d ready", ds.Status.NumberReady, len(l.kubeNodes)))
+		}
+		if _, err := l.kube.CoreV1().Secrets(IronLBNamespace).Get(ctx, "memberlist", metav1.GetOptions{}); err != nil {
+			done = false
+			state = append(state, "no memberlist Secret")
+		}
+		return done, strings.Join(state, ", ") + " (kubectl -n " + IronLBNamespace + " get pods; logs under the kubelets' pod-logs)"
+	})
+}
+
+// DeployBackends runs the backend image as a DaemonSet named name in
+// namespace (one pod per node, label app=<name>, answering on :80 with its
+// node's name) and waits until every pod is Ready. NewLoadBalancerService
+// with the same name selects them.
+func (l *Lab) DeployBackends(ctx context.Context, namespace, name string) error {
+	labels := map[string]string{"app": name}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To(int64(1)),
+					Containers: []corev1.Container{{
+						Name:            "backend",
+						Image:           BackendImage,
+						ImagePullPolicy: corev1.PullNever,
+						Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
+							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
+						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 80}},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(80)}},
+							PeriodSeconds: 1,
+						},
+					}},
+				},
+			},
+		},
+	}
+	if _, err := l.kube.AppsV1().DaemonSets(namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create backend DaemonSet %s/%s: %w", namespace, name, err)
+	}
+	return poll(ctx, 2*time.Minute, func() (bool, string) {
+		got, err := l.kube.AppsV1().DaemonSets(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return got.Status.NumberReady == int32(len(l.kubeNodes)),
+			fmt.Sprintf("backend DaemonSet %s/%s: %d of %d pods ready", namespace, name, got.Status.NumberReady, len(l.kubeNodes))
+	})
+}
+
+// SpeakerPod returns the speaker pod on node i.
+func (l *Lab) SpeakerPod(ctx context.Context, i int) (*corev1.Pod, error) {
+	pods, err := l.kube.CoreV1().Pods(IronLBNamespace).List(ctx, metav1.ListOptions{
+		LabelSelector: "component=speaker", FieldSelector: "spec.nodeName=" + NodeName(i)})
+	if err != nil {
+		return nil, err
+	}
+	for i := range pods.Items {
+		if pods.Items[i].DeletionTimestamp == nil {
+			return &pods.Items[i], nil
+		}
+	}
+	return nil, fmt.Errorf("no speaker pod on %s", NodeName(i))
+}
+
+// KillSpeakerContainer kills node i's speaker container with SIGKILL
+// through the node's containerd, as a crash on a real node would; the
+// kubelet restarts it.
+func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
+	if i < 1 || i > len(l.kubeNodes) {
+		return fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
+	}
+	pod, err := l.SpeakerPod(ctx, i)
+	if err != nil {
+		return err
+	}
+	for _, status := range pod.Status.ContainerStatuses {
+		if status.Name != "speaker" || status.ContainerID == "" {
+			continue
+		}
+		_, id, _ := strings.Cut(status.ContainerID, "://")
+		_, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", "SIGKILL", id)
+		return err
+	}
+	return fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
+}
