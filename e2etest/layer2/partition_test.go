@@ -3,6 +3,7 @@ package layer2
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,6 +82,15 @@ func checkOnlyOwnerAnnounced(t *testing.T, l *lab.Lab, capture *lab.Capture, svc
 			t.Errorf("%s: %v (%s)", when, f, nodeOfMAC(l, f.Source))
 		}
 	}
+}
+
+// TestCrashFailoverCountingSpeakerPods: with the quorum counted against
+// speaker pods, a real loss still fails over: the killed speaker's pod stays
+// Ready (as it does until the node is marked NotReady), the two others see
+// 2 of 3 with their probes answered, and take its addresses over.
+func TestCrashFailoverCountingSpeakerPods(t *testing.T) {
+	runSpeakerPods(t, setup(t))
+	testFailover(t, syscall.SIGKILL)
 }
 
 // blockMemberlist inserts (-I) or deletes (-D) the rules dropping memberlist
