@@ -158,7 +158,16 @@ func TestSpeakerDaemonSet(t *testing.T) {
 	if !slices.Contains(tolerated, "node-role.kubernetes.io/control-plane") {
 		t.Errorf("tolerations %v miss control-plane nodes", tolerated)
 	}
+	if pod.PriorityClassName != "system-node-critical" {
+		t.Errorf("priorityClassName = %q, want system-node-critical: a starved or evicted speaker fails its addresses over", pod.PriorityClassName)
+	}
+	if sc := pod.SecurityContext; sc == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Error("speaker pod must run with the RuntimeDefault seccomp profile")
+	}
 	c := pod.Containers[0]
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("resources = %+v, want CPU and memory requests and a memory limit (not BestEffort)", c.Resources)
+	}
 	caps := c.SecurityContext.Capabilities
 	if len(caps.Add) != 1 || caps.Add[0] != "NET_RAW" || len(caps.Drop) != 1 || caps.Drop[0] != "ALL" {
 		t.Errorf("capabilities = %+v, want only NET_RAW added, ALL dropped", caps)
@@ -181,6 +190,10 @@ func TestSpeakerDaemonSet(t *testing.T) {
 	}
 	if ref := env["METALLB_ML_SECRET_KEY"].ValueFrom; ref == nil || ref.SecretKeyRef.Name != "memberlist" || ref.SecretKeyRef.Key != "secretkey" {
 		t.Error("memberlist key must come from Secret memberlist, key secretkey")
+	}
+	if !slices.Contains(c.Args, "--state-dir=/var/lib/ironlb") || len(pod.Volumes) != 1 || pod.Volumes[0].HostPath == nil ||
+		pod.Volumes[0].HostPath.Path != "/var/lib/ironlb" || len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/var/lib/ironlb" {
+		t.Errorf("args %v, volumes %+v, mounts %+v: want --state-dir on a hostPath, so the last valid configuration survives a restart", c.Args, pod.Volumes, c.VolumeMounts)
 	}
 	if !slices.Contains(c.Args, "--node-name=$(METALLB_NODE_NAME)") {
 		t.Errorf("args %v do not pass the node name", c.Args)

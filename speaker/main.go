@@ -57,6 +57,7 @@ type serveFlags struct {
 	probeInterval, probeTimeout              *time.Duration
 	suspicionMult                            *int
 	metricsAddr, metricsCert, metricsKey     *string
+	stateDir                                 *string
 	log                                      logging.Options
 }
 
@@ -77,6 +78,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	f.metricsAddr = fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
 	f.metricsCert = fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
 	f.metricsKey = fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
+	f.stateDir = fs.String("state-dir", "", "directory kept across restarts (a hostPath) for the last valid configuration (empty: none kept)")
 	f.log.AddFlags(fs)
 	return fs, f
 }
@@ -105,6 +107,7 @@ func serve(args []string, stderr io.Writer) error {
 		LBClass:        *f.lbClass,
 		Memberlist:     *f.useMemberlist,
 		MemberlistPort: *f.port,
+		StateDir:       *f.stateDir,
 		MemberlistTiming: members.Config{
 			ProbeInterval: *f.probeInterval, ProbeTimeout: *f.probeTimeout, SuspicionMult: *f.suspicionMult,
 		},
@@ -134,7 +137,7 @@ func serve(args []string, stderr io.Writer) error {
 	defer stopEvents()
 	sp := speaker.New(clients, recorder, log, opts)
 	go func() {
-		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: sp.Ready})
+		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: sp.Ready, Healthy: sp.Healthy})
 		if err != nil {
 			log.Error("metrics server stopped", "err", err)
 		}

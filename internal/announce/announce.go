@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/election"
 )
 
 // ExcludeLabel keeps a node from announcing any LoadBalancer address.
@@ -28,6 +29,11 @@ type Snapshot struct {
 	Members map[string]bool
 	// Services are the LoadBalancer Services with addresses.
 	Services []Service
+	// Quorum is how many speakers this one sees against how many run;
+	// without quorum it takes over no address it does not answer already.
+	Quorum election.Quorum
+	// Answering are the addresses this node answers ARP/NDP for now.
+	Answering map[netip.Addr]bool
 }
 
 // Node is what a plan needs to know about a node.
@@ -86,6 +92,10 @@ type Plan struct {
 	// only the node that reports them (the live member with the lowest
 	// name) has them.
 	L2Unowned []L2Unowned
+	// L2WithoutQuorum are the addresses this node was elected for but does
+	// not take over, because it sees fewer than half of the running
+	// speakers (see election.MayAnswer), sorted.
+	L2WithoutQuorum []netip.Addr
 	// BGP are this node's sessions and advertisements.
 	BGP BGPPlan
 }
@@ -95,8 +105,8 @@ func Compute(s *Snapshot, elector Elector) Plan {
 	if s.Config == nil {
 		return Plan{}
 	}
-	owned, unowned := planL2(s, elector)
-	return Plan{L2: owned, L2Unowned: unowned, BGP: planBGP(s)}
+	owned, withoutQuorum, unowned := planL2(s, elector)
+	return Plan{L2: owned, L2Unowned: unowned, L2WithoutQuorum: withoutQuorum, BGP: planBGP(s)}
 }
 
 // poolOf returns the pool holding ip, or nil.

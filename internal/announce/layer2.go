@@ -35,11 +35,10 @@ type L2Unowned struct {
 	Rejected []election.Rejection
 }
 
-// planL2 returns the addresses this node owns and, when this node is the
-// one that reports them, the addresses no node may own.
-func planL2(s *Snapshot, elector Elector) ([]L2Announcement, []L2Unowned) {
-	var owned []L2Announcement
-	var unowned []L2Unowned
+// planL2 returns the addresses this node owns, those it was elected for
+// but does not take over for lack of quorum and, when this node is the one
+// that reports them, the addresses no node may own.
+func planL2(s *Snapshot, elector Elector) (owned []L2Announcement, withoutQuorum []netip.Addr, unowned []L2Unowned) {
 	self := s.Nodes[s.Self]
 	reporter := s.reportsUnowned()
 	for i := range s.Services {
@@ -51,6 +50,10 @@ func planL2(s *Snapshot, elector Elector) ([]L2Announcement, []L2Unowned) {
 		for _, r := range elect(s, svc, advs, elector) {
 			switch r.Owner {
 			case s.Self:
+				if !election.MayAnswer(s.Answering[r.IP], s.Quorum) {
+					withoutQuorum = append(withoutQuorum, r.IP)
+					continue
+				}
 				owned = append(owned, L2Announcement{IP: r.IP, Service: svc.Key, Interfaces: allowedInterfaces(advs, self),
 					AnyInterface: r.AnyInterface, Rejected: r.Rejected})
 			case "":
@@ -63,7 +66,8 @@ func planL2(s *Snapshot, elector Elector) ([]L2Announcement, []L2Unowned) {
 	}
 	slices.SortFunc(owned, func(a, b L2Announcement) int { return a.IP.Compare(b.IP) })
 	slices.SortFunc(unowned, func(a, b L2Unowned) int { return a.IP.Compare(b.IP) })
-	return owned, unowned
+	slices.SortFunc(withoutQuorum, netip.Addr.Compare)
+	return owned, withoutQuorum, unowned
 }
 
 // reportsUnowned reports whether this node reports the addresses no node

@@ -257,6 +257,12 @@ func TestRejections(t *testing.T) {
 			[]string{`BGPPeer metallb-system/p: spec.passwordSecret: password and passwordSecret are mutually exclusive`}},
 		{"password secret missing", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, passwordSecret: {name: s}}"),
 			[]string{`BGPPeer metallb-system/p: spec.passwordSecret: Secret metallb-system/s not found`}},
+		{"password secret in another namespace", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, passwordSecret: {name: s, namespace: other}}") +
+			"apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: other}\ntype: kubernetes.io/basic-auth\nstringData: {password: x}\n",
+			[]string{`BGPPeer metallb-system/p: spec.passwordSecret.namespace: Secret other/s is in another namespace: it must be in the BGPPeer's namespace metallb-system, the only one whose Secrets the speakers read`}},
+		{"password secret with an empty password", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, passwordSecret: {name: s}}") +
+			"apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: metallb-system}\ntype: kubernetes.io/basic-auth\nstringData: {password: \"\"}\n",
+			[]string{`BGPPeer metallb-system/p: spec.passwordSecret: Secret metallb-system/s has an empty "password": TCP-MD5 would be silently off; remove passwordSecret to peer without a password`}},
 		{"password secret of wrong type", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, passwordSecret: {name: s}}") +
 			"apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: metallb-system}\nstringData: {password: x}\n",
 			[]string{`BGPPeer metallb-system/p: spec.passwordSecret: Secret metallb-system/s has type "", want kubernetes.io/basic-auth`}},

@@ -169,6 +169,10 @@ func (b *builder) peerPassword(obj objectRef, in *v1beta2.BGPPeer, p *Peer) {
 	if namespace == "" {
 		namespace = in.Namespace
 	}
+	if namespace != in.Namespace {
+		b.add(obj, "spec.passwordSecret.namespace", "Secret %s/%s is in another namespace: it must be in the BGPPeer's namespace %s, the only one whose Secrets the speakers read", namespace, ref.Name, in.Namespace)
+		return
+	}
 	secret, found := b.res.Secrets[namespace+"/"+ref.Name]
 	switch {
 	case !found:
@@ -179,6 +183,10 @@ func (b *builder) peerPassword(obj objectRef, in *v1beta2.BGPPeer, p *Peer) {
 		password, ok := secret.Data["password"]
 		if !ok {
 			b.add(obj, "spec.passwordSecret", "Secret %s/%s has no key \"password\"", namespace, ref.Name)
+			return
+		}
+		if len(password) == 0 {
+			b.add(obj, "spec.passwordSecret", "Secret %s/%s has an empty \"password\": TCP-MD5 would be silently off; remove passwordSecret to peer without a password", namespace, ref.Name)
 			return
 		}
 		p.Password = string(password)

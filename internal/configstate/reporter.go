@@ -47,6 +47,10 @@ type Reporter struct {
 	Log      *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Restored, set before Run, says that a valid configuration saved by an
+	// earlier run serves until one is loaded: a refusal then reads
+	// ServingLastValid, not NeverLoaded.
+	Restored bool
 
 	latest     chan outcome
 	peers      chan []string
@@ -112,6 +116,7 @@ func (r *Reporter) ReportPeers(problems []string) {
 func (r *Reporter) Run(ctx context.Context) {
 	var pending, last *outcome
 	var peers []string
+	r.everLoaded = r.everLoaded || r.Restored
 	for {
 		var retry <-chan time.Time
 		if pending != nil {

@@ -3,6 +3,7 @@ package configstate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -52,13 +53,14 @@ func (f *fakeStates) condition(typ string) *metav1.Condition {
 	return &copied
 }
 
-func TestReporterWritesBGPPeerProblems(t *testing.T) {
+// newTestReporter returns a Reporter writing to a fake API server.
+func newTestReporter(t *testing.T) (*Reporter, *fakeStates) {
 	api := &fakeStates{state: v1beta1.ConfigurationState{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1beta1.GroupVersion.String(), Kind: "ConfigurationState"},
 		ObjectMeta: metav1.ObjectMeta{Name: "speaker-node1", Namespace: "metallb-system"},
 	}}
 	srv := httptest.NewServer(api)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	scheme := runtime.NewScheme()
 	if err := v1beta1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -68,20 +70,43 @@ func TestReporterWritesBGPPeerProblems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewReporter(client, "metallb-system", "speaker-node1", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return NewReporter(client, "metallb-system", "speaker-node1", slog.New(slog.NewTextHandler(io.Discard, nil))), api
+}
+
+// waitForCondition polls the fake API server until condition typ satisfies
+// ok.
+func waitForCondition(t *testing.T, api *fakeStates, typ, what string, ok func(*metav1.Condition) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok(api.condition(typ)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: condition is %+v", what, api.condition(typ))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestReporterRestoredServesTheLastValid(t *testing.T) {
+	r, api := newTestReporter(t)
+	r.Restored = true
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	r.Report(errors.New("BGPPeer metallb-system/p: spec.passwordSecret: Secret metallb-system/s not found"), config.Resources{})
+	waitForCondition(t, api, ConditionStale, "refused after a restore", func(c *metav1.Condition) bool {
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == ReasonServingLastValid
+	})
+}
+
+func TestReporterWritesBGPPeerProblems(t *testing.T) {
+	r, api := newTestReporter(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Run(ctx)
 
 	wait := func(what string, ok func(*metav1.Condition) bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !ok(api.condition(ConditionBGPPeers)) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: condition is %+v", what, api.condition(ConditionBGPPeers))
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitForCondition(t, api, ConditionBGPPeers, what, ok)
 	}
 	r.ReportPeers([]string{"BGPPeer b: left out"}) // before any configuration: kept for the first write
 	r.Report(nil, config.Resources{})

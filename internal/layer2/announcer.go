@@ -144,6 +144,31 @@ func (a *Announcer) SetOwned(anns []Announcement) {
 	}
 }
 
+// Reannounce sends the gratuitous schedule again for those of ips that are
+// owned, on every running responder, restarting a schedule still running
+// for one of them. After a partition heals or a stall ends, a neighbour may
+// still hold the MAC of another node that answered meanwhile.
+func (a *Announcer) Reannounce(ips []netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.runCtx == nil {
+		return
+	}
+	owned := a.owned.Load()
+	running := a.runningLocked()
+	for _, ip := range ips {
+		if _, ok := owned.ips[ip]; !ok {
+			continue
+		}
+		if cancel, ok := a.takeovers[ip]; ok {
+			cancel()
+		}
+		ctx, cancel := context.WithCancel(a.runCtx)
+		a.takeovers[ip] = cancel
+		go a.announce(ctx, []netip.Addr{ip}, running)
+	}
+}
+
 // Owned returns the owned IPs in ascending order.
 func (a *Announcer) Owned() []netip.Addr {
 	return a.owned.Load().sorted()

@@ -73,6 +73,19 @@ func TestAnnouncerInNamespaces(t *testing.T) {
 		}
 	})
 
+	t.Run("reannounce sends the schedule again for owned IPs only", func(t *testing.T) {
+		line := "garp c0 192.0.2.10 " + mac0
+		before := sniffer.count(func(s string) bool { return s == line })
+		ann.send("reannounce 192.0.2.10 192.0.2.99")
+		ann.waitFor("reannounced [192.0.2.10 192.0.2.99]", 5*time.Second)
+		eventually(t, 5*time.Second, "the gratuitous schedule again", func() bool {
+			return sniffer.count(func(s string) bool { return s == line }) == before+len(DefaultGratuitousSchedule)
+		})
+		if n := sniffer.count(func(s string) bool { return strings.HasPrefix(s, "garp c0 192.0.2.99 ") }); n != 0 {
+			t.Errorf("192.0.2.99, not owned, announced %d times", n)
+		}
+	})
+
 	t.Run("a removed IP is no longer answered", func(t *testing.T) {
 		ann.send("own 2001:db8:1::10 192.0.2.20")
 		ann.waitFor("owned [192.0.2.20 2001:db8:1::10]", 5*time.Second)

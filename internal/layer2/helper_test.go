@@ -103,6 +103,13 @@ func runAnnouncer() {
 			}
 			a.SetOwned(anns)
 			p.line("owned %v", a.Owned())
+		case "reannounce":
+			var ips []netip.Addr
+			for _, f := range fields[1:] {
+				ips = append(ips, netip.MustParseAddr(f))
+			}
+			a.Reannounce(ips)
+			p.line("reannounced %v", ips)
 		case "interfaces":
 			p.line("interfaces %s", strings.Join(a.Interfaces(), " "))
 		case "links":

@@ -81,6 +81,11 @@ func DefaultConfig() Config {
 	}
 }
 
+// MinSecretSize is the shortest secret key DeriveKey accepts: below 16
+// bytes the padding of a known hash leaves the key guessable. MetalLB
+// accepts any non-empty key.
+const MinSecretSize = 16
+
 // DeriveKey turns the memberlist Secret's secretkey bytes into the 32-byte
 // AES-256 gossip key exactly as MetalLB's speaker does, so one Secret keeps
 // working: the key is the first 32 bytes of secret ‖ SHA-256(""). (MetalLB
@@ -88,8 +93,8 @@ func DefaultConfig() Config {
 // rather than hashing it.) A Secret made as documented — 128 random bytes,
 // base64 — thus gives 32 base64 characters, 192 bits of entropy.
 func DeriveKey(secret []byte) ([]byte, error) {
-	if len(secret) == 0 {
-		return nil, errors.New("memberlist secret key is empty")
+	if len(secret) < MinSecretSize {
+		return nil, fmt.Errorf("memberlist secret key is %d bytes, fewer than %d: make one with `openssl rand -base64 128`", len(secret), MinSecretSize)
 	}
 	empty := sha256.Sum256(nil)
 	return append(slices.Clone(secret), empty[:]...)[:32], nil
@@ -107,6 +112,9 @@ type List struct {
 	ml      *memberlist.Memberlist
 	cfg     Config
 	changes chan []Member
+	// accused is signalled when the others declared this node suspect or
+	// dead and it refuted them.
+	accused chan struct{}
 
 	mu      sync.Mutex // guards live, meta, stopped and sends on changes
 	live    map[string]Member
@@ -156,6 +164,7 @@ func New(cfg Config) (*List, error) {
 	l := &List{
 		cfg:     cfg,
 		changes: make(chan []Member, 1),
+		accused: make(chan struct{}, 1),
 		live:    make(map[string]Member),
 		meta:    slices.Clone(cfg.Meta),
 	}
@@ -171,7 +180,7 @@ func New(cfg Config) (*List, error) {
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.GossipInterval = cfg.GossipInterval
 	mc.TCPTimeout = cfg.StreamTimeout
-	mc.Logger = newLogLogger(logger)
+	mc.Logger = newLogLogger(logger, l.signalAccused)
 	mc.Events = (*events)(l)
 	mc.Delegate = (*delegate)(l)
 	ml, err := memberlist.Create(mc)
@@ -217,6 +226,28 @@ func (l *List) Members() []Member {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.snapshotLocked()
+}
+
+// HealthScore returns memberlist's local health score (Lifeguard): 0 while
+// this member's probes are answered, higher while they go unanswered though
+// other members confirm the probed ones alive, or it had to refute an
+// accusation.
+func (l *List) HealthScore() int {
+	return l.ml.GetHealthScore()
+}
+
+// Accused delivers a signal after the other members declared this node
+// suspect or dead (it stalled, or its packets were lost) and it refuted
+// them; signals not yet received are merged into one.
+func (l *List) Accused() <-chan struct{} {
+	return l.accused
+}
+
+func (l *List) signalAccused() {
+	select {
+	case l.accused <- struct{}{}:
+	default:
+	}
 }
 
 // Changes delivers the live member set after each change. Only the latest

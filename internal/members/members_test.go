@@ -3,6 +3,8 @@ package members
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
+	"log"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -95,7 +97,7 @@ func TestDeriveKey(t *testing.T) {
 		want   []byte
 	}{
 		{"long secret: its first 32 bytes", strings.Repeat("k", 40), []byte(strings.Repeat("k", 32))},
-		{"short secret: padded with SHA-256 of nothing", "abc", append([]byte("abc"), empty[:29]...)},
+		{"short secret: padded with SHA-256 of nothing", "sixteen bytes ok", append([]byte("sixteen bytes ok"), empty[:16]...)},
 		{"exactly 32 bytes", strings.Repeat("x", 32), []byte(strings.Repeat("x", 32))},
 	}
 	for _, tt := range tests {
@@ -106,8 +108,10 @@ func TestDeriveKey(t *testing.T) {
 			}
 		})
 	}
-	if _, err := DeriveKey(nil); err == nil {
-		t.Fatal("DeriveKey of an empty secret: want an error")
+	for _, short := range []string{"", "abc", strings.Repeat("k", MinSecretSize-1)} {
+		if _, err := DeriveKey([]byte(short)); err == nil {
+			t.Errorf("DeriveKey of a %d-byte secret: want an error", len(short))
+		}
 	}
 }
 
@@ -231,7 +235,7 @@ func TestLogLinesGoToSlog(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	std := newLogLogger(logger)
+	std := newLogLogger(logger, nil)
 	std.Printf("[WARN] memberlist: Was able to connect to %s over TCP", "b")
 	std.Printf("[ERR] memberlist: Failed to decrypt")
 	std.Printf("no prefix")
@@ -258,4 +262,65 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestAccusationsSignalled feeds the writer the lines memberlist v0.5 writes
+// (state.go) when this node refutes being declared suspect or dead.
+func TestAccusationsSignalled(t *testing.T) {
+	l := &List{accused: make(chan struct{}, 1)}
+	std := newLogLogger(slog.New(slog.DiscardHandler), l.signalAccused)
+	std.Printf("[WARN] memberlist: Was able to connect to b over TCP but UDP probes failed")
+	select {
+	case <-l.Accused():
+		t.Fatal("an ordinary line signalled an accusation")
+	default:
+	}
+	for _, line := range []string{
+		"[WARN] memberlist: Refuting a suspect message (from: b)",
+		"[WARN] memberlist: Refuting a dead message (from: c)",
+	} {
+		std.Print(line)
+		std.Print(line) // a second one before the first is received merges
+		select {
+		case <-l.Accused():
+		default:
+			t.Errorf("%q did not signal an accusation", line)
+		}
+		select {
+		case <-l.Accused():
+			t.Errorf("%q signalled twice; pending signals must merge", line)
+		default:
+		}
+	}
+}
+
+// TestWarningsRateLimited writes a burst of failures, as memberlist does for
+// every probe of a peer behind a blocked port: at most logBurst per window
+// reach the log, and the next window's first line says how many were left
+// out. The clock is the test's.
+func TestWarningsRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := &slogWriter{logger: logger, now: func() time.Time { return now }}
+	std := log.New(w, "", 0)
+	for range 3 * logBurst {
+		std.Print("[ERR] memberlist: Failed to send ping: connection refused")
+		std.Print("[DEBUG] memberlist: Stream connection")
+	}
+	now = now.Add(logWindow)
+	std.Print("[WARN] memberlist: Failed fallback ping")
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, "Failed to send ping"); n != logBurst {
+		t.Errorf("%d errors written in one window, want %d", n, logBurst)
+	}
+	if n := strings.Count(out, "Stream connection"); n != 3*logBurst {
+		t.Errorf("%d debug lines written, want all %d (only warnings and errors are limited)", n, 3*logBurst)
+	}
+	if want := fmt.Sprintf(`msg="Failed fallback ping" component=memberlist suppressed=%d`, 2*logBurst); !strings.Contains(out, want) {
+		t.Errorf("log lacks %q:\n%s", want, out)
+	}
 }

@@ -51,6 +51,13 @@ func (k *K8sClient) UpdateProcessed(err error) {
 	}
 }
 
+// ConfigRestored records that a valid configuration saved by an earlier run
+// serves (loaded, not yet stale), so that a refusal marks it stale.
+func (k *K8sClient) ConfigRestored() {
+	k.everLoaded.Store(true)
+	k.loaded.Set(1)
+}
+
 // ConfigBuilt records the outcome of building the configuration, which
 // counts as one processed update: nil marks it loaded and current; an error
 // marks the process as running on a stale configuration, its last good one,

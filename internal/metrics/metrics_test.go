@@ -105,6 +105,20 @@ metallb_k8s_client_updates_total 6
 	}
 }
 
+// TestConfigRestored: a speaker serving the configuration an earlier run
+// saved is loaded, and stale once the live one is refused.
+func TestConfigRestored(t *testing.T) {
+	k := NewK8sClient(prometheus.NewRegistry())
+	k.ConfigRestored()
+	if loaded, stale := testutil.ToFloat64(k.loaded), testutil.ToFloat64(k.stale); loaded != 1 || stale != 0 {
+		t.Errorf("restored: loaded %v stale %v, want 1 0", loaded, stale)
+	}
+	k.ConfigBuilt(errors.New("BGPPeer metallb-system/p: spec.passwordSecret: Secret metallb-system/s not found"))
+	if loaded, stale := testutil.ToFloat64(k.loaded), testutil.ToFloat64(k.stale); loaded != 1 || stale != 1 {
+		t.Errorf("restored, then refused: loaded %v stale %v, want 1 1", loaded, stale)
+	}
+}
+
 func TestSpeakerAnnouncedFollowsTheSet(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := NewSpeaker(reg, "node-a")

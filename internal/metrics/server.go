@@ -29,26 +29,34 @@ type ServerOptions struct {
 	// Ready reports whether the process is ready (nil) or why not; nil
 	// Ready means always ready.
 	Ready func() error
+	// Healthy reports whether the process makes progress (nil) or why not;
+	// nil Healthy means healthy while it serves.
+	Healthy func() error
 }
 
-// Handler serves /metrics from g, /healthz (200 while the process serves)
-// and /readyz (200 when ready returns nil, 503 with its error otherwise).
-func Handler(g prometheus.Gatherer, ready func() error) http.Handler {
+// Handler serves /metrics from g, /healthz (200 when healthy returns nil,
+// 503 with its error otherwise) and /readyz (the same with ready); a nil
+// function means always.
+func Handler(g prometheus.Gatherer, ready, healthy func() error) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ready != nil {
-			if err := ready(); err != nil {
-				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+	mux.HandleFunc("/healthz", probe("unhealthy", healthy))
+	mux.HandleFunc("/readyz", probe("not ready", ready))
+	return mux
+}
+
+// probe answers 200 "ok" when check is nil or returns nil, else 503 with
+// what followed by check's error.
+func probe(what string, check func() error) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if check != nil {
+			if err := check(); err != nil {
+				http.Error(w, what+": "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}
 		}
 		fmt.Fprintln(w, "ok")
-	})
-	return mux
+	}
 }
 
 // Serve listens on opts.Addr and serves the metrics endpoint until ctx is
@@ -64,7 +72,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 // ServeListener is Serve on a listener the caller opened; opts.Addr is
 // ignored.
 func ServeListener(ctx context.Context, ln net.Listener, opts ServerOptions) error {
-	srv := &http.Server{Handler: Handler(opts.Gatherer, opts.Ready)}
+	srv := &http.Server{Handler: Handler(opts.Gatherer, opts.Ready, opts.Healthy)}
 	if opts.CertFile != "" || opts.KeyFile != "" {
 		if opts.CertFile == "" || opts.KeyFile == "" {
 			ln.Close()

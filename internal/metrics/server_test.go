@@ -61,8 +61,13 @@ func get(t *testing.T, client *http.Client, url string) (int, string) {
 func TestServerEndpoints(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	NewK8sClient(reg).ConfigBuilt(nil)
-	var ready atomic.Bool
-	addr := startServer(t, ServerOptions{Gatherer: reg, Ready: func() error {
+	var ready, stuck atomic.Bool
+	addr := startServer(t, ServerOptions{Gatherer: reg, Healthy: func() error {
+		if stuck.Load() {
+			return errors.New("main loop stuck")
+		}
+		return nil
+	}, Ready: func() error {
 		if !ready.Load() {
 			return errors.New("configuration not loaded yet")
 		}
@@ -83,6 +88,10 @@ func TestServerEndpoints(t *testing.T) {
 	ready.Store(true)
 	if code, _ := get(t, http.DefaultClient, base+"/readyz"); code != 200 {
 		t.Errorf("/readyz when ready = %d", code)
+	}
+	stuck.Store(true)
+	if code, body := get(t, http.DefaultClient, base+"/healthz"); code != 503 || !strings.Contains(body, "unhealthy: main loop stuck") {
+		t.Errorf("/healthz when stuck = %d %q", code, body)
 	}
 }
 

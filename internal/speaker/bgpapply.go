@@ -215,6 +215,8 @@ func (s *Speaker) startBGP(ctx context.Context, routerID netip.Addr) error {
 		return err
 	}
 	s.bgpState.speaker = speaker
-	go s.pollBGPStatus(ctx)
+	// ctx is one plan's (it has a deadline); the polling lasts as long as
+	// Run.
+	go s.pollBGPStatus(s.runDone)
 	return nil
 }

@@ -34,7 +34,7 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 	}
 	key, err := members.DeriveKey(secret)
 	if err != nil {
-		return fmt.Errorf("memberlist key: %w", err)
+		return fmt.Errorf("memberlist Secret %s/%s, key %s: %w", s.opts.Namespace, k8s.MemberlistSecret, k8s.MemberlistSecretKey, err)
 	}
 	bind := s.opts.MemberlistBind
 	if !bind.IsValid() {
@@ -57,25 +57,89 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 	}
 	backoff := members.NewJoinBackoff()
 	s.joinNodes(backoff)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case live := <-s.members.Changes():
-				s.pendingMu.Lock()
-				if len(live) < s.lastMembers {
-					s.membersLeft = true
-				}
-				s.lastMembers = len(live)
-				s.pendingMu.Unlock()
-				s.opts.Metrics.Speaker.SetMembers(len(live))
-				s.signal(true)
-			}
-		}
-	}()
+	go s.followMembers(ctx)
 	go s.maintainMembership(ctx, backoff)
 	return nil
+}
+
+// A member set that grew is planned only once it stopped changing for
+// joinSettle, at most maxJoinSettle after the first change not planned: a
+// speaker rejoining after a partition learns the members one by one, and
+// planning in between would elect it for addresses of a member it has not
+// seen yet, a second answerer for a moment. A member lost is planned at once
+// (that is a failover).
+const (
+	joinSettle    = 50 * time.Millisecond
+	maxJoinSettle = 500 * time.Millisecond
+	// healthPollInterval is how often the local health score is read.
+	healthPollInterval = 100 * time.Millisecond
+)
+
+// settleWait returns how long to wait before planning a change of the
+// member set: lost says a member left, sinceFirst how long ago the first
+// change not yet planned came.
+func settleWait(lost bool, sinceFirst time.Duration) time.Duration {
+	if lost {
+		return 0
+	}
+	return max(0, min(joinSettle, maxJoinSettle-sinceFirst))
+}
+
+// followMembers asks for a plan, and for every owned address to be
+// announced again, after each change of the member set and each accusation
+// against this node.
+func (s *Speaker) followMembers(ctx context.Context) {
+	settle := time.NewTimer(0)
+	<-settle.C
+	var firstUnplanned time.Time
+	// The quorum depends on the local health score, which memberlist does
+	// not announce: a change between 0 and above is polled.
+	health := time.NewTicker(healthPollInterval)
+	defer health.Stop()
+	degraded := false
+	plan := func() {
+		settle.Stop()
+		firstUnplanned = time.Time{}
+		s.signal(true)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			settle.Stop()
+			return
+		case live := <-s.members.Changes():
+			s.pendingMu.Lock()
+			lost := len(live) < s.lastMembers
+			s.membersLeft = s.membersLeft || lost
+			s.lastMembers = len(live)
+			s.reannounce = true
+			s.pendingMu.Unlock()
+			s.opts.Metrics.Speaker.SetMembers(len(live))
+			now := time.Now()
+			if firstUnplanned.IsZero() {
+				firstUnplanned = now
+			}
+			if wait := settleWait(lost, now.Sub(firstUnplanned)); wait > 0 {
+				settle.Reset(wait)
+			} else {
+				plan()
+			}
+		case <-settle.C:
+			firstUnplanned = time.Time{}
+			s.signal(true)
+		case <-health.C:
+			if now := s.members.HealthScore() > 0; now != degraded {
+				degraded = now
+				s.signal(true)
+			}
+		case <-s.members.Accused():
+			s.log.Warn("the other speakers declared this node suspect or dead: announcing its addresses again")
+			s.pendingMu.Lock()
+			s.reannounce = true
+			s.pendingMu.Unlock()
+			s.signal(true)
+		}
+	}
 }
 
 // maintainMembership joins nodes that appeared (or whose speaker did not

@@ -48,6 +48,9 @@ type Options struct {
 	// node's first InternalIP.
 	MemberlistBind netip.Addr
 	MemberlistPort int
+	// StateDir keeps the last valid configuration across restarts; empty
+	// keeps nothing.
+	StateDir string
 	// MemberlistSecret is the memberlist Secret's secretkey; nil reads the
 	// Secret from the API.
 	MemberlistSecret []byte
@@ -65,9 +68,12 @@ type Speaker struct {
 	recorder record.EventRecorder
 	log      *slog.Logger
 
-	services  corelisters.ServiceLister
-	nodes     corelisters.NodeLister
-	endpoints cache.Indexer
+	services corelisters.ServiceLister
+	nodes    corelisters.NodeLister
+	// speakerPods lists the speaker pods (memberlist only), counted for
+	// the quorum.
+	speakerPods corelisters.PodLister
+	endpoints   cache.Indexer
 	// translated is the plan's view of the Services, kept up to date
 	// Service by Service.
 	translated *serviceCache
@@ -98,10 +104,23 @@ type Speaker struct {
 	// endpoints changed since the last plan: a Node, the members, the
 	// configuration.
 	contextChanged bool
-	bgpMetrics     *bgpSessions
+	// reannounce is set when the membership changed or the others declared
+	// this node dead since the last plan: every kept address is announced
+	// again.
+	reannounce bool
+	bgpMetrics *bgpSessions
 
 	// running is set once the speaker watches the cluster and announces.
 	running atomic.Bool
+	// loop is the main loop's watchdog, read by Healthy.
+	loop watchdog
+	// runDone is Run's ctx.Done(): what outlives one plan stops with it.
+	runDone <-chan struct{}
+}
+
+// Healthy reports whether the main loop makes progress (for /healthz).
+func (s *Speaker) Healthy() error {
+	return s.loop.healthy(time.Now())
 }
 
 // Ready reports whether the speaker is up: caches synced, responders
@@ -152,6 +171,7 @@ func (s *Speaker) signal(contextChanged bool) {
 // withdraws its BGP routes. It joins the memberlist cluster only once it can
 // answer: caches synced, responders started, first valid configuration.
 func (s *Speaker) Run(ctx context.Context) error {
+	s.runDone = ctx.Done()
 	factory := informers.NewSharedInformerFactoryWithOptions(s.clients.Kube, 0, informers.WithTransform(k8s.TrimForCache))
 	svcInformer := factory.Core().V1().Services().Informer()
 	nodeInformer := factory.Core().V1().Nodes().Informer()
@@ -205,7 +225,15 @@ func (s *Speaker) Run(ctx context.Context) error {
 	})
 	announcerDone := make(chan error, 1)
 	go func() { announcerDone <- s.announcer.Run(ctx) }()
+	lastGood, err := loadLastGood(s.opts.StateDir)
+	if err != nil {
+		s.log.Warn("the last valid configuration of the previous run is not usable", "err", err)
+	}
 	states := s.newConfigStateReporter(self)
+	if lastGood != nil {
+		states.Restored = true
+		s.opts.Metrics.Client.ConfigRestored()
+	}
 	s.configState = states
 	go states.Run(ctx)
 	updates := make(chan k8s.ConfigUpdate)
@@ -218,12 +246,20 @@ func (s *Speaker) Run(ctx context.Context) error {
 
 	// Other speakers hand addresses to a member at once: join only when
 	// this node can answer for them.
-	cfg, err := awaitReadyToAnswer(ctx, s.announcer.Started(), announcerDone, updates, func(u k8s.ConfigUpdate) { s.configUpdated(states, u) })
+	cfg, err := awaitReadyToAnswer(ctx, s.announcer.Started(), announcerDone, updates, func(u k8s.ConfigUpdate) { s.configUpdated(states, u) }, lastGood)
 	if err != nil || ctx.Err() != nil {
 		return err
 	}
 	s.cfg = cfg
 	if s.opts.Memberlist {
+		pods, synced, err := s.watchSpeakerPods(ctx)
+		if err != nil {
+			return err
+		}
+		if !cache.WaitForCacheSync(ctx.Done(), synced) {
+			return ctx.Err()
+		}
+		s.speakerPods = pods
 		if err := s.startMembers(ctx, self); err != nil {
 			return err
 		}
@@ -231,7 +267,6 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.status = newStatusWriter(s.clients, s.recorder, s.services, s.opts.Namespace, s.opts.NodeName, s.log)
 	go s.status.run(ctx)
-
 	s.running.Store(true)
 	s.signal(true)
 
@@ -240,11 +275,15 @@ func (s *Speaker) Run(ctx context.Context) error {
 		lastCost time.Duration
 		lastEnd  time.Time
 	)
+	heartbeat := time.NewTicker(heartbeatInterval)
+	defer heartbeat.Stop()
 	for {
+		s.loop.beat(time.Now())
 		select {
 		case <-ctx.Done():
 			s.shutdown()
 			return nil
+		case <-heartbeat.C:
 		case err := <-announcerDone:
 			if ctx.Err() == nil {
 				return fmt.Errorf("layer 2 announcer: %w", err)
@@ -315,6 +354,8 @@ func (s *Speaker) snapshot(services []announce.Service) *announce.Snapshot {
 			snap.Members[node.Name] = true
 		}
 	}
+	snap.Quorum = s.quorum(snap.Members)
+	snap.Answering = answering(s.applied)
 	return snap
 }
 
@@ -356,8 +397,8 @@ func indexByService(obj any) ([]string, error) {
 // reconcile computes the plan and applies what changed.
 func (s *Speaker) reconcile(ctx context.Context) {
 	s.pendingMu.Lock()
-	since, membersLeft, contextChanged := s.pendingSince, s.membersLeft, s.contextChanged
-	s.pendingSince, s.membersLeft, s.contextChanged = time.Time{}, false, false
+	since, membersLeft, contextChanged, reannounce := s.pendingSince, s.membersLeft, s.contextChanged, s.reannounce
+	s.pendingSince, s.membersLeft, s.contextChanged, s.reannounce = time.Time{}, false, false, false
 	s.pendingMu.Unlock()
 	if since.IsZero() {
 		since = time.Now()
@@ -367,9 +408,19 @@ func (s *Speaker) reconcile(ctx context.Context) {
 		return // nothing the plan depends on changed
 	}
 
-	plan := announce.Compute(s.snapshot(services), s.elector)
+	snap := s.snapshot(services)
+	plan := announce.Compute(snap, s.elector)
 	s.applyL2(plan.L2)
-	plan.BGP = s.applyBGP(ctx, plan.BGP)
+	if again := announce.Reannounce(s.applied.L2, plan.L2, reannounce); len(again) > 0 {
+		s.log.Info("announcing kept addresses again after a membership change", "addresses", len(again))
+		s.announcer.Reannounce(again)
+		s.status.recheck()
+	}
+	self, _ := s.nodes.Get(s.opts.NodeName)
+	reportQuorum(s.log, s.recorder, self, s.opts.MemberlistPort, snap.Quorum, s.applied.L2WithoutQuorum, plan.L2WithoutQuorum)
+	callCtx, cancel := context.WithTimeout(ctx, loopCallTimeout)
+	plan.BGP = s.applyBGP(callCtx, plan.BGP)
+	cancel()
 	s.opts.Metrics.recordTakeovers(s.applied.L2, plan.L2, since, membersLeft)
 	s.opts.Metrics.recordBGPAnnouncements(s.applied.BGP, plan.BGP, since)
 	s.opts.Metrics.Speaker.SetAnnounced(announcedList(plan))
@@ -414,12 +465,12 @@ func logOwnershipChanges(log *slog.Logger, before, after []announce.L2Announceme
 
 // pollBGPStatus refreshes the BGP metrics that change without a state
 // change: prefixes advertised and UPDATEs sent.
-func (s *Speaker) pollBGPStatus(ctx context.Context) {
+func (s *Speaker) pollBGPStatus(stop <-chan struct{}) {
 	ticker := time.NewTicker(2 * time.Second)
 	defer ticker.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			return
 		case <-ticker.C:
 			s.bgpMetrics.observe(s.bgpState.speaker.Status()...)

@@ -15,9 +15,13 @@ import (
 // valid configuration has arrived. Every configuration update is passed to
 // onUpdate, refused ones included (so that they are reported while the
 // speaker waits). It returns the first valid configuration, or an error if
-// the responders failed; nil and no error when ctx ends first.
+// the responders failed; nil and no error when ctx ends first. lastGood, if
+// not nil, is the last valid configuration of an earlier run: when the
+// configuration is refused, it serves until a valid one comes, so that
+// restarting speakers while an object is broken does not take their nodes
+// out.
 func awaitReadyToAnswer(ctx context.Context, respondersStarted <-chan struct{}, respondersDone <-chan error,
-	updates <-chan k8s.ConfigUpdate, onUpdate func(k8s.ConfigUpdate)) (*config.Config, error) {
+	updates <-chan k8s.ConfigUpdate, onUpdate func(k8s.ConfigUpdate), lastGood *config.Config) (*config.Config, error) {
 	var cfg *config.Config
 	started := respondersStarted
 	for started != nil || cfg == nil {
@@ -33,8 +37,11 @@ func awaitReadyToAnswer(ctx context.Context, respondersStarted <-chan struct{}, 
 			started = nil
 		case u := <-updates:
 			onUpdate(u)
-			if u.Err == nil {
+			switch {
+			case u.Err == nil:
 				cfg = u.Config
+			case cfg == nil:
+				cfg = lastGood
 			}
 		}
 	}
@@ -49,6 +56,9 @@ func (s *Speaker) configUpdated(states *configstate.Reporter, u k8s.ConfigUpdate
 	if u.Err != nil {
 		s.log.Error("configuration refused; the last valid configuration keeps serving", "err", u.Err)
 		return false
+	}
+	if err := saveLastGood(s.opts.StateDir, u.Resources); err != nil {
+		s.log.Warn("the last valid configuration will not survive a restart", "err", err)
 	}
 	return true
 }

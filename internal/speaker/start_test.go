@@ -29,13 +29,13 @@ type startResult struct {
 	err error
 }
 
-func newStartHarness(ctx context.Context) *startHarness {
+func newStartHarness(ctx context.Context, lastGood *config.Config) *startHarness {
 	h := &startHarness{
 		started: make(chan struct{}), failed: make(chan error, 1), updates: make(chan k8s.ConfigUpdate),
 		seen: make(chan k8s.ConfigUpdate, 10), done: make(chan startResult, 1),
 	}
 	go func() {
-		cfg, err := awaitReadyToAnswer(ctx, h.started, h.failed, h.updates, func(u k8s.ConfigUpdate) { h.seen <- u })
+		cfg, err := awaitReadyToAnswer(ctx, h.started, h.failed, h.updates, func(u k8s.ConfigUpdate) { h.seen <- u }, lastGood)
 		h.done <- startResult{cfg, err}
 	}()
 	return h
@@ -59,7 +59,7 @@ var (
 )
 
 func TestSpeakerDoesNotJoinBeforeAValidConfiguration(t *testing.T) {
-	h := newStartHarness(t.Context())
+	h := newStartHarness(t.Context(), nil)
 	h.sendWhileWaiting(t, refusedUpdate)
 	close(h.started)
 	h.sendWhileWaiting(t, refusedUpdate) // responders up, configuration still refused
@@ -73,8 +73,26 @@ func TestSpeakerDoesNotJoinBeforeAValidConfiguration(t *testing.T) {
 	}
 }
 
+func TestSpeakerRestartedDuringARefusalServesTheLastGoodConfiguration(t *testing.T) {
+	lastGood := &config.Config{}
+	h := newStartHarness(t.Context(), lastGood)
+	close(h.started)
+	h.sendWhileWaiting(t, refusedUpdate)
+	if r := <-h.done; r.err != nil || r.cfg != lastGood {
+		t.Fatalf("awaitReadyToAnswer = %p, %v; want the last good configuration of the earlier run", r.cfg, r.err)
+	}
+
+	h = newStartHarness(t.Context(), lastGood)
+	h.sendWhileWaiting(t, refusedUpdate)
+	h.sendWhileWaiting(t, k8s.ConfigUpdate{Config: validConfig}) // before the responders start
+	close(h.started)
+	if r := <-h.done; r.err != nil || r.cfg != validConfig {
+		t.Fatalf("awaitReadyToAnswer = %p, %v; want the valid configuration over the saved one", r.cfg, r.err)
+	}
+}
+
 func TestSpeakerDoesNotJoinBeforeItsRespondersStart(t *testing.T) {
-	h := newStartHarness(t.Context())
+	h := newStartHarness(t.Context(), nil)
 	h.sendWhileWaiting(t, k8s.ConfigUpdate{Config: &config.Config{}})
 	h.sendWhileWaiting(t, k8s.ConfigUpdate{Config: validConfig}) // still waiting for the responders
 	close(h.started)
@@ -84,7 +102,7 @@ func TestSpeakerDoesNotJoinBeforeItsRespondersStart(t *testing.T) {
 }
 
 func TestSpeakerStopsWhenItsRespondersFail(t *testing.T) {
-	h := newStartHarness(t.Context())
+	h := newStartHarness(t.Context(), nil)
 	h.failed <- errors.New("listing interfaces: permission denied")
 	if r := <-h.done; r.err == nil || r.cfg != nil {
 		t.Fatalf("awaitReadyToAnswer = %p, %v; want the responders' error", r.cfg, r.err)
@@ -93,7 +111,7 @@ func TestSpeakerStopsWhenItsRespondersFail(t *testing.T) {
 
 func TestSpeakerStoppedWhileStarting(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	h := newStartHarness(ctx)
+	h := newStartHarness(ctx, nil)
 	h.sendWhileWaiting(t, refusedUpdate)
 	cancel()
 	if r := <-h.done; r.err != nil || r.cfg != nil {

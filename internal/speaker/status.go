@@ -73,7 +73,8 @@ type statusWriter struct {
 	// written is what the objects say, per Service; only run's goroutine
 	// touches it.
 	written map[string]serviceState
-	// reported holds the NoEligibleNode Event messages written, by Service.
+	// reported holds the NoEligibleNode Event messages written, by Service;
+	// only update's caller touches it.
 	reported map[string]string
 	// stopped is closed when run returns.
 	stopped chan struct{}
@@ -166,7 +167,10 @@ func (w *statusWriter) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer w.queue.Done(key)
-	if err := w.sync(ctx, key); err != nil {
+	callCtx, cancel := context.WithTimeout(ctx, loopCallTimeout)
+	err := w.sync(callCtx, key)
+	cancel()
+	if err != nil {
 		w.log.Warn("writing service status, will retry", "service", key, "retries", w.queue.NumRequeues(key), "err", err)
 		w.queue.AddRateLimited(key)
 		return true
@@ -175,8 +179,71 @@ func (w *statusWriter) processNext(ctx context.Context) bool {
 	return true
 }
 
+// recheckKey, queued, has run compare this node's ServiceL2Status objects
+// with what it wrote; it cannot be a Service's "namespace/name".
+const recheckKey = "\x00recheck"
+
+// recheckAfter is when the comparison is made once more, for a deletion
+// that raced the first one.
+const recheckAfter = 2 * time.Second
+
+// recheck has this node's ServiceL2Status objects compared with what it
+// wrote, now and once more a little later, and those missing written again.
+// A node that takes an address over deletes the other nodes' objects for
+// it; after a partition, or a member that saw a half-learnt member set for a
+// moment, that deletes the object of an owner that never stopped owning the
+// address, and which would otherwise never write it again.
+func (w *statusWriter) recheck() {
+	w.queue.Add(recheckKey)
+	w.queue.AddAfter(recheckKey, recheckAfter)
+}
+
+// rewriteMissing lists this node's ServiceL2Status objects and queues, as
+// not written, the Services whose object is missing.
+func (w *statusWriter) rewriteMissing(ctx context.Context) error {
+	var list struct {
+		Items []metav1.PartialObjectMetadata `json:"items"`
+	}
+	raw, err := w.clients.MetalLBv1beta1.Get().Namespace(w.namespace).Resource("servicel2statuses").
+		Param("labelSelector", LabelNode+"="+w.nodeLabel).DoRaw(ctx)
+	if err == nil {
+		err = json.Unmarshal(raw, &list)
+	}
+	if err != nil {
+		return fmt.Errorf("listing the ServiceL2Status objects of this node: %w", err)
+	}
+	present := map[string]bool{}
+	for _, item := range list.Items {
+		present[item.Labels[LabelServiceNamespace]+"/"+item.Labels[LabelServiceName]] = true
+	}
+	for _, key := range missingL2(w.written, present) {
+		w.log.Info("ServiceL2Status of an announced Service was deleted; writing it again", "service", key)
+		st := w.written[key]
+		st.l2 = false
+		w.written[key] = st
+		w.queue.Add(key)
+	}
+	return nil
+}
+
+// missingL2 returns, sorted, the Services written with a ServiceL2Status
+// that present (the objects found, by Service) lacks.
+func missingL2(written map[string]serviceState, present map[string]bool) []string {
+	var out []string
+	for key, st := range written {
+		if st.l2 && !present[key] {
+			out = append(out, key)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // sync moves one Service's status objects to what the latest plan says.
 func (w *statusWriter) sync(ctx context.Context, key string) error {
+	if key == recheckKey {
+		return w.rewriteMissing(ctx)
+	}
 	w.mu.Lock()
 	want := w.desired[key]
 	w.mu.Unlock()

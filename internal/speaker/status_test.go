@@ -167,3 +167,43 @@ func TestStatusWriteIsRetried(t *testing.T) {
 		t.Errorf("lists with selectors %q, want one for this node (%q)", fake.selectors, want)
 	}
 }
+
+// TestDeletedL2StatusIsWrittenAgain: after a membership change the writer
+// compares its objects with the API server's; one deleted meanwhile (the
+// fake lists none: a node that took the address over for a moment removed
+// it) is written again, though the plan did not change.
+func TestDeletedL2StatusIsWrittenAgain(t *testing.T) {
+	fake := &fakeStatusAPI{patched: make(chan string, 100)} // the later recheck writes again
+	api := httptest.NewServer(fake)
+	defer api.Close()
+	services := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	services.Add(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}})
+	w := newStatusWriter(clientsFor(t, api), record.NewFakeRecorder(10), corelisters.NewServiceLister(services), "metallb-system", "node1", slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer func() { cancel(); <-w.stopped }()
+	go w.run(ctx)
+
+	w.update(announce.Plan{L2: []announce.L2Announcement{{IP: netip.MustParseAddr("192.0.2.1"), Service: "default/web"}}})
+	want := w.objectName("l2", "default", "web")
+	for i, step := range []func(){func() {}, w.recheck} {
+		step()
+		for written := false; !written; { // other patches (annotations) may come between
+			select {
+			case name := <-fake.patched:
+				written = name == want
+			case <-time.After(30 * time.Second):
+				t.Fatalf("write %d of the ServiceL2Status status never came", i)
+			}
+		}
+	}
+}
+
+func TestMissingL2(t *testing.T) {
+	written := map[string]serviceState{
+		"default/a": {l2: true}, "default/b": {l2: true}, "default/c": {bgp: true}, "default/d": {l2: true, bgp: true},
+	}
+	got := missingL2(written, map[string]bool{"default/a": true})
+	if want := []string{"default/b", "default/d"}; !slices.Equal(got, want) {
+		t.Errorf("missingL2 = %v, want %v (only layer 2 objects that are gone)", got, want)
+	}
+}
