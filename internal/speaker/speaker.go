@@ -427,28 +427,52 @@ func (s *Speaker) pollBGPStatus(ctx context.Context) {
 	}
 }
 
+// Each step of the graceful stop has its own deadline, so that a stuck
+// step (an unreachable API server, a peer that never answers) delays the
+// stop by at most its share.
+const (
+	leaveTimeout    = time.Second     // memberlist Leave: one gossip round, ~10 ms normally
+	bgpCloseTimeout = 2 * time.Second // withdrawals, Cease and the sessions closing
+	withdrawTimeout = 2 * time.Second // deleting this node's status objects
+)
+
+// StopBudget is the longest a graceful stop (SIGTERM until the process
+// exits) takes: the sum of its steps' deadlines plus stopExitSlack for what
+// follows them (memberlist and informer shutdown, flushing Events). The
+// speaker DaemonSet's terminationGracePeriodSeconds must cover it, or the
+// kubelet SIGKILLs a speaker in the middle of its stop (manifests'
+// TestSpeakerDaemonSet checks it).
+const StopBudget = leaveTimeout + bgpCloseTimeout + withdrawTimeout + stopExitSlack
+
+// stopExitSlack bounds what runs after shutdown returns.
+const stopExitSlack = time.Second
+
 // shutdown leaves gracefully, quickest handover first, and then deletes
 // the status objects that said what this node announced. It stops
 // answering ARP/NDP before it leaves, so that at no time two nodes answer
 // for one IP: for the one gossip round until the successor takes over
 // (about 10 ms) nobody answers, which clients' neighbour caches and
-// retries absorb.
+// retries absorb. It takes at most StopBudget minus stopExitSlack.
 func (s *Speaker) shutdown() {
+	start := time.Now()
 	s.announcer.SetOwned(nil)
 	if s.members != nil {
-		if err := s.members.Leave(time.Second); err != nil {
+		if err := s.members.Leave(leaveTimeout); err != nil {
 			s.log.Warn("leaving memberlist", "err", err)
 		}
 	}
+	left := time.Since(start)
 	if s.bgpState.speaker != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), bgpCloseTimeout)
 		defer cancel()
 		if err := s.bgpState.speaker.Close(ctx); err != nil && !errors.Is(err, bgp.ErrClosed) {
 			s.log.Warn("closing BGP sessions", "err", err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	closed := time.Since(start)
+	ctx, cancel := context.WithTimeout(context.Background(), withdrawTimeout)
 	defer cancel()
 	s.status.withdraw(ctx)
-	s.log.Info("speaker stopped")
+	s.log.Info("speaker stopped", "left", left.Round(time.Millisecond), "bgpClosed", closed.Round(time.Millisecond),
+		"took", time.Since(start).Round(time.Millisecond), "budget", StopBudget)
 }
