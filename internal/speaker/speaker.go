@@ -100,17 +100,42 @@ type Speaker struct {
 	contextChanged bool
 	bgpMetrics     *bgpSessions
 
-	// running is set once the speaker watches the cluster and announces.
+	// running is set once the speaker watches the cluster and announces;
+	// settled once its first plan is applied and its BGP sessions have its
+	// routes (bgpSettled).
 	running atomic.Bool
+	settled atomic.Bool
 }
 
 // Ready reports whether the speaker is up: caches synced, responders
-// started, a valid configuration applied and the memberlist cluster joined.
+// started, a valid configuration applied, the memberlist cluster joined,
+// the first plan applied and its BGP routes given to the peers (bgpSettled).
 func (s *Speaker) Ready() error {
 	if !s.running.Load() {
 		return errors.New("speaker starting")
 	}
+	if !s.settled.Load() {
+		return errors.New("speaker starting: BGP sessions not settled")
+	}
 	return nil
+}
+
+// checkSettled latches settled once the first plan is applied and the BGP
+// sessions are settled; it says whether to check again.
+func (s *Speaker) checkSettled(started time.Time) bool {
+	var statuses []bgp.PeerStatus
+	if s.bgpState.speaker != nil {
+		statuses = s.bgpState.speaker.Status()
+	}
+	ok, why := bgpSettled(statuses, time.Since(started))
+	if !ok {
+		return true
+	}
+	if why != "" {
+		s.log.Warn("reporting Ready", "reason", why)
+	}
+	s.settled.Store(true)
+	return false
 }
 
 // endpointsByService indexes EndpointSlices by "namespace/service".
@@ -240,11 +265,18 @@ func (s *Speaker) Run(ctx context.Context) error {
 		lastCost time.Duration
 		lastEnd  time.Time
 	)
+	// settleCheck ticks until Ready no longer waits for BGP.
+	started, settleCheck, planned := time.Now(), time.NewTicker(bgpSettleCheck), false
+	defer settleCheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			s.shutdown()
 			return nil
+		case <-settleCheck.C:
+			if planned && !s.checkSettled(started) {
+				settleCheck.Stop()
+			}
 		case err := <-announcerDone:
 			if ctx.Err() == nil {
 				return fmt.Errorf("layer 2 announcer: %w", err)
@@ -270,6 +302,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 			}
 			start := time.Now()
 			s.reconcile(ctx)
+			planned = true
 			lastEnd = time.Now()
 			lastCost = lastEnd.Sub(start)
 		}
