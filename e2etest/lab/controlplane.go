@@ -111,6 +111,8 @@ func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfi
 		"--client-ca-file", ca.certPath(),
 		"--kubelet-client-certificate", kubeletClient,
 		"--kubelet-client-key", kubeletClientKey,
+		// Node names do not resolve; logs and exec reach a kubelet by its node IP.
+		"--kubelet-preferred-address-types", "InternalIP",
 		"--token-auth-file", filepath.Join(dir, "tokens.csv"),
 		"--anonymous-auth=false",
 		"--authorization-mode", "Node,RBAC",

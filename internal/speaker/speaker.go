@@ -110,8 +110,11 @@ type Speaker struct {
 	reannounce bool
 	bgpMetrics *bgpSessions
 
-	// running is set once the speaker watches the cluster and announces.
+	// running is set once the speaker watches the cluster and announces;
+	// settled once its first plan is applied and its BGP sessions have its
+	// routes (bgpSettled).
 	running atomic.Bool
+	settled atomic.Bool
 	// loop is the main loop's watchdog, read by Healthy.
 	loop watchdog
 	// runDone is Run's ctx.Done(): what outlives one plan stops with it.
@@ -124,12 +127,34 @@ func (s *Speaker) Healthy() error {
 }
 
 // Ready reports whether the speaker is up: caches synced, responders
-// started, a valid configuration applied and the memberlist cluster joined.
+// started, a valid configuration applied, the memberlist cluster joined,
+// the first plan applied and its BGP routes given to the peers (bgpSettled).
 func (s *Speaker) Ready() error {
 	if !s.running.Load() {
 		return errors.New("speaker starting")
 	}
+	if !s.settled.Load() {
+		return errors.New("speaker starting: BGP sessions not settled")
+	}
 	return nil
+}
+
+// checkSettled latches settled once the first plan is applied and the BGP
+// sessions are settled; it says whether to check again.
+func (s *Speaker) checkSettled(started time.Time) bool {
+	var statuses []bgp.PeerStatus
+	if s.bgpState.speaker != nil {
+		statuses = s.bgpState.speaker.Status()
+	}
+	ok, why := bgpSettled(statuses, time.Since(started))
+	if !ok {
+		return true
+	}
+	if why != "" {
+		s.log.Warn("reporting Ready", "reason", why)
+	}
+	s.settled.Store(true)
+	return false
 }
 
 // endpointsByService indexes EndpointSlices by "namespace/service".
@@ -277,6 +302,9 @@ func (s *Speaker) Run(ctx context.Context) error {
 	)
 	heartbeat := time.NewTicker(heartbeatInterval)
 	defer heartbeat.Stop()
+	// settleCheck ticks until Ready no longer waits for BGP.
+	started, settleCheck, planned := time.Now(), time.NewTicker(bgpSettleCheck), false
+	defer settleCheck.Stop()
 	for {
 		s.loop.beat(time.Now())
 		select {
@@ -284,6 +312,10 @@ func (s *Speaker) Run(ctx context.Context) error {
 			s.shutdown()
 			return nil
 		case <-heartbeat.C:
+		case <-settleCheck.C:
+			if planned && !s.checkSettled(started) {
+				settleCheck.Stop()
+			}
 		case err := <-announcerDone:
 			if ctx.Err() == nil {
 				return fmt.Errorf("layer 2 announcer: %w", err)
@@ -309,6 +341,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 			}
 			start := time.Now()
 			s.reconcile(ctx)
+			planned = true
 			lastEnd = time.Now()
 			lastCost = lastEnd.Sub(start)
 		}
@@ -478,28 +511,52 @@ func (s *Speaker) pollBGPStatus(stop <-chan struct{}) {
 	}
 }
 
+// Each step of the graceful stop has its own deadline, so that a stuck
+// step (an unreachable API server, a peer that never answers) delays the
+// stop by at most its share.
+const (
+	leaveTimeout    = time.Second     // memberlist Leave: one gossip round, ~10 ms normally
+	bgpCloseTimeout = 2 * time.Second // withdrawals, Cease and the sessions closing
+	withdrawTimeout = 2 * time.Second // deleting this node's status objects
+)
+
+// StopBudget is the longest a graceful stop (SIGTERM until the process
+// exits) takes: the sum of its steps' deadlines plus stopExitSlack for what
+// follows them (memberlist and informer shutdown, flushing Events). The
+// speaker DaemonSet's terminationGracePeriodSeconds must cover it, or the
+// kubelet SIGKILLs a speaker in the middle of its stop (manifests'
+// TestSpeakerDaemonSet checks it).
+const StopBudget = leaveTimeout + bgpCloseTimeout + withdrawTimeout + stopExitSlack
+
+// stopExitSlack bounds what runs after shutdown returns.
+const stopExitSlack = time.Second
+
 // shutdown leaves gracefully, quickest handover first, and then deletes
 // the status objects that said what this node announced. It stops
 // answering ARP/NDP before it leaves, so that at no time two nodes answer
 // for one IP: for the one gossip round until the successor takes over
 // (about 10 ms) nobody answers, which clients' neighbour caches and
-// retries absorb.
+// retries absorb. It takes at most StopBudget minus stopExitSlack.
 func (s *Speaker) shutdown() {
+	start := time.Now()
 	s.announcer.SetOwned(nil)
 	if s.members != nil {
-		if err := s.members.Leave(time.Second); err != nil {
+		if err := s.members.Leave(leaveTimeout); err != nil {
 			s.log.Warn("leaving memberlist", "err", err)
 		}
 	}
+	left := time.Since(start)
 	if s.bgpState.speaker != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), bgpCloseTimeout)
 		defer cancel()
 		if err := s.bgpState.speaker.Close(ctx); err != nil && !errors.Is(err, bgp.ErrClosed) {
 			s.log.Warn("closing BGP sessions", "err", err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	closed := time.Since(start)
+	ctx, cancel := context.WithTimeout(context.Background(), withdrawTimeout)
 	defer cancel()
 	s.status.withdraw(ctx)
-	s.log.Info("speaker stopped")
+	s.log.Info("speaker stopped", "left", left.Round(time.Millisecond), "bgpClosed", closed.Round(time.Millisecond),
+		"took", time.Since(start).Round(time.Millisecond), "budget", StopBudget)
 }
