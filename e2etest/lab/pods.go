@@ -80,6 +80,9 @@ func (l *Lab) upPods(ctx context.Context, logDir string) error {
 	if err := l.Install(ctx); err != nil {
 		return err
 	}
+	if err := l.addControllerArgs(ctx); err != nil {
+		return err
+	}
 	return l.WaitIronLBReady(ctx, 3*time.Minute)
 }
 
@@ -146,7 +149,8 @@ func (l *Lab) WaitIronLBReady(ctx context.Context, timeout time.Duration) error 
 		var state []string
 		done := true
 		deploy, err := l.kube.AppsV1().Deployments(IronLBNamespace).Get(ctx, "controller", metav1.GetOptions{})
-		if err != nil || deploy.Status.ReadyReplicas < 1 || deploy.Status.UpdatedReplicas < 1 {
+		if err != nil || deploy.Status.ObservedGeneration != deploy.Generation || deploy.Status.ReadyReplicas < 1 ||
+			deploy.Status.UpdatedReplicas != deploy.Status.Replicas || deploy.Status.ReadyReplicas != deploy.Status.Replicas {
 			done = false
 		}
 		if err == nil {

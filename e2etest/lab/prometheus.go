@@ -30,7 +30,10 @@ type PrometheusOptions struct {
 // Prometheus is a Prometheus server (Debian's /usr/bin/prometheus) running
 // in the root namespace, scraping the controller (job "controller") and
 // every node's speaker (job "speaker"), each target labelled pod="<name>"
-// like the Prometheus Operator labels pods.
+// like the Prometheus Operator labels pods. In process mode the names are
+// "controller" and "speaker-<node>"; in pods mode the jobs are
+// manifests/prometheus/podmonitors.yaml turned into scrape configurations
+// (see podMonitorJobs) and pod is the pod's name.
 type Prometheus struct {
 	// URL is the server's base URL, on loopback.
 	URL  string
@@ -46,7 +49,7 @@ func (l *Lab) StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Pro
 	if err != nil {
 		return nil, fmt.Errorf("lab: prometheus not found: install the Debian package prometheus: %w", err)
 	}
-	if l.controllerMetrics == "" {
+	if l.ControllerMetricsAddr() == "" {
 		return nil, fmt.Errorf("lab: the controller is not running: nothing to scrape")
 	}
 	if opts.Interval == 0 {
@@ -97,6 +100,24 @@ func (l *Lab) StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Pro
 // prometheusConfig is prometheus.yml: one job for the controller, one for
 // the speakers, and the rules file when there is one.
 func (l *Lab) prometheusConfig(opts PrometheusOptions) ([]byte, error) {
+	config := map[string]any{
+		"global": map[string]string{
+			"scrape_interval":     opts.Interval.String(),
+			"scrape_timeout":      opts.Interval.String(),
+			"evaluation_interval": opts.Interval.String(),
+		},
+	}
+	if len(opts.Rules) > 0 {
+		config["rule_files"] = []string{"rules.yaml"}
+	}
+	if l.opts.Pods {
+		jobs, err := podMonitorJobs(l.ManifestPath("prometheus/podmonitors.yaml"), l.Kubeconfig())
+		if err != nil {
+			return nil, err
+		}
+		config["scrape_configs"] = jobs
+		return yaml.Marshal(config)
+	}
 	type target struct {
 		Targets []string          `json:"targets"`
 		Labels  map[string]string `json:"labels"`
@@ -110,19 +131,9 @@ func (l *Lab) prometheusConfig(opts PrometheusOptions) ([]byte, error) {
 		speakers.StaticConfigs = append(speakers.StaticConfigs,
 			target{Targets: []string{SpeakerMetricsAddr(n.Index)}, Labels: map[string]string{"pod": "speaker-" + n.Name}})
 	}
-	config := map[string]any{
-		"global": map[string]string{
-			"scrape_interval":     opts.Interval.String(),
-			"scrape_timeout":      opts.Interval.String(),
-			"evaluation_interval": opts.Interval.String(),
-		},
-		"scrape_configs": []job{
-			{JobName: "controller", StaticConfigs: []target{{Targets: []string{l.controllerMetrics}, Labels: map[string]string{"pod": "controller"}}}},
-			speakers,
-		},
-	}
-	if len(opts.Rules) > 0 {
-		config["rule_files"] = []string{"rules.yaml"}
+	config["scrape_configs"] = []job{
+		{JobName: "controller", StaticConfigs: []target{{Targets: []string{l.controllerMetrics}, Labels: map[string]string{"pod": "controller"}}}},
+		speakers,
 	}
 	return yaml.Marshal(config)
 }
