@@ -111,6 +111,9 @@ func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfi
 		"--client-ca-file", ca.certPath(),
 		"--kubelet-client-certificate", kubeletClient,
 		"--kubelet-client-key", kubeletClientKey,
+		// The nodes' names resolve nowhere: reach kubelets (pods/log,
+		// pods/exec) at their InternalIP.
+		"--kubelet-preferred-address-types", "InternalIP",
 		"--token-auth-file", filepath.Join(dir, "tokens.csv"),
 		"--anonymous-auth=false",
 		"--authorization-mode", "Node,RBAC",

@@ -81,6 +81,8 @@ type Lab struct {
 	// mode); podBackendsReady is set once the backend DaemonSet is Ready.
 	extraLabels      map[int][]string
 	podBackendsReady bool
+	// stopLogs ends the pods mode's speaker log followers.
+	stopLogs context.CancelFunc
 }
 
 // Node is a lab node: a host with kube-ipvs0, an HTTP backend that answers
@@ -267,6 +269,9 @@ func (l *Lab) logf(format string, args ...any) {
 // Down stops every process of the lab, removes its network and releases the
 // machine-wide lock.
 func (l *Lab) Down() error {
+	if l.stopLogs != nil {
+		l.stopLogs()
+	}
 	if l.controller != nil {
 		l.controller.Stop(5 * time.Second)
 	}

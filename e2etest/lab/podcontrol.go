@@ -10,15 +10,15 @@ import (
 	"syscall"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	"github.com/ironlb/ironlb/internal/webhook"
 )
 
 // In pods mode the scenario helpers (KillSpeaker, StartSpeaker,
@@ -35,7 +35,8 @@ const (
 	// speakerStoppedTaint (NoExecute) on a node makes the DaemonSet
 	// controller delete the speaker pod there and create none until it is
 	// removed. (Removing the kubernetes.io/os label that the DaemonSet's
-	// nodeSelector requires does not last: the kubelet puts it back.)
+	// nodeSelector requires did not last in the lab: the speaker was back
+	// within seconds.)
 	speakerStoppedTaint = "lab.ironlb.io/speaker-stopped"
 	// podBackends is the DaemonSet (namespace default) of backend pods that
 	// SetEndpoints selects from: hostNetwork, so each has its node's IPv4
@@ -245,51 +246,17 @@ func (l *Lab) readyEndpointNodes(ctx context.Context, svc *corev1.Service) ([]st
 	return nodes, nil
 }
 
-// ensurePodBackends creates the backend DaemonSet once and waits until a
-// pod runs Ready on every node.
+// ensurePodBackends creates the hostNetwork backend DaemonSet once and
+// waits until a pod runs Ready on every node.
 func (l *Lab) ensurePodBackends(ctx context.Context) error {
 	if l.podBackendsReady {
 		return nil
 	}
-	labels := map[string]string{"app": podBackends}
-	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: podBackends, Namespace: "default"},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					HostNetwork: true,
-					// Backends stay where a speaker is stopped.
-					Tolerations:                   []corev1.Toleration{{Key: speakerStoppedTaint, Operator: corev1.TolerationOpExists}},
-					TerminationGracePeriodSeconds: ptr.To(int64(1)),
-					Containers: []corev1.Container{{
-						Name:            "backend",
-						Image:           BackendImage,
-						ImagePullPolicy: corev1.PullNever,
-						Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
-							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 80}},
-						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(80)}},
-							PeriodSeconds: 1,
-						},
-					}},
-				},
-			},
-		},
-	}
-	if _, err := l.kube.AppsV1().DaemonSets("default").Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create backend DaemonSet default/%s: %w", podBackends, err)
-	}
-	err := poll(ctx, podWait, func() (bool, string) {
-		got, err := l.kube.AppsV1().DaemonSets("default").Get(ctx, podBackends, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		return got.Status.NumberReady == int32(len(l.kubeNodes)),
-			fmt.Sprintf("backend DaemonSet default/%s: %d of %d pods ready", podBackends, got.Status.NumberReady, len(l.kubeNodes))
-	})
+	ds := backendDaemonSet("default", podBackends)
+	ds.Spec.Template.Spec.HostNetwork = true
+	// Backends stay where a speaker is stopped.
+	ds.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Key: speakerStoppedTaint, Operator: corev1.TolerationOpExists}}
+	err := l.runBackends(ctx, ds)
 	l.podBackendsReady = err == nil
 	return err
 }
@@ -369,4 +336,24 @@ func (l *Lab) addControllerArgs(ctx context.Context) error {
 	}
 	l.logf("lab: controller Deployment args + %v", l.opts.ControllerArgs)
 	return nil
+}
+
+// reissueWebhookCertificate makes the controller with
+// Options.ControllerArgs issue the webhook certificate under its own flags
+// (--webhook-cert-lifetime): the first controller pod, started before the
+// args were added, has issued one already, which the next would keep. With
+// the controller scaled to 0 it deletes the certificate's Secret, then
+// starts the controller again.
+func (l *Lab) reissueWebhookCertificate(ctx context.Context) error {
+	if len(l.opts.ControllerArgs) == 0 {
+		return nil
+	}
+	if err := l.scaleController(ctx, 0); err != nil {
+		return err
+	}
+	err := l.kube.CoreV1().Secrets(IronLBNamespace).Delete(ctx, webhook.DefaultSecretName, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the webhook certificate's Secret: %w", err)
+	}
+	return l.scaleController(ctx, 1)
 }

@@ -73,6 +73,9 @@ func (l *Lab) upPods(ctx context.Context, logDir string) error {
 		}
 	}
 	l.logf("lab: %d Nodes Ready", len(l.kubeNodes))
+	logs, stopLogs := context.WithCancel(context.Background())
+	l.stopLogs = stopLogs
+	l.followSpeakerLogs(logs)
 	if l.opts.WithoutIronLB {
 		l.logf("lab: ironlb not installed (WithoutIronLB)")
 		return nil
@@ -83,7 +86,10 @@ func (l *Lab) upPods(ctx context.Context, logDir string) error {
 	if err := l.addControllerArgs(ctx); err != nil {
 		return err
 	}
-	return l.WaitIronLBReady(ctx, 3*time.Minute)
+	if err := l.WaitIronLBReady(ctx, 3*time.Minute); err != nil {
+		return err
+	}
+	return l.reissueWebhookCertificate(ctx)
 }
 
 // waitNodesReady waits until every lab node has registered and is Ready.
@@ -176,8 +182,15 @@ func (l *Lab) WaitIronLBReady(ctx context.Context, timeout time.Duration) error 
 // node's name) and waits until every pod is Ready. NewLoadBalancerService
 // with the same name selects them.
 func (l *Lab) DeployBackends(ctx context.Context, namespace, name string) error {
+	return l.runBackends(ctx, backendDaemonSet(namespace, name))
+}
+
+// backendDaemonSet is a DaemonSet named name in namespace of the backend
+// image (label app=<name>), answering on :80 with $NODE_NAME from the
+// downward API, Ready once it answers.
+func backendDaemonSet(namespace, name string) *appsv1.DaemonSet {
 	labels := map[string]string{"app": name}
-	ds := &appsv1.DaemonSet{
+	return &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -201,16 +214,21 @@ func (l *Lab) DeployBackends(ctx context.Context, namespace, name string) error 
 			},
 		},
 	}
-	if _, err := l.kube.AppsV1().DaemonSets(namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create backend DaemonSet %s/%s: %w", namespace, name, err)
+}
+
+// runBackends creates ds (unless it exists) and waits until it has a Ready
+// pod on every node.
+func (l *Lab) runBackends(ctx context.Context, ds *appsv1.DaemonSet) error {
+	if _, err := l.kube.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create backend DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
 	return poll(ctx, 2*time.Minute, func() (bool, string) {
-		got, err := l.kube.AppsV1().DaemonSets(namespace).Get(ctx, name, metav1.GetOptions{})
+		got, err := l.kube.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
 		return got.Status.NumberReady == int32(len(l.kubeNodes)),
-			fmt.Sprintf("backend DaemonSet %s/%s: %d of %d pods ready", namespace, name, got.Status.NumberReady, len(l.kubeNodes))
+			fmt.Sprintf("backend DaemonSet %s/%s: %d of %d pods ready", ds.Namespace, ds.Name, got.Status.NumberReady, len(l.kubeNodes))
 	})
 }
 
