@@ -64,20 +64,18 @@ func (l *Lab) SpeakerRunning(ctx context.Context, i int) bool {
 	return err == nil
 }
 
-// stopSpeakerPod stops node i's speaker as a cluster would and keeps it
-// stopped until startSpeakerPod: with SIGKILL its container is killed
-// through containerd first (a crash: no leave, no cleanup), then the node
-// is tainted (speakerStoppedTaint) so the pod is deleted rather than
-// restarted; with SIGTERM only the latter (a graceful stop). It returns once
-// the pod is gone.
+// stopSpeakerPod stops node i's speaker and keeps it stopped until
+// startSpeakerPod: sig (SIGKILL: a crash, no leave, no cleanup; SIGTERM: a
+// graceful stop) goes to its container through containerd at once, as the
+// kubelet would deliver it, then the node is tainted (speakerStoppedTaint)
+// so that the pod is deleted rather than restarted. It returns once the pod
+// is gone.
 func (l *Lab) stopSpeakerPod(ctx context.Context, i int, sig syscall.Signal) error {
 	if sig != syscall.SIGKILL && sig != syscall.SIGTERM {
 		return fmt.Errorf("lab: pods mode stops a speaker with SIGKILL or SIGTERM, not %v", sig)
 	}
-	if sig == syscall.SIGKILL {
-		if err := l.KillSpeakerContainer(ctx, i); err != nil {
-			return err
-		}
+	if err := l.signalSpeakerContainer(ctx, i, sig); err != nil {
+		return err
 	}
 	if err := l.setSpeakerStopped(ctx, i, true); err != nil {
 		return err

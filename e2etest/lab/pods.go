@@ -3,7 +3,9 @@ package lab
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -251,6 +253,12 @@ func (l *Lab) SpeakerPod(ctx context.Context, i int) (*corev1.Pod, error) {
 // through the node's containerd, as a crash on a real node would; the
 // kubelet restarts it.
 func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
+	return l.signalSpeakerContainer(ctx, i, syscall.SIGKILL)
+}
+
+// signalSpeakerContainer sends sig to node i's speaker container through
+// the node's containerd.
+func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Signal) error {
 	if i < 1 || i > len(l.kubeNodes) {
 		return fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
 	}
@@ -263,7 +271,7 @@ func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
 			continue
 		}
 		_, id, _ := strings.Cut(status.ContainerID, "://")
-		_, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", "SIGKILL", id)
+		_, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
 		return err
 	}
 	return fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
