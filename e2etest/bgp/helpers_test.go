@@ -361,7 +361,7 @@ func waitServiceBGPStatuses(t testing.TB, service string, want map[string][]stri
 // speakerLog is node i's speaker log from offset on.
 func speakerLog(t testing.TB, i int, offset int64) string {
 	t.Helper()
-	data, err := os.ReadFile(lab.Shared(t).Speaker(i).LogPath)
+	data, err := os.ReadFile(lab.Shared(t).SpeakerLogPath(i))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func speakerLog(t testing.TB, i int, offset int64) string {
 // only what follows with speakerLog.
 func speakerLogSize(t testing.TB, i int) int64 {
 	t.Helper()
-	info, err := os.Stat(lab.Shared(t).Speaker(i).LogPath)
+	info, err := os.Stat(lab.Shared(t).SpeakerLogPath(i))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -16,7 +17,7 @@ func restartSpeakerAtEnd(t *testing.T, i int) {
 	t.Helper()
 	l := lab.Shared(t)
 	t.Cleanup(func() {
-		if !l.Speaker(i).Running() {
+		if !l.SpeakerRunning(context.Background(), i) {
 			if err := l.StartSpeaker(i); err != nil {
 				t.Errorf("restarting node%d's speaker: %v", i, err)
 			}
@@ -97,7 +98,7 @@ func TestGracefulRestartAndSIGTERM(t *testing.T) {
 		t.Errorf("the router did not receive a Cease (administrative shutdown) from node2:\n%s", out)
 	}
 	if log := speakerLog(t, 2, 0); !strings.Contains(log, "speaker stopped") {
-		t.Errorf("node2's speaker did not stop cleanly; see %s", l.Speaker(2).LogPath)
+		t.Errorf("node2's speaker did not stop cleanly; see %s", l.SpeakerLogPath(2))
 	}
 }
 

@@ -15,8 +15,16 @@ import (
 	"github.com/ironlb/ironlb/e2etest/lab"
 )
 
-// TestMain brings the package's lab up. Benchmarks run the controller and
-// speakers at log level info, as deployed; tests keep the lab's debug logs.
+// TestMain brings the package's lab up, in process mode: in pods mode
+// (tried on 2026-12-06) the tests' cleanups delete configuration in an
+// order the webhook refuses (the process-mode lab runs no webhook here),
+// and the router saw no Cease from a speaker stopped through its pod
+// (TestGracefulRestartAndSIGTERM; likely the manifest's 2 s termination
+// grace period, which issue 14 finds shorter than the graceful stop). The benchmarks need
+// processes anyway: BenchmarkBGPFrozenSpeaker SIGSTOPs a speaker,
+// BenchmarkBGPScale reads its memory from /proc. Benchmarks run the
+// controller and speakers at log level info, as deployed; tests keep the
+// lab's debug logs.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	var opts lab.Options

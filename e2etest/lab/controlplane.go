@@ -111,7 +111,8 @@ func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfi
 		"--client-ca-file", ca.certPath(),
 		"--kubelet-client-certificate", kubeletClient,
 		"--kubelet-client-key", kubeletClientKey,
-		// Node names do not resolve; logs and exec reach a kubelet by its node IP.
+		// The nodes' names resolve nowhere: reach kubelets (pods/log,
+		// pods/exec) at their InternalIP.
 		"--kubelet-preferred-address-types", "InternalIP",
 		"--token-auth-file", filepath.Join(dir, "tokens.csv"),
 		"--anonymous-auth=false",

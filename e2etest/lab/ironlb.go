@@ -34,7 +34,12 @@ func buildIronLB(ctx context.Context, repo string) (ironlbBinaries, error) {
 // StartController starts the controller against the lab's API server, in
 // the root namespace with metrics on a free loopback port, replacing one that
 // runs. With Options.Webhook it first registers the validating webhook.
+// In pods mode it scales the controller Deployment to 1 and waits until the
+// pod is Ready.
 func (l *Lab) StartController() error {
+	if l.opts.Pods {
+		return l.scaleController(context.Background(), 1)
+	}
 	if l.controller != nil {
 		l.controller.Stop(5 * time.Second)
 	}
@@ -65,8 +70,12 @@ func (l *Lab) StartController() error {
 
 // StartSpeaker starts node i's speaker inside the node's namespace, with
 // --node-name and memberlist bound to the node's IPv4 address, replacing
-// one that runs.
+// one that runs. In pods mode it gives node i back to the speaker
+// DaemonSet and waits until the new pod's container runs.
 func (l *Lab) StartSpeaker(i int) error {
+	if l.opts.Pods {
+		return l.startSpeakerPod(context.Background(), i)
+	}
 	n := l.Node(i)
 	if n.speaker != nil {
 		n.speaker.Stop(5 * time.Second)

@@ -245,15 +245,20 @@ func (k *kubeNode) stop() {
 	}
 }
 
-// routePodNetworks makes every node's pod range reachable: from each node
+// routePodNetworks makes the nodes forward (IPv4 and IPv6) and every node's
+// pod range reachable: from each node
 // namespace and the root namespace through the owning node, and the IPv4
 // service range from the root namespace through the nodes (their kube-proxy
 // translates it), so the API server reaches webhook Services. The routes
 // leave with the bridge.
 func routePodNetworks(ctx context.Context, nodes int) error {
 	for i := 1; i <= nodes; i++ {
-		if err := sysctl(ctx, Namespace(NodeNS(i)), "net.ipv4.ip_forward=1"); err != nil {
-			return err
+		// IPv6 too: kube-proxy sends IPv6 Service traffic to endpoints on
+		// other nodes (hostNetwork pods have their node's IPv6 address).
+		for _, setting := range []string{"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"} {
+			if err := sysctl(ctx, Namespace(NodeNS(i)), setting); err != nil {
+				return err
+			}
 		}
 		for j := 1; j <= nodes; j++ {
 			if i == j {

@@ -46,7 +46,9 @@ type Options struct {
 	// Install does it). The lab then fakes neither Nodes, nor EndpointSlices,
 	// nor Service IPs, and runs no process backends: see pods.go.
 	Pods bool
-	// ControllerArgs and SpeakerArgs are added to the binaries' flags.
+	// ControllerArgs and SpeakerArgs are added to the binaries' flags; in
+	// pods mode ControllerArgs are appended to the installed controller
+	// Deployment's args, and SpeakerArgs are not supported.
 	ControllerArgs []string
 	SpeakerArgs    []string
 	// Log receives progress lines; os.Stderr when nil.
@@ -75,6 +77,12 @@ type Lab struct {
 	// images and kubeNodes exist with Options.Pods.
 	images    labImages
 	kubeNodes []*kubeNode
+	// extraLabels are the Node labels SetNodeLabels set, per node (pods
+	// mode); podBackendsReady is set once the backend DaemonSet is Ready.
+	extraLabels      map[int][]string
+	podBackendsReady bool
+	// stopLogs ends the pods mode's speaker log followers.
+	stopLogs context.CancelFunc
 }
 
 // Node is a lab node: a host with kube-ipvs0, an HTTP backend that answers
@@ -261,6 +269,9 @@ func (l *Lab) logf(format string, args ...any) {
 // Down stops every process of the lab, removes its network and releases the
 // machine-wide lock.
 func (l *Lab) Down() error {
+	if l.stopLogs != nil {
+		l.stopLogs()
+	}
 	if l.controller != nil {
 		l.controller.Stop(5 * time.Second)
 	}
@@ -409,8 +420,12 @@ func (l *Lab) Heal(ctx context.Context, i int) error {
 	return ip(ctx, "link", "set", NodeNS(i), "up")
 }
 
-// SetNodeLabels makes node i's labels NodeLabels(i) plus extra.
+// SetNodeLabels makes node i's labels NodeLabels(i) plus extra; in pods
+// mode the kubelet's labels plus extra.
 func (l *Lab) SetNodeLabels(ctx context.Context, i int, extra map[string]string) error {
+	if l.opts.Pods {
+		return l.setPodNodeLabels(ctx, i, extra)
+	}
 	node, err := l.kube.CoreV1().Nodes().Get(ctx, NodeName(i), metav1.GetOptions{})
 	if err != nil {
 		return err
@@ -425,14 +440,22 @@ func (l *Lab) SetNodeLabels(ctx context.Context, i int, extra map[string]string)
 
 // SetEndpoints makes the Service's endpoints ready backends on the given
 // nodes (none: no endpoints), writing its EndpointSlices like the
-// endpointslice controller would.
+// endpointslice controller would. In pods mode the Service selects the
+// backend pods on those nodes instead, and the call returns once
+// kube-controller-manager's EndpointSlices say so.
 func (l *Lab) SetEndpoints(ctx context.Context, svc *corev1.Service, nodes ...int) error {
+	if l.opts.Pods {
+		return l.setPodEndpoints(ctx, svc, nodes...)
+	}
 	return writeEndpointSlices(ctx, l.kube, svc, ReadyEndpoints(nodes...))
 }
 
 // SetEndpointConditions writes the Service's EndpointSlices with the given
 // endpoints and their conditions as they are.
 func (l *Lab) SetEndpointConditions(ctx context.Context, svc *corev1.Service, eps []Endpoint) error {
+	if l.opts.Pods {
+		return errors.New("lab: SetEndpointConditions writes EndpointSlices, which only process mode allows")
+	}
 	return writeEndpointSlices(ctx, l.kube, svc, eps)
 }
 
@@ -449,8 +472,14 @@ func (l *Lab) Backend(i int) *Process { return l.Node(i).backend }
 func (l *Lab) Controller() *Process { return l.controller }
 
 // KillSpeaker sends sig (SIGKILL, SIGTERM) to node i's speaker and waits
-// until it has exited.
+// until it has exited. In pods mode SIGKILL kills its container through
+// containerd, and then (as SIGTERM alone does) its node leaves the speaker
+// DaemonSet's nodeSelector, so the pod is deleted and not restarted until
+// StartSpeaker.
 func (l *Lab) KillSpeaker(i int, sig syscall.Signal) error {
+	if l.opts.Pods {
+		return l.stopSpeakerPod(context.Background(), i, sig)
+	}
 	if l.Node(i).speaker == nil {
 		return fmt.Errorf("lab: %s has no speaker", NodeName(i))
 	}
@@ -458,7 +487,14 @@ func (l *Lab) KillSpeaker(i int, sig syscall.Signal) error {
 }
 
 // KillController sends sig to the controller and waits until it has exited.
+// In pods mode it scales the controller Deployment to 0 (SIGTERM only).
 func (l *Lab) KillController(sig syscall.Signal) error {
+	if l.opts.Pods {
+		if sig != syscall.SIGTERM {
+			return fmt.Errorf("lab: pods mode stops the controller gracefully (SIGTERM), not with %v", sig)
+		}
+		return l.scaleController(context.Background(), 0)
+	}
 	if l.controller == nil {
 		return errors.New("lab: no controller was started")
 	}

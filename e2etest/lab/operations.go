@@ -38,6 +38,8 @@ const (
 	// webhookConfigName is the ValidatingWebhookConfiguration's name in the
 	// manifests.
 	webhookConfigName = "metallb-webhook-configuration"
+	// webhookServiceName is the manifest's Service in front of the webhook.
+	webhookServiceName = "metallb-webhook-service"
 )
 
 // WebhookURL is the URL the lab's API server calls the webhook at.
@@ -142,10 +144,20 @@ spec:
 }
 
 // WebhookCertificate returns the certificate the controller's webhook
-// presents now.
-func WebhookCertificate(ctx context.Context) ([]byte, error) {
+// presents now: at WebhookPort of the control plane's address in process
+// mode, through the webhook Service (as the API server calls it) in pods
+// mode.
+func (l *Lab) WebhookCertificate(ctx context.Context) ([]byte, error) {
+	addr := net.JoinHostPort(ControlPlaneIPv4.String(), strconv.Itoa(WebhookPort))
+	if l.opts.Pods {
+		svc, err := l.kube.CoreV1().Services(IronLBNamespace).Get(ctx, webhookServiceName, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		addr = net.JoinHostPort(svc.Spec.ClusterIP, "443")
+	}
 	dialer := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} // only read, never trusted
-	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(ControlPlaneIPv4.String(), strconv.Itoa(WebhookPort)))
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -161,15 +173,32 @@ func WebhookCertificate(ctx context.Context) ([]byte, error) {
 func (l *Lab) ControllerBinary() string { return l.bins.controller }
 
 // ControllerMetricsURL is the controller's metrics endpoint.
-func (l *Lab) ControllerMetricsURL() string { return "http://" + l.controllerMetrics + "/metrics" }
+func (l *Lab) ControllerMetricsURL() string {
+	return "http://" + l.ControllerMetricsAddr() + "/metrics"
+}
 
-// ControllerMetricsAddr is the controller's --metrics-addr (host:port).
-func (l *Lab) ControllerMetricsAddr() string { return l.controllerMetrics }
+// ControllerMetricsAddr is the controller's --metrics-addr (host:port); in
+// pods mode the Ready controller pod's IP and monitoring port (the root
+// namespace routes every pod range), empty when there is none.
+func (l *Lab) ControllerMetricsAddr() string {
+	if !l.opts.Pods {
+		return l.controllerMetrics
+	}
+	pod, err := l.ControllerPod(context.Background())
+	if err != nil {
+		return ""
+	}
+	return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(MetricsPort))
+}
+
+// MetricsPort is the manifest's "monitoring" port of the controller and the
+// speakers (--metrics-addr=:7472).
+const MetricsPort = 7472
 
 // SpeakerMetricsAddr is node i's speaker metrics address as seen from the
 // root namespace: the speaker listens on :7472 inside the node's namespace.
 func SpeakerMetricsAddr(i int) string {
-	return net.JoinHostPort(NodeIPv4(i).String(), "7472")
+	return net.JoinHostPort(NodeIPv4(i).String(), strconv.Itoa(MetricsPort))
 }
 
 // Scrape returns the body of a metrics endpoint (http://host:port/metrics).

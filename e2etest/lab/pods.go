@@ -3,7 +3,9 @@ package lab
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -73,6 +75,9 @@ func (l *Lab) upPods(ctx context.Context, logDir string) error {
 		}
 	}
 	l.logf("lab: %d Nodes Ready", len(l.kubeNodes))
+	logs, stopLogs := context.WithCancel(context.Background())
+	l.stopLogs = stopLogs
+	l.followSpeakerLogs(logs)
 	if l.opts.WithoutIronLB {
 		l.logf("lab: ironlb not installed (WithoutIronLB)")
 		return nil
@@ -80,7 +85,13 @@ func (l *Lab) upPods(ctx context.Context, logDir string) error {
 	if err := l.Install(ctx); err != nil {
 		return err
 	}
-	return l.WaitIronLBReady(ctx, 3*time.Minute)
+	if err := l.addControllerArgs(ctx); err != nil {
+		return err
+	}
+	if err := l.WaitIronLBReady(ctx, 3*time.Minute); err != nil {
+		return err
+	}
+	return l.reissueWebhookCertificate(ctx)
 }
 
 // waitNodesReady waits until every lab node has registered and is Ready.
@@ -146,7 +157,8 @@ func (l *Lab) WaitIronLBReady(ctx context.Context, timeout time.Duration) error 
 		var state []string
 		done := true
 		deploy, err := l.kube.AppsV1().Deployments(IronLBNamespace).Get(ctx, "controller", metav1.GetOptions{})
-		if err != nil || deploy.Status.ReadyReplicas < 1 || deploy.Status.UpdatedReplicas < 1 {
+		if err != nil || deploy.Status.ObservedGeneration != deploy.Generation || deploy.Status.ReadyReplicas < 1 ||
+			deploy.Status.UpdatedReplicas != deploy.Status.Replicas || deploy.Status.ReadyReplicas != deploy.Status.Replicas {
 			done = false
 		}
 		if err == nil {
@@ -172,8 +184,15 @@ func (l *Lab) WaitIronLBReady(ctx context.Context, timeout time.Duration) error 
 // node's name) and waits until every pod is Ready. NewLoadBalancerService
 // with the same name selects them.
 func (l *Lab) DeployBackends(ctx context.Context, namespace, name string) error {
+	return l.runBackends(ctx, backendDaemonSet(namespace, name))
+}
+
+// backendDaemonSet is a DaemonSet named name in namespace of the backend
+// image (label app=<name>), answering on :80 with $NODE_NAME from the
+// downward API, Ready once it answers.
+func backendDaemonSet(namespace, name string) *appsv1.DaemonSet {
 	labels := map[string]string{"app": name}
-	ds := &appsv1.DaemonSet{
+	return &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -197,16 +216,21 @@ func (l *Lab) DeployBackends(ctx context.Context, namespace, name string) error 
 			},
 		},
 	}
-	if _, err := l.kube.AppsV1().DaemonSets(namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create backend DaemonSet %s/%s: %w", namespace, name, err)
+}
+
+// runBackends creates ds (unless it exists) and waits until it has a Ready
+// pod on every node.
+func (l *Lab) runBackends(ctx context.Context, ds *appsv1.DaemonSet) error {
+	if _, err := l.kube.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create backend DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
 	return poll(ctx, 2*time.Minute, func() (bool, string) {
-		got, err := l.kube.AppsV1().DaemonSets(namespace).Get(ctx, name, metav1.GetOptions{})
+		got, err := l.kube.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
 		return got.Status.NumberReady == int32(len(l.kubeNodes)),
-			fmt.Sprintf("backend DaemonSet %s/%s: %d of %d pods ready", namespace, name, got.Status.NumberReady, len(l.kubeNodes))
+			fmt.Sprintf("backend DaemonSet %s/%s: %d of %d pods ready", ds.Namespace, ds.Name, got.Status.NumberReady, len(l.kubeNodes))
 	})
 }
 
@@ -229,6 +253,12 @@ func (l *Lab) SpeakerPod(ctx context.Context, i int) (*corev1.Pod, error) {
 // through the node's containerd, as a crash on a real node would; the
 // kubelet restarts it.
 func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
+	return l.signalSpeakerContainer(ctx, i, syscall.SIGKILL)
+}
+
+// signalSpeakerContainer sends sig to node i's speaker container through
+// the node's containerd.
+func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Signal) error {
 	if i < 1 || i > len(l.kubeNodes) {
 		return fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
 	}
@@ -241,7 +271,7 @@ func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
 			continue
 		}
 		_, id, _ := strings.Cut(status.ContainerID, "://")
-		_, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", "SIGKILL", id)
+		_, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
 		return err
 	}
 	return fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))

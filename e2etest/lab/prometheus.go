@@ -30,12 +30,17 @@ type PrometheusOptions struct {
 // Prometheus is a Prometheus server (Debian's /usr/bin/prometheus) running
 // in the root namespace, scraping the controller (job "controller") and
 // every node's speaker (job "speaker"), each target labelled pod="<name>"
-// like the Prometheus Operator labels pods.
+// like the Prometheus Operator labels pods. In process mode the names are
+// "controller" and "speaker-<node>"; in pods mode the jobs are
+// manifests/prometheus/podmonitors.yaml turned into scrape configurations
+// (see podMonitorJobs) and pod is the pod's name.
 type Prometheus struct {
 	// URL is the server's base URL, on loopback.
 	URL  string
 	proc *Process
 	dir  string
+	// stopTargets ends the pods mode's target discovery.
+	stopTargets context.CancelFunc
 }
 
 // StartPrometheus starts a Prometheus server with its configuration and
@@ -46,7 +51,7 @@ func (l *Lab) StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Pro
 	if err != nil {
 		return nil, fmt.Errorf("lab: prometheus not found: install the Debian package prometheus: %w", err)
 	}
-	if l.controllerMetrics == "" {
+	if l.ControllerMetricsAddr() == "" {
 		return nil, fmt.Errorf("lab: the controller is not running: nothing to scrape")
 	}
 	if opts.Interval == 0 {
@@ -57,21 +62,21 @@ func (l *Lab) StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Pro
 		return nil, err
 	}
 	p := &Prometheus{dir: dir}
-	config, err := l.prometheusConfig(opts)
+	config, err := l.prometheusConfig(opts, p)
 	if err != nil {
-		os.RemoveAll(dir)
+		p.Stop()
 		return nil, err
 	}
 	files := map[string][]byte{"prometheus.yml": config, "rules.yaml": opts.Rules}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			os.RemoveAll(dir)
+			p.Stop()
 			return nil, err
 		}
 	}
 	port, err := freeLoopbackPort()
 	if err != nil {
-		os.RemoveAll(dir)
+		p.Stop()
 		return nil, err
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
@@ -83,7 +88,7 @@ func (l *Lab) StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Pro
 		"--log.level", "warn",
 	})
 	if err != nil {
-		os.RemoveAll(dir)
+		p.Stop()
 		return nil, err
 	}
 	if err := p.waitReady(ctx, 30*time.Second); err != nil {
@@ -95,8 +100,37 @@ func (l *Lab) StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Pro
 }
 
 // prometheusConfig is prometheus.yml: one job for the controller, one for
-// the speakers, and the rules file when there is one.
-func (l *Lab) prometheusConfig(opts PrometheusOptions) ([]byte, error) {
+// the speakers, and the rules file when there is one. In pods mode the jobs
+// are manifests/prometheus/podmonitors.yaml's, with targets that the lab
+// keeps up to date in p's directory until p stops.
+func (l *Lab) prometheusConfig(opts PrometheusOptions, p *Prometheus) ([]byte, error) {
+	config := map[string]any{
+		"global": map[string]string{
+			"scrape_interval":     opts.Interval.String(),
+			"scrape_timeout":      opts.Interval.String(),
+			"evaluation_interval": opts.Interval.String(),
+		},
+	}
+	if len(opts.Rules) > 0 {
+		config["rule_files"] = []string{"rules.yaml"}
+	}
+	if l.opts.Pods {
+		monitors, err := readPodMonitors(l.ManifestPath("prometheus/podmonitors.yaml"))
+		if err != nil {
+			return nil, err
+		}
+		var ctx context.Context
+		ctx, p.stopTargets = context.WithCancel(context.Background())
+		if err := l.writePodMonitorTargets(ctx, monitors, p.dir); err != nil {
+			return nil, err
+		}
+		var jobs []map[string]any
+		for _, m := range monitors {
+			jobs = append(jobs, podMonitorJob(m, p.dir))
+		}
+		config["scrape_configs"] = jobs
+		return yaml.Marshal(config)
+	}
 	type target struct {
 		Targets []string          `json:"targets"`
 		Labels  map[string]string `json:"labels"`
@@ -110,19 +144,9 @@ func (l *Lab) prometheusConfig(opts PrometheusOptions) ([]byte, error) {
 		speakers.StaticConfigs = append(speakers.StaticConfigs,
 			target{Targets: []string{SpeakerMetricsAddr(n.Index)}, Labels: map[string]string{"pod": "speaker-" + n.Name}})
 	}
-	config := map[string]any{
-		"global": map[string]string{
-			"scrape_interval":     opts.Interval.String(),
-			"scrape_timeout":      opts.Interval.String(),
-			"evaluation_interval": opts.Interval.String(),
-		},
-		"scrape_configs": []job{
-			{JobName: "controller", StaticConfigs: []target{{Targets: []string{l.controllerMetrics}, Labels: map[string]string{"pod": "controller"}}}},
-			speakers,
-		},
-	}
-	if len(opts.Rules) > 0 {
-		config["rule_files"] = []string{"rules.yaml"}
+	config["scrape_configs"] = []job{
+		{JobName: "controller", StaticConfigs: []target{{Targets: []string{l.controllerMetrics}, Labels: map[string]string{"pod": "controller"}}}},
+		speakers,
 	}
 	return yaml.Marshal(config)
 }
@@ -146,7 +170,12 @@ func (p *Prometheus) waitReady(ctx context.Context, timeout time.Duration) error
 
 // Stop stops the server and removes its directory.
 func (p *Prometheus) Stop() {
-	p.proc.Stop(5 * time.Second)
+	if p.stopTargets != nil {
+		p.stopTargets()
+	}
+	if p.proc != nil {
+		p.proc.Stop(5 * time.Second)
+	}
 	os.RemoveAll(p.dir)
 }
 

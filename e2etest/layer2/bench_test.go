@@ -41,7 +41,11 @@ func BenchmarkL2FailoverGraceful(b *testing.B) { benchFailover(b, syscall.SIGTER
 
 func benchFailover(b *testing.B, sig syscall.Signal) {
 	l := setup(b)
-	svc := createService(b, "bench-failover", nil)
+	// Local: the owner's own backend answers, so an answer tells who owns
+	// the IPs (with Cluster, kube-proxy would pass requests to any node).
+	svc := createService(b, "bench-failover", func(s *corev1.Service) {
+		s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	})
 	waitMembers(b, l)
 	owner := waitOwner(b, l, svc, "the Service has an owner", anyNode)
 	i := nodeIndex(b, l, owner)

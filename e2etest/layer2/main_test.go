@@ -31,7 +31,10 @@ import (
 	"github.com/ironlb/ironlb/internal/speaker"
 )
 
-func TestMain(m *testing.M) { os.Exit(lab.Main(m, lab.Options{})) }
+// The package runs ironlb as users do: manifests/metallb-native.yaml on the
+// lab's kubelets (pods mode); stopping a speaker deletes its pod, crashing
+// it kills its container.
+func TestMain(m *testing.M) { os.Exit(lab.Main(m, lab.Options{Pods: true})) }
 
 // selectLabel is the node label that the l2-selected advertisement's
 // nodeSelectors require.
@@ -94,9 +97,11 @@ func setup(tb testing.TB) *lab.Lab {
 	tb.Helper()
 	l := lab.Shared(tb)
 	if !configured {
-		if err := l.Apply(context.Background(), l2Config); err != nil {
-			tb.Fatal(err)
-		}
+		// The webhook (through its Service) may answer a moment after the
+		// controller is Ready.
+		lab.Eventually(tb, time.Minute, "the layer 2 pools are applied through the webhook", func() error {
+			return l.Apply(context.Background(), l2Config)
+		})
 		configured = true
 	}
 	return l
@@ -259,7 +264,8 @@ func layer2Answers(ctx context.Context, l *lab.Lab, ip netip.Addr) (tool string,
 
 // checkOwner checks that node owns the Service at every level: it is the
 // only one in the ServiceL2Status objects, the only one answering ARP and NDP
-// for the Service's IPs, and the one the client's HTTP requests reach.
+// for the Service's IPs, and the client's HTTP requests are answered (with
+// externalTrafficPolicy Local, by node's backend).
 func checkOwner(ctx context.Context, l *lab.Lab, svc service, node string) error {
 	owner, err := statusOwner(ctx, l, svc.Service)
 	if err != nil {
@@ -280,8 +286,11 @@ func checkOwner(ctx context.Context, l *lab.Lab, svc service, node string) error
 		if err != nil {
 			return err
 		}
-		if got != node {
-			return fmt.Errorf("GET http://%s/ answered by %s, want %s", ip, got, node)
+		// With externalTrafficPolicy Cluster the owner's kube-proxy spreads
+		// requests over every node's backend; with Local it keeps them.
+		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+		if local && got != node || !local && !slices.ContainsFunc(l.Nodes(), func(n *lab.Node) bool { return n.Name == got }) {
+			return fmt.Errorf("GET http://%s/ answered by %s, want %s (externalTrafficPolicy %s)", ip, got, node, svc.Spec.ExternalTrafficPolicy)
 		}
 	}
 	return nil
@@ -319,7 +328,7 @@ func isNot(node string) func(string) bool { return func(n string) bool { return 
 // not running then.
 func restartSpeaker(tb testing.TB, l *lab.Lab, i int) {
 	tb.Cleanup(func() {
-		if p := l.Speaker(i); p == nil || !p.Running() {
+		if !l.SpeakerRunning(context.Background(), i) {
 			if err := l.StartSpeaker(i); err != nil {
 				tb.Error(err)
 			}

@@ -26,9 +26,13 @@ import (
 // short enough that TestWebhookCertificateRotation sees two rotations.
 const webhookLifetime = "30s"
 
+// The package runs ironlb as users do (pods mode): the manifest applied
+// unchanged, the API server calling the webhook through its Service, and
+// the controller Deployment's args extended with a short certificate
+// lifetime.
 func TestMain(m *testing.M) {
 	os.Exit(lab.Main(m, lab.Options{
-		Webhook:        true,
+		Pods:           true,
 		ControllerArgs: []string{"--webhook-cert-lifetime", webhookLifetime},
 	}))
 }

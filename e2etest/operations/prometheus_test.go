@@ -52,9 +52,9 @@ func startPrometheus(t *testing.T, l *lab.Lab) *lab.Prometheus {
 			}
 			up[target.Labels["job"]+"/"+target.Labels["pod"]] = true
 		}
-		want := []string{"controller/controller"}
+		want := []string{"controller/" + controllerPodName(t, l)}
 		for i := 1; i <= l.NodeCount(); i++ {
-			want = append(want, "speaker/speaker-"+lab.NodeName(i))
+			want = append(want, "speaker/"+speakerPodName(t, l, i))
 		}
 		for _, w := range want {
 			if !up[w] {
@@ -64,6 +64,27 @@ func startPrometheus(t *testing.T, l *lab.Lab) *lab.Prometheus {
 		return nil
 	})
 	return p
+}
+
+// controllerPodName is the Ready controller pod's name, which Prometheus
+// puts in the pod label.
+func controllerPodName(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	pod, err := l.ControllerPod(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod.Name
+}
+
+// speakerPodName is node i's speaker pod's name.
+func speakerPodName(t *testing.T, l *lab.Lab, i int) string {
+	t.Helper()
+	pod, err := l.SpeakerPod(t.Context(), i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod.Name
 }
 
 // firing returns the names of the firing alerts, with their labels.
@@ -89,6 +110,7 @@ func firing(t *testing.T, p *lab.Prometheus) map[string][]map[string]string {
 func TestPoolExhaustionAlertFires(t *testing.T) {
 	l := setup(t)
 	p := startPrometheus(t, l)
+	controller := controllerPodName(t, l)
 	applyConfig(t, l, l2Pool("ops-full", "172.30.0.240/30")...)
 	for i := range 4 {
 		waitIP(t, l, ipv4Service(t, l, fmt.Sprintf("ops-full-%d", i), "ops-full"))
@@ -105,7 +127,7 @@ func TestPoolExhaustionAlertFires(t *testing.T) {
 		alerts := firing(t, p)
 		for _, name := range []string{"MetalLBAddressPoolExhausted", "MetalLBAddressPoolNearlyExhausted"} {
 			if !slices.ContainsFunc(alerts[name], func(labels map[string]string) bool {
-				return labels["pool"] == "ops-full" && labels["job"] == "controller" && labels["pod"] == "controller"
+				return labels["pool"] == "ops-full" && labels["job"] == "controller" && labels["pod"] == controller
 			}) {
 				return fmt.Errorf("%s not firing for ops-full; firing: %v", name, alerts)
 			}
@@ -159,12 +181,14 @@ func TestSpeakerMissingFromMemberlistAlertFires(t *testing.T) {
 			pods = append(pods, labels["pod"])
 		}
 		sort.Strings(pods)
-		if want := []string{"speaker-node1", "speaker-node2", "speaker-node3"}; !slices.Equal(pods, want) {
+		want := []string{speakerPodName(t, l, 1), speakerPodName(t, l, 2), speakerPodName(t, l, 3)}
+		sort.Strings(want)
+		if !slices.Equal(pods, want) {
 			return fmt.Errorf("firing for %v, want %v", pods, want)
 		}
 		return nil
 	})
-	members, err := p.Query(ctx, `ironlb_memberlist_members{pod="speaker-node3"}`)
+	members, err := p.Query(ctx, fmt.Sprintf(`ironlb_memberlist_members{pod=%q}`, speakerPodName(t, l, 3)))
 	if err != nil || len(members) != 1 || members[0].Value != 1 {
 		t.Errorf("the cut-off speaker sees %+v members (%v), want itself only", members, err)
 	}

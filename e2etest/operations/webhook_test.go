@@ -85,7 +85,7 @@ const badAdvertisementMessage = `L2Advertisement metallb-system/names-nothing: s
 func TestWebhookCertificateRotation(t *testing.T) {
 	l := setup(t)
 	ctx := t.Context()
-	first, err := lab.WebhookCertificate(ctx)
+	first, err := l.WebhookCertificate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestWebhookCertificateRotation(t *testing.T) {
 		if err == nil || !strings.Contains(out, deniedBy+badAdvertisementMessage) {
 			t.Fatalf("request %d (after %d rotation(s)): want the webhook's refusal, got err %v:\n%s", requests, len(served)-1, err, out)
 		}
-		now, err := lab.WebhookCertificate(ctx)
+		now, err := l.WebhookCertificate(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
