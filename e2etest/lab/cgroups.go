@@ -247,8 +247,8 @@ func unescapeMountinfo(s string) string {
 
 // removeNodes removes what real nodes leave behind once their processes are
 // gone: pods (by their cgroups), mounts, the hierarchies the lab mounted,
-// the kubelet's links in /var/log/containers into the lab's pod logs and
-// the nodes' directories.
+// the kubelet's links in /var/log/containers into the lab's pod logs, the
+// nodes' directories and the speakers' state (SpeakerStateHostPath).
 func removeNodes() error {
 	var errs []string
 	if err := removeLabCgroups(); err != nil {
@@ -263,7 +263,7 @@ func removeNodes() error {
 			os.Remove(link)
 		}
 	}
-	for _, dir := range []string{nodesStateDir, nodesDataDir} {
+	for _, dir := range []string{nodesStateDir, nodesDataDir, SpeakerStateHostPath} {
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err.Error())
 		}

@@ -19,6 +19,13 @@ var nodesStateDir = filepath.Join(stateDir, "nodes")
 // the kubelet's root directory and pod logs: on disk, not on /run.
 const nodesDataDir = "/var/lib/ironlb-lab"
 
+// SpeakerStateHostPath is the speaker DaemonSet's hostPath for its state (the
+// last valid configuration, `--state-dir`) in manifests/metallb-native.yaml.
+// Unlike on real nodes, every lab node sees the same host directory: the lab
+// empties it on up and down, so that no run serves a configuration an
+// earlier run saved.
+const SpeakerStateHostPath = "/var/lib/ironlb"
+
 // cniBinDir is where Debian's containernetworking-plugins puts the plugins.
 const cniBinDir = "/usr/lib/cni"
 

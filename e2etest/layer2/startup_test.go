@@ -3,6 +3,7 @@ package layer2
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,7 +43,10 @@ spec:
 // join the memberlist cluster: the other speakers would elect it owner of
 // addresses nobody then answers for. It stays out (the others count one
 // member fewer, its /readyz fails) until the configuration is valid again,
-// and then joins.
+// and then joins. The speaker starts as on a new node, with no last valid
+// configuration saved (a saved one would let it answer, and join: see
+// docs/reliability.md); the lab's nodes share the state hostPath, so the
+// test empties it.
 func TestStartingSpeakerJoinsOnlyWhenItCanAnswer(t *testing.T) {
 	l := setup(t)
 	ctx := t.Context()
@@ -68,6 +72,9 @@ func TestStartingSpeakerJoinsOnlyWhenItCanAnswer(t *testing.T) {
 	}
 	others := allNodes(l)[:n-1]
 	waitStale(t, l, 1, others...)
+	if err := os.RemoveAll(lab.SpeakerStateHostPath); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.StartSpeaker(i); err != nil {
 		t.Fatal(err)
 	}
