@@ -3,26 +3,17 @@ package announce
 import (
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/config/configtest"
 	"github.com/ironlb/ironlb/internal/election"
 )
 
 func buildConfig(t testing.TB, docs string) *config.Config {
-	t.Helper()
-	var res config.Resources
-	if _, err := config.DecodeYAML(strings.NewReader(docs), "test", &res); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Build(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return configtest.Build(t, docs)
 }
 
 const l2Config = `

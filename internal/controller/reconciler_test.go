@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/config/configtest"
 	"github.com/ironlb/ironlb/internal/k8s"
 )
 
@@ -67,15 +67,7 @@ func (f *fixture) addService(svc *corev1.Service) {
 // configuration update does in Run.
 func (f *fixture) configure(yaml string) {
 	f.t.Helper()
-	var res config.Resources
-	if _, err := config.DecodeYAML(strings.NewReader(yaml), "test", &res); err != nil {
-		f.t.Fatal(err)
-	}
-	cfg, err := config.Build(res)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.r.configure(cfg)
+	f.r.configure(configtest.Build(f.t, yaml))
 }
 
 // reconcileAll reconciles every Service once, in name order, then refreshes

@@ -11,13 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/config/configtest"
 	"github.com/ironlb/ironlb/internal/ipam"
 )
 
 func testConfig(t testing.TB) *config.Config {
 	t.Helper()
-	var res config.Resources
-	_, err := config.DecodeYAML(strings.NewReader(`
+	return configtest.Build(t, `
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: open, namespace: metallb-system}
@@ -33,15 +33,7 @@ spec:
     namespaces: [team-a]
     namespaceSelectors: [{matchLabels: {team: b}}]
     serviceSelectors: [{matchLabels: {tier: web}}]
-`), "test", &res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Build(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+`)
 }
 
 func service(mutate func(*corev1.Service)) *corev1.Service {

@@ -3,10 +3,9 @@ package speaker
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/config/configtest"
 )
 
 const lastGoodYAML = `
@@ -28,10 +27,7 @@ stringData: {password: s3cr3t}
 `
 
 func TestLastGoodConfigurationSurvivesARestart(t *testing.T) {
-	var res config.Resources
-	if _, err := config.DecodeYAML(strings.NewReader(lastGoodYAML), "test", &res); err != nil {
-		t.Fatal(err)
-	}
+	res := configtest.Resources(t, lastGoodYAML)
 	dir := t.TempDir()
 	if cfg, err := loadLastGood(dir); cfg != nil || err != nil {
 		t.Fatalf("nothing saved yet: loadLastGood = %v, %v; want nil, nil", cfg, err)

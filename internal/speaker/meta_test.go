@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/config/configtest"
 	"github.com/ironlb/ironlb/internal/election"
 	"github.com/ironlb/ironlb/internal/layer2"
 )
@@ -123,14 +123,5 @@ metadata: {name: lan, namespace: metallb-system}
 }
 
 func mustConfig(t *testing.T, docs string) *config.Config {
-	t.Helper()
-	var res config.Resources
-	if _, err := config.DecodeYAML(strings.NewReader(docs), "test", &res); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Build(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return configtest.Build(t, docs)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ironlb/ironlb/internal/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/config/configtest"
 	"github.com/ironlb/ironlb/internal/configstate"
 	"github.com/ironlb/ironlb/internal/k8s"
 )
@@ -53,16 +54,7 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 10.0.0.1}
 `
 
 func buildConfig(t *testing.T) *config.Config {
-	t.Helper()
-	var res config.Resources
-	if _, err := config.DecodeYAML(strings.NewReader(configYAML), "test", &res); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Build(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return configtest.Build(t, configYAML)
 }
 
 func service(ns, name string, labels, annotations map[string]string, ips ...string) corev1.Service {

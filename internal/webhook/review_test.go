@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/config/configtest"
 )
 
 const namespace = "metallb-system"
@@ -21,12 +22,7 @@ const namespace = "metallb-system"
 // resources decodes YAML documents into Resources, as `controller validate`
 // reads them.
 func resources(t testing.TB, docs string) config.Resources {
-	t.Helper()
-	var res config.Resources
-	if _, err := config.DecodeYAML(strings.NewReader(docs), "test", &res); err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return configtest.Resources(t, docs)
 }
 
 // request builds an AdmissionRequest for one object given as YAML.
