@@ -49,4 +49,5 @@ var SpeakerPermissions = []Permission{
 	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates"}, Verbs: []string{"get", "create"}, UsedBy: "configstate.Reporter"},
 	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates/status"}, Verbs: []string{"update"}, UsedBy: "configstate.Reporter"},
 	{Namespaced: true, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}, UsedBy: "k8s.ConfigWatcher (BGP passwords); the memberlist key"},
+	{Namespaced: true, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker quorum: the Ready speaker pods (runningSpeakers)"},
 }
