@@ -66,7 +66,7 @@ func (l *Lab) upPods(ctx context.Context, logDir string) error {
 		}
 	}
 	l.logf("lab: started kube-controller-manager, kube-scheduler and %d kubelets and kube-proxies", len(l.kubeNodes))
-	if err := l.waitNodesReady(ctx, 2*time.Minute); err != nil {
+	if err := l.waitNodesReady(ctx, logDir, 2*time.Minute); err != nil {
 		return err
 	}
 	for _, p := range []*Process{l.cp.controllerManager, l.cp.scheduler} {
@@ -94,8 +94,18 @@ func (l *Lab) upPods(ctx context.Context, logDir string) error {
 	return l.reissueWebhookCertificate(ctx)
 }
 
-// waitNodesReady waits until every lab node has registered and is Ready.
-func (l *Lab) waitNodesReady(ctx context.Context, timeout time.Duration) error {
+// kubeletRestarts bounds how often waitNodesReady starts an exited kubelet
+// again.
+const kubeletRestarts = 3
+
+// waitNodesReady waits until every lab node has registered and is Ready. A
+// kubelet that exits is started again, at most kubeletRestarts times, as
+// systemd does on a real node: the lab's kubelets share the host's
+// /var/lib/kubelet/device-plugins (the kubelet does not put it under
+// --root-dir), and two starting at once can race for its socket ("bind:
+// address already in use").
+func (l *Lab) waitNodesReady(ctx context.Context, logDir string, timeout time.Duration) error {
+	restarts := map[string]int{}
 	return poll(ctx, timeout, func() (bool, string) {
 		ready := 0
 		for _, k := range l.kubeNodes {
@@ -105,7 +115,14 @@ func (l *Lab) waitNodesReady(ctx context.Context, timeout time.Duration) error {
 				continue
 			}
 			if !k.kubelet.Running() {
-				return false, fmt.Sprintf("kubelet of %s exited; see %s", k.name, k.kubelet.LogPath)
+				if restarts[k.name] == kubeletRestarts {
+					return false, fmt.Sprintf("kubelet of %s exited %d times; see %s", k.name, kubeletRestarts+1, k.kubelet.LogPath)
+				}
+				restarts[k.name]++
+				l.logf("lab: kubelet of %s exited (%v); starting it again", k.name, k.kubelet.ExitError())
+				if err := k.startKubelet(logDir, l.cp, l.kubeBins); err != nil {
+					return false, err.Error()
+				}
 			}
 		}
 		return ready == len(l.kubeNodes), fmt.Sprintf("%d of %d Nodes Ready (logs: kubelet-<node>.log)", ready, len(l.kubeNodes))
