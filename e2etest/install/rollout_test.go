@@ -76,6 +76,18 @@ func setUpRollout(ctx context.Context, l *lab.Lab) (rolloutSetup, error) {
 	if err := waitAnswers(ctx, l.Ext(), setup.bgp, 2*time.Minute); err != nil {
 		return setup, err
 	}
+	// The rollout starts from the steady state: every node's path at the
+	// router (a VIP that answers may still have one path only, and losing
+	// it would be the setup's fault, not the rollout's).
+	var everyNode []netip.Addr
+	for i := 1; i <= l.NodeCount(); i++ {
+		everyNode = append(everyNode, lab.NodeIPv4(i))
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if _, err := l.Router().WaitForRoute(waitCtx, netip.PrefixFrom(setup.bgp, 32), true, everyNode...); err != nil {
+		return setup, err
+	}
 	return setup, nil
 }
 
