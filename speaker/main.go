@@ -57,7 +57,7 @@ type serveFlags struct {
 	probeInterval, probeTimeout              *time.Duration
 	suspicionMult                            *int
 	metricsAddr, metricsCert, metricsKey     *string
-	stateDir                                 *string
+	stateDir, secretDir                      *string
 	log                                      logging.Options
 }
 
@@ -78,6 +78,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	f.metricsAddr = fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
 	f.metricsCert = fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
 	f.metricsKey = fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
+	f.secretDir = fs.String("memberlist-secret-dir", os.Getenv("METALLB_ML_SECRET_KEY_PATH"), "directory the memberlist Secret is mounted at, followed for key rotation (empty: the METALLB_ML_SECRET_KEY value, else the Secret read once from the API)")
 	f.stateDir = fs.String("state-dir", "", "directory kept across restarts (a hostPath) for the last valid configuration (empty: none kept)")
 	f.log.AddFlags(fs)
 	return fs, f
@@ -102,12 +103,13 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	reg := metrics.NewRegistry()
 	opts := speaker.Options{
-		NodeName:       *f.nodeName,
-		Namespace:      *f.namespace,
-		LBClass:        *f.lbClass,
-		Memberlist:     *f.useMemberlist,
-		MemberlistPort: *f.port,
-		StateDir:       *f.stateDir,
+		NodeName:            *f.nodeName,
+		Namespace:           *f.namespace,
+		LBClass:             *f.lbClass,
+		Memberlist:          *f.useMemberlist,
+		MemberlistPort:      *f.port,
+		StateDir:            *f.stateDir,
+		MemberlistSecretDir: *f.secretDir,
 		MemberlistTiming: members.Config{
 			ProbeInterval: *f.probeInterval, ProbeTimeout: *f.probeTimeout, SuspicionMult: *f.suspicionMult,
 		},

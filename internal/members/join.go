@@ -145,6 +145,11 @@ func (l *List) joinPeer(p Peer) error {
 		if _, err = l.ml.Join([]string{addr.String()}); err == nil {
 			return nil
 		}
+		// The peer's answer, encrypted with a key this member lacks,
+		// fails here rather than in memberlist's log.
+		if l.cfg.OnDecryptFailure != nil && isDecryptFailure(err.Error()) {
+			l.cfg.OnDecryptFailure()
+		}
 	}
 	return fmt.Errorf("members: node %q joining node %q: %w", l.cfg.NodeName, p.Name, err)
 }

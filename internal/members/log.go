@@ -6,6 +6,7 @@ import (
 	"log"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,9 +15,21 @@ import (
 // line to logger at the level of its "[LEVEL]" prefix. onAccused, if not
 // nil, is called when memberlist refutes a message declaring this node
 // suspect or dead: the only way memberlist tells a node that the others
-// believed it gone.
-func newLogLogger(logger *slog.Logger, onAccused func()) *log.Logger {
-	return log.New(&slogWriter{logger: logger, onAccused: onAccused, now: time.Now}, "", 0)
+// believed it gone. onDecryptFailure, if not nil, is called for each line
+// reporting a message that no installed key decrypts.
+func newLogLogger(logger *slog.Logger, onAccused, onDecryptFailure func()) *log.Logger {
+	return log.New(&slogWriter{logger: logger, onAccused: onAccused, onDecryptFailure: onDecryptFailure, now: time.Now}, "", 0)
+}
+
+// decryptFailure is how memberlist reports a message (a packet, a stream,
+// the answer to a join) that none of its keys decrypts.
+const decryptFailure = "no installed keys could decrypt the message"
+
+// isDecryptFailure reports whether a memberlist log line or error says that
+// no installed key decrypted a message: the sender uses a key this member
+// does not hold.
+func isDecryptFailure(text string) bool {
+	return strings.Contains(strings.ToLower(text), decryptFailure)
 }
 
 // Warnings and errors are rate-limited: a peer that keeps failing (a
@@ -29,9 +42,10 @@ const (
 )
 
 type slogWriter struct {
-	logger    *slog.Logger
-	onAccused func()
-	now       func() time.Time
+	logger           *slog.Logger
+	onAccused        func()
+	onDecryptFailure func()
+	now              func() time.Time
 
 	mu          sync.Mutex
 	windowStart time.Time
@@ -67,6 +81,9 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	line, _ = bytes.CutPrefix(line, []byte("memberlist: "))
 	if w.onAccused != nil && slices.ContainsFunc(refutations, func(r []byte) bool { return bytes.HasPrefix(line, r) }) {
 		w.onAccused()
+	}
+	if w.onDecryptFailure != nil && isDecryptFailure(string(line)) {
+		w.onDecryptFailure()
 	}
 	if level < slog.LevelWarn {
 		w.logger.Log(context.Background(), level, string(line), "component", "memberlist")

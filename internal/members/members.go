@@ -3,7 +3,9 @@
 //
 // Gossip is encrypted with a key derived from the memberlist Secret
 // (DeriveKey); a process without the key can neither join nor change what
-// the members see. Timing is tuned for sub-second failure detection on small
+// the members see. The keys change while the member runs (SetKeys): during a
+// rotation it accepts the old and the new key, and messages no key decrypts
+// are counted (Config.OnDecryptFailure). Timing is tuned for sub-second failure detection on small
 // clusters (DefaultConfig), and a graceful Leave is seen by the others within
 // one gossip round.
 package members
@@ -39,9 +41,9 @@ type Config struct {
 	BindAddr netip.Addr
 	// Port is the TCP and UDP port; 0 picks a free one (tests).
 	Port int
-	// Key is the 32-byte gossip encryption key (DeriveKey); nil disables
+	// Keys are the 32-byte gossip keys (DeriveKey); no primary disables
 	// encryption, which lets anyone reaching the port join.
-	Key []byte
+	Keys Keys
 	// ProbeInterval is how often a random member is probed.
 	ProbeInterval time.Duration
 	// ProbeTimeout is how long a direct probe waits for its ack before
@@ -60,6 +62,10 @@ type Config struct {
 	Meta []byte
 	// Logger receives memberlist's log lines; nil discards them.
 	Logger *slog.Logger
+	// OnDecryptFailure, if not nil, is called for each message from
+	// another process that none of the keys decrypts: a speaker with a
+	// different key, or a stranger on the port.
+	OnDecryptFailure func()
 }
 
 // DefaultConfig returns the tuned timing: a probe every 150 ms with a 75 ms
@@ -111,6 +117,8 @@ type Member struct {
 type List struct {
 	ml      *memberlist.Memberlist
 	cfg     Config
+	keyring *memberlist.Keyring // nil without encryption
+	keyMu   sync.Mutex          // serializes SetKeys
 	changes chan []Member
 	// accused is signalled when the others declared this node suspect or
 	// dead and it refuted them.
@@ -157,8 +165,10 @@ func New(cfg Config) (*List, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Key == nil {
+	if cfg.Keys.Primary == nil {
 		logger.Warn("memberlist gossip is not encrypted: no secret key configured")
+	} else if err := checkKeys(cfg.Keys); err != nil {
+		return nil, fmt.Errorf("members: node %q: %w", cfg.NodeName, err)
 	}
 
 	l := &List{
@@ -174,13 +184,20 @@ func New(cfg Config) (*List, error) {
 	mc.BindPort = cfg.Port
 	mc.AdvertiseAddr = cfg.BindAddr.String()
 	mc.AdvertisePort = cfg.Port
-	mc.SecretKey = cfg.Key
+	if cfg.Keys.Primary != nil {
+		keys := cfg.Keys.All()
+		keyring, err := memberlist.NewKeyring(slices.Clone(keys), slices.Clone(keys[0]))
+		if err != nil {
+			return nil, fmt.Errorf("members: node %q: %w", cfg.NodeName, err)
+		}
+		l.keyring, mc.Keyring = keyring, keyring
+	}
 	mc.ProbeInterval = cfg.ProbeInterval
 	mc.ProbeTimeout = cfg.ProbeTimeout
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.GossipInterval = cfg.GossipInterval
 	mc.TCPTimeout = cfg.StreamTimeout
-	mc.Logger = newLogLogger(logger, l.signalAccused)
+	mc.Logger = newLogLogger(logger, l.signalAccused, cfg.OnDecryptFailure)
 	mc.Events = (*events)(l)
 	mc.Delegate = (*delegate)(l)
 	ml, err := memberlist.Create(mc)

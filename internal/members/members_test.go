@@ -39,7 +39,7 @@ func start(t testing.TB, name string, host byte, key []byte) *List {
 	cfg.NodeName = name
 	cfg.BindAddr = netip.AddrFrom4([4]byte{127, 0, 0, host})
 	cfg.Port = 0
-	cfg.Key = key
+	cfg.Keys = Keys{Primary: key}
 	l, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ func TestLogLinesGoToSlog(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	std := newLogLogger(logger, nil)
+	std := newLogLogger(logger, nil, nil)
 	std.Printf("[WARN] memberlist: Was able to connect to %s over TCP", "b")
 	std.Printf("[ERR] memberlist: Failed to decrypt")
 	std.Printf("no prefix")
@@ -268,7 +268,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // (state.go) when this node refutes being declared suspect or dead.
 func TestAccusationsSignalled(t *testing.T) {
 	l := &List{accused: make(chan struct{}, 1)}
-	std := newLogLogger(slog.New(slog.DiscardHandler), l.signalAccused)
+	std := newLogLogger(slog.New(slog.DiscardHandler), l.signalAccused, nil)
 	std.Printf("[WARN] memberlist: Was able to connect to b over TCP but UDP probes failed")
 	select {
 	case <-l.Accused():

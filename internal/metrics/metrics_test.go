@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ironlb/ironlb/internal/ipam"
+	"github.com/ironlb/ironlb/internal/members"
 )
 
 // compare checks the exposition of the named families on reg.
@@ -137,6 +140,28 @@ metallb_speaker_announced{ip="2001:db8::53",node="node-a",protocol="bgp",service
 	}
 }
 
+// TestSpeakerMemberlistKeyMetrics: decryption failures are counted and the
+// keys exported by fingerprint, primary and accepted, replaced as a whole
+// when they change.
+func TestSpeakerMemberlistKeyMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := NewSpeaker(reg, "node-a")
+	oldKey, newKey := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	s.SetMemberlistKeys(members.Keys{Primary: oldKey})
+	s.SetMemberlistKeys(members.Keys{Primary: newKey, Accepted: [][]byte{oldKey}})
+	s.MemberlistDecryptFailed()
+	s.MemberlistDecryptFailed()
+	compare(t, reg, fmt.Sprintf(`
+# HELP ironlb_memberlist_decrypt_failures_total Memberlist messages this speaker received or was answered that none of its keys decrypts: a speaker with another memberlist key, or a stranger on the memberlist port.
+# TYPE ironlb_memberlist_decrypt_failures_total counter
+ironlb_memberlist_decrypt_failures_total 2
+# HELP ironlb_memberlist_key_info 1 for each memberlist key this speaker holds, by fingerprint (first 8 hex digits of the key's SHA-256): role=primary encrypts what it sends, role=accepted only decrypts.
+# TYPE ironlb_memberlist_key_info gauge
+ironlb_memberlist_key_info{fingerprint="%s",role="accepted"} 1
+ironlb_memberlist_key_info{fingerprint="%s",role="primary"} 1
+`, members.Fingerprint(oldKey), members.Fingerprint(newKey)), "ironlb_memberlist_decrypt_failures_total", "ironlb_memberlist_key_info")
+}
+
 func TestSpeakerOwnMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := NewSpeaker(reg, "node-a")
@@ -260,6 +285,7 @@ func familyNames(t *testing.T) []string {
 	s.OwnershipGained(ip)
 	s.ObserveFailover(time.Second)
 	s.ObserveAnnounceLatency(ProtocolBGP, time.Second)
+	s.SetMemberlistKeys(members.Keys{Primary: make([]byte, 32)})
 	l := NewLayer2(reg)
 	l.RequestReceived(ip)
 	l.ResponseSent(ip)
@@ -282,8 +308,8 @@ func TestEveryFamilyIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := familyNames(t)
-	if len(names) != 21 {
-		t.Errorf("%d families, want 21: %v", len(names), names)
+	if len(names) != 23 {
+		t.Errorf("%d families, want 23: %v", len(names), names)
 	}
 	for _, name := range names {
 		if !strings.Contains(string(doc), "`"+name+"`") {

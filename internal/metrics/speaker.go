@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ironlb/ironlb/internal/members"
 )
 
 // The protocol label values of metallb_speaker_announced and
@@ -35,6 +37,8 @@ type Speaker struct {
 	failover         prometheus.Histogram
 	announceLatency  *prometheus.HistogramVec
 	members          prometheus.Gauge
+	decryptFailures  prometheus.Counter
+	keys             *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	current map[Announcement]bool
@@ -66,9 +70,17 @@ func NewSpeaker(reg prometheus.Registerer, node string) *Speaker {
 			Namespace: namespaceIronLB, Subsystem: "memberlist", Name: "members",
 			Help: "Speakers in the memberlist cluster as this speaker sees it, itself included.",
 		}),
+		decryptFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespaceIronLB, Subsystem: "memberlist", Name: "decrypt_failures_total",
+			Help: "Memberlist messages this speaker received or was answered that none of its keys decrypts: a speaker with another memberlist key, or a stranger on the memberlist port.",
+		}),
+		keys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespaceIronLB, Subsystem: "memberlist", Name: "key_info",
+			Help: "1 for each memberlist key this speaker holds, by fingerprint (first 8 hex digits of the key's SHA-256): role=primary encrypts what it sends, role=accepted only decrypts.",
+		}, []string{"fingerprint", "role"}),
 		current: map[Announcement]bool{},
 	}
-	reg.MustRegister(s.announced, s.ownershipChanges, s.failover, s.announceLatency, s.members)
+	reg.MustRegister(s.announced, s.ownershipChanges, s.failover, s.announceLatency, s.members, s.decryptFailures, s.keys)
 	return s
 }
 
@@ -117,4 +129,22 @@ func (s *Speaker) ObserveAnnounceLatency(protocol string, d time.Duration) {
 // SetMembers records the number of memberlist members this speaker sees.
 func (s *Speaker) SetMembers(n int) {
 	s.members.Set(float64(n))
+}
+
+// MemberlistDecryptFailed counts a memberlist message no key of this
+// speaker decrypts.
+func (s *Speaker) MemberlistDecryptFailed() {
+	s.decryptFailures.Inc()
+}
+
+// SetMemberlistKeys replaces the exported keys with keys.
+func (s *Speaker) SetMemberlistKeys(keys members.Keys) {
+	s.keys.Reset()
+	for i, key := range keys.All() {
+		role := "accepted"
+		if i == 0 {
+			role = "primary"
+		}
+		s.keys.WithLabelValues(members.Fingerprint(key), role).Set(1)
+	}
 }

@@ -27,19 +27,7 @@ func saveLastGood(dir string, res config.Resources) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, lastGoodFile+".*")
-	if err != nil {
-		return fmt.Errorf("saving the last good configuration: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("saving the last good configuration: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("saving the last good configuration: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, lastGoodFile)); err != nil {
+	if err := writeStateFile(dir, lastGoodFile, data); err != nil {
 		return fmt.Errorf("saving the last good configuration: %w", err)
 	}
 	return nil

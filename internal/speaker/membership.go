@@ -8,10 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/layer2"
 	"github.com/ironlb/ironlb/internal/members"
 )
@@ -24,17 +22,12 @@ const maintenanceInterval = 5 * time.Second
 // interfaces, and keeps joining nodes as they appear. Once it returns, other
 // speakers may elect this node: call it only when the speaker can answer.
 func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
-	secret := s.opts.MemberlistSecret
-	if secret == nil {
-		obj, err := s.clients.Kube.CoreV1().Secrets(s.opts.Namespace).Get(ctx, k8s.MemberlistSecret, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("reading the memberlist key: %w", err)
-		}
-		secret = obj.Data[k8s.MemberlistSecretKey]
-	}
-	key, err := members.DeriveKey(secret)
+	keys, data, err := s.initialKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("memberlist Secret %s/%s, key %s: %w", s.opts.Namespace, k8s.MemberlistSecret, k8s.MemberlistSecretKey, err)
+		return err
+	}
+	if err := saveKeys(s.opts.StateDir, data); err != nil {
+		s.log.Warn("the memberlist keys are not kept for the next restart", "err", err)
 	}
 	bind := s.opts.MemberlistBind
 	if !bind.IsValid() {
@@ -48,12 +41,17 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 	cfg.NodeName = s.opts.NodeName
 	cfg.BindAddr = bind
 	cfg.Port = s.opts.MemberlistPort
-	cfg.Key = key
+	cfg.Keys = keys
+	cfg.OnDecryptFailure = s.opts.Metrics.Speaker.MemberlistDecryptFailed
 	cfg.Meta = s.interfacesMeta()
 	cfg.Logger = s.log // members tags its lines component=memberlist
 	s.members, err = members.New(cfg)
 	if err != nil {
 		return fmt.Errorf("memberlist on %s:%d: %w", bind, s.opts.MemberlistPort, err)
+	}
+	s.opts.Metrics.Speaker.SetMemberlistKeys(keys)
+	if s.opts.MemberlistSecretDir != "" {
+		go s.followKeys(ctx, self)
 	}
 	backoff := members.NewJoinBackoff()
 	s.joinNodes(backoff)

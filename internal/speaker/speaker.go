@@ -51,8 +51,13 @@ type Options struct {
 	// StateDir keeps the last valid configuration across restarts; empty
 	// keeps nothing.
 	StateDir string
-	// MemberlistSecret is the memberlist Secret's secretkey; nil reads the
-	// Secret from the API.
+	// MemberlistSecretDir is where the memberlist Secret is mounted; its
+	// keys are followed while the speaker runs (docs/layer2.md). Empty:
+	// MemberlistSecret is the key.
+	MemberlistSecretDir string
+	// MemberlistSecret is the memberlist Secret's secretkey, fixed for the
+	// process's life; nil without MemberlistSecretDir reads the Secret from
+	// the API once.
 	MemberlistSecret []byte
 	// MemberlistTiming overrides members.DefaultConfig's timing (zero fields
 	// keep the defaults).
