@@ -123,13 +123,14 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if created, err := k8s.EnsureMemberlistSecret(ctx, clients.Kube, *f.namespace); err != nil {
-		return err
-	} else if created {
-		log.Info("created the speakers' memberlist key", "secret", *f.namespace+"/"+k8s.MemberlistSecret)
-	}
 	recorder, stopEvents := k8s.NewEventRecorder(clients.Kube, "metallb-controller")
 	defer stopEvents()
+	keeper := &k8s.MemberlistSecretKeeper{Kube: clients.Kube, Namespace: *f.namespace, Recorder: recorder, Log: log}
+	go func() {
+		if err := keeper.Run(ctx); err != nil {
+			log.Error("the memberlist Secret is no longer kept", "err", err)
+		}
+	}()
 
 	states := configstate.NewReporter(clients.MetalLBv1beta1, *f.namespace, configstate.ControllerName, log)
 	states.Labels = map[string]string{configstate.LabelComponent: configstate.ComponentController}

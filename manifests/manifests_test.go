@@ -186,12 +186,26 @@ func TestSpeakerDaemonSet(t *testing.T) {
 	if ref := env["METALLB_NODE_NAME"].ValueFrom; ref == nil || ref.FieldRef.FieldPath != "spec.nodeName" {
 		t.Error("node name must come from the downward API")
 	}
-	if ref := env["METALLB_ML_SECRET_KEY"].ValueFrom; ref == nil || ref.SecretKeyRef.Name != "memberlist" || ref.SecretKeyRef.Key != "secretkey" {
-		t.Error("memberlist key must come from Secret memberlist, key secretkey")
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
 	}
-	if !slices.Contains(c.Args, "--state-dir=/var/lib/ironlb") || len(pod.Volumes) != 1 || pod.Volumes[0].HostPath == nil ||
-		pod.Volumes[0].HostPath.Path != "/var/lib/ironlb" || len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/var/lib/ironlb" {
-		t.Errorf("args %v, volumes %+v, mounts %+v: want --state-dir on a hostPath, so the last valid configuration survives a restart", c.Args, pod.Volumes, c.VolumeMounts)
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	if env["METALLB_ML_SECRET_KEY_PATH"].Value != "/etc/ml_secret_key" || mounts["memberlist"] != "/etc/ml_secret_key" {
+		t.Errorf("env %+v, mounts %v: want the memberlist Secret mounted at METALLB_ML_SECRET_KEY_PATH, so its keys rotate without a restart", c.Env, mounts)
+	}
+	if secret := volumes["memberlist"].Secret; secret == nil || secret.SecretName != "memberlist" || secret.Optional == nil || !*secret.Optional {
+		t.Errorf("volume %+v: want Secret memberlist, optional so that a deleted Secret does not stop a speaker from starting", volumes["memberlist"])
+	}
+	if _, ok := env["METALLB_ML_SECRET_KEY"]; ok {
+		t.Error("METALLB_ML_SECRET_KEY from a secretKeyRef: a deleted Secret would keep the pod from starting, a rotated key need a restart")
+	}
+	if !slices.Contains(c.Args, "--state-dir=/var/lib/ironlb") || volumes["state"].HostPath == nil ||
+		volumes["state"].HostPath.Path != "/var/lib/ironlb" || mounts["state"] != "/var/lib/ironlb" {
+		t.Errorf("args %v, volumes %+v, mounts %+v: want --state-dir on a hostPath, so the last valid configuration and the memberlist keys survive a restart", c.Args, pod.Volumes, c.VolumeMounts)
 	}
 	if !slices.Contains(c.Args, "--node-name=$(METALLB_NODE_NAME)") {
 		t.Errorf("args %v do not pass the node name", c.Args)

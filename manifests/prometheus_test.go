@@ -86,7 +86,7 @@ func TestPrometheusRuleHoldsTheRulesFile(t *testing.T) {
 		t.Error("prometheusrule.yaml and rules.yaml differ: keep their groups identical")
 	}
 	want := []string{"MetalLBAddressPoolNearlyExhausted", "MetalLBAddressPoolExhausted", "MetalLBBGPSessionDown",
-		"MetalLBStaleConfig", "MetalLBConfigNotLoaded", "IronLBSpeakerMissingFromMemberlist"}
+		"MetalLBStaleConfig", "MetalLBConfigNotLoaded", "IronLBSpeakerMissingFromMemberlist", "IronLBMemberlistKeyMismatch"}
 	var got []string
 	for _, g := range file.Groups {
 		for _, r := range g.Rules {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ironlb/ironlb/internal/k8s"
@@ -29,9 +30,11 @@ const (
 )
 
 // initialKeys returns the keys to start memberlist with and the Secret data
-// they come from: the mounted Secret (or, when deleted, the keys saved by
-// the previous run) with --memberlist-secret-dir; else the
-// METALLB_ML_SECRET_KEY value; else the Secret read from the API.
+// they come from. With --memberlist-secret-dir: the mounted Secret, else
+// (deleted) the keys saved by the previous run, else (a new node whose
+// volume the kubelet has not filled yet) the Secret read from the API,
+// waiting for it to exist. Without: the METALLB_ML_SECRET_KEY value, else
+// the Secret read from the API.
 func (s *Speaker) initialKeys(ctx context.Context) (members.Keys, map[string][]byte, error) {
 	if dir := s.opts.MemberlistSecretDir; dir != "" {
 		mounted, err := readKeyDir(dir)
@@ -43,29 +46,50 @@ func (s *Speaker) initialKeys(ctx context.Context) (members.Keys, map[string][]b
 			s.log.Warn("the memberlist keys saved by the previous run are not usable", "err", err)
 		}
 		keys, err := startingKeys(mounted, saved)
-		if err != nil {
-			return members.Keys{}, nil, err
+		if err == nil {
+			if _, mountedErr := keysFromSecret(mounted); mountedErr != nil {
+				s.log.Warn("starting with the memberlist keys saved by the previous run", "problem", mountedErr, "keys", keys)
+				return keys, saved, nil
+			}
+			return keys, mounted, nil
 		}
-		if _, mountedErr := keysFromSecret(mounted); mountedErr != nil {
-			s.log.Warn("starting with the memberlist keys saved by the previous run", "problem", mountedErr, "keys", keys)
-			return keys, saved, nil
-		}
-		return keys, mounted, nil
+		s.log.Warn("waiting for the memberlist Secret", "err", err)
+		return s.awaitSecret(ctx)
 	}
-	secret := s.opts.MemberlistSecret
-	if secret == nil {
-		obj, err := s.clients.Kube.CoreV1().Secrets(s.opts.Namespace).Get(ctx, k8s.MemberlistSecret, metav1.GetOptions{})
+	if secret := s.opts.MemberlistSecret; secret != nil {
+		data := map[string][]byte{k8s.MemberlistSecretKey: secret}
+		keys, err := keysFromSecret(data)
 		if err != nil {
+			return members.Keys{}, nil, fmt.Errorf("METALLB_ML_SECRET_KEY: %w", err)
+		}
+		return keys, data, nil
+	}
+	return s.awaitSecret(ctx)
+}
+
+// awaitSecret reads the memberlist Secret from the API until it exists and
+// holds valid keys.
+func (s *Speaker) awaitSecret(ctx context.Context) (members.Keys, map[string][]byte, error) {
+	ticker := time.NewTicker(keyPollInterval)
+	defer ticker.Stop()
+	for {
+		obj, err := s.clients.Kube.CoreV1().Secrets(s.opts.Namespace).Get(ctx, k8s.MemberlistSecret, metav1.GetOptions{})
+		if err == nil {
+			keys, err := keysFromSecret(obj.Data)
+			if err != nil {
+				return members.Keys{}, nil, fmt.Errorf("namespace %s: %w", s.opts.Namespace, err)
+			}
+			return keys, obj.Data, nil
+		}
+		if !apierrors.IsNotFound(err) {
 			return members.Keys{}, nil, fmt.Errorf("reading the memberlist key: %w", err)
 		}
-		secret = obj.Data[k8s.MemberlistSecretKey]
+		select {
+		case <-ctx.Done():
+			return members.Keys{}, nil, ctx.Err()
+		case <-ticker.C:
+		}
 	}
-	data := map[string][]byte{k8s.MemberlistSecretKey: secret}
-	keys, err := keysFromSecret(data)
-	if err != nil {
-		return members.Keys{}, nil, fmt.Errorf("namespace %s: %w", s.opts.Namespace, err)
-	}
-	return keys, data, nil
 }
 
 // followKeys installs the mounted Secret's keys whenever they change, and
