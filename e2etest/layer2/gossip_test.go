@@ -85,7 +85,7 @@ func startClientMember(t *testing.T, l *lab.Lab, name string, key []byte) *membe
 	var m *members.List
 	err := l.Client().NS.Do(func() error {
 		var err error
-		m, err = members.New(members.Config{NodeName: name, BindAddr: l.Client().IPv4, Port: members.DefaultPort, Key: key})
+		m, err = members.New(members.Config{NodeName: name, BindAddr: l.Client().IPv4, Port: members.DefaultPort, Keys: members.Keys{Primary: key}})
 		return err
 	})
 	if err != nil {
