@@ -225,4 +225,3 @@ func (w *ringWatcher) stop() (minMembers, samples int) {
 	w.done.Wait()
 	return w.min, w.samples
 }
-
