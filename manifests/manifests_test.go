@@ -201,7 +201,7 @@ func TestSpeakerDaemonSet(t *testing.T) {
 		t.Errorf("volume %+v: want Secret memberlist, optional so that a deleted Secret does not stop a speaker from starting", volumes["memberlist"])
 	}
 	if _, ok := env["METALLB_ML_SECRET_KEY"]; ok {
-		t.Error("METALLB_ML_SECRET_KEY from a secretKeyRef: a deleted Secret would keep the pod from starting, a rotated key need a restart")
+		t.Error("METALLB_ML_SECRET_KEY from a secretKeyRef: a deleted Secret would keep the pod from starting, a rotated key would need a restart")
 	}
 	if !slices.Contains(c.Args, "--state-dir=/var/lib/ironlb") || volumes["state"].HostPath == nil ||
 		volumes["state"].HostPath.Path != "/var/lib/ironlb" || mounts["state"] != "/var/lib/ironlb" {
