@@ -79,7 +79,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	f.metricsCert = fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
 	f.metricsKey = fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
 	f.secretDir = fs.String("memberlist-secret-dir", os.Getenv("METALLB_ML_SECRET_KEY_PATH"), "directory the memberlist Secret is mounted at, followed for key rotation (empty: the METALLB_ML_SECRET_KEY value, else the Secret read once from the API)")
-	f.stateDir = fs.String("state-dir", "", "directory kept across restarts (a hostPath) for the last valid configuration (empty: none kept)")
+	f.stateDir = fs.String("state-dir", "", "directory kept across restarts (a hostPath) for the last valid configuration and the memberlist keys (empty: none kept)")
 	f.log.AddFlags(fs)
 	return fs, f
 }
