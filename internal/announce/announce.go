@@ -100,13 +100,9 @@ type Plan struct {
 	BGP BGPPlan
 }
 
-// Compute returns the plan of s.Self.
-func Compute(s *Snapshot, elector Elector) Plan {
-	if s.Config == nil {
-		return Plan{}
-	}
-	owned, withoutQuorum, unowned := planL2(s, elector)
-	return Plan{L2: owned, L2Unowned: unowned, L2WithoutQuorum: withoutQuorum, BGP: planBGP(s)}
+// Compute returns the plan of s.Self: the plan of a new Planner.
+func Compute(s *Snapshot, elector *election.Elector) Plan {
+	return NewPlanner(s, elector).Plan()
 }
 
 // poolOf returns the pool holding ip, or nil.

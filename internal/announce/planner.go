@@ -1,0 +1,275 @@
+package announce
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/election"
+)
+
+// Planner holds a speaker's plan together with what each Service adds to
+// it, so that an event costs what it changes: a Service or its endpoints
+// changing plans that Service again, a membership change elects again only
+// the Services whose owner can change, and only a new Planner (a Node or
+// the configuration changed) plans every Service. After any sequence of
+// events, Plan equals Compute of the snapshot the events lead to; the
+// property test TestPlannerEqualsCompute holds it to that.
+//
+// Per-node facts are gathered once per set of L2Advertisements (an
+// election.Field), not once per Service. A Planner is not safe for
+// concurrent use.
+type Planner struct {
+	snap     Snapshot // Services are in services
+	elector  *election.Elector
+	reporter bool // this node reports the addresses no node may own
+	services map[string]*servicePlan
+	// fields are the elections' node facts by set of advertisements
+	// (advertisementsKey); they depend on the members.
+	fields map[string]*election.Field
+	// byOwner indexes the Services by the owner of one of their IPs (""
+	// for an IP nobody may own), byFirst by the node their ranking puts
+	// first ("" when unknown), unsettled are those with an IP owned by
+	// another node than that first one.
+	byOwner   map[string]map[string]bool
+	byFirst   map[string]map[string]bool
+	unsettled map[string]bool
+	bgp       bgpPlanner
+	counters  PlanCounters
+}
+
+// PlanCounters count what a Planner planned: tests assert with them how much
+// an event plans again.
+type PlanCounters struct {
+	// FullPlans counts plans of every Service: one per Planner.
+	FullPlans int
+	// ServicesPlanned counts Services planned (layer 2 and BGP), those of
+	// full plans included.
+	ServicesPlanned int
+	// ServicesElected counts Services whose layer 2 owners were elected
+	// again after a membership change.
+	ServicesElected int
+}
+
+// servicePlan is one Service's part of the plan.
+type servicePlan struct {
+	svc  Service
+	advs []*config.L2Advertisement
+	// advsKey identifies advs (advertisementsKey).
+	advsKey string
+	// results are the layer 2 owners of the IPs; rejections are kept for
+	// the IPs this node owns and, when it reports them, those nobody may
+	// own. first is the node ranked first for the Service.
+	results []election.Result
+	first   string
+	bgp     serviceRoutes
+}
+
+// NewPlanner plans every Service of s. It keeps s's maps: the caller must
+// not change them afterwards.
+func NewPlanner(s *Snapshot, elector *election.Elector) *Planner {
+	p := &Planner{snap: *s, elector: elector, services: make(map[string]*servicePlan, len(s.Services)),
+		fields: map[string]*election.Field{}, byOwner: map[string]map[string]bool{}, byFirst: map[string]map[string]bool{},
+		unsettled: map[string]bool{}}
+	p.snap.Services = nil
+	p.counters.FullPlans++
+	if s.Config == nil {
+		return p
+	}
+	p.reporter = p.snap.reportsUnowned()
+	p.bgp = newBGPPlanner(s.Config, s.Nodes, s.Self)
+	for i := range s.Services {
+		p.UpdateService(s.Services[i])
+	}
+	return p
+}
+
+// Counters returns what the Planner planned so far.
+func (p *Planner) Counters() PlanCounters { return p.counters }
+
+// UpdateService plans a Service added or changed (its object or its
+// endpoints), and only it.
+func (p *Planner) UpdateService(svc Service) {
+	if p.snap.Config == nil {
+		return
+	}
+	p.DeleteService(svc.Key)
+	sp := &servicePlan{svc: svc}
+	sp.advs, sp.advsKey = l2Advertisements(p.snap.Config, &sp.svc)
+	p.services[svc.Key] = sp
+	p.elect(sp)
+	p.bgp.add(sp, p.snap.Self)
+	p.counters.ServicesPlanned++
+}
+
+// DeleteService removes a Service from the plan.
+func (p *Planner) DeleteService(key string) {
+	sp, ok := p.services[key]
+	if !ok {
+		return
+	}
+	p.unindex(sp)
+	p.bgp.remove(sp)
+	delete(p.services, key)
+}
+
+// SetMembers changes the live members and the quorum, and elects again
+// the Services whose layer 2 owners can change: those with an IP owned by a
+// node that left, those ranking a node that joined first or owned by
+// another node than the one they rank first (when a node joined), those this
+// node owns or that nobody may own (their rejections name the members), and
+// those whose ranking is not known.
+func (p *Planner) SetMembers(members map[string]bool, quorum election.Quorum) {
+	before := p.snap.Members
+	p.snap.Members, p.snap.Quorum = members, quorum
+	if p.snap.Config == nil {
+		return
+	}
+	p.reporter = p.snap.reportsUnowned()
+	clear(p.fields)
+	affected := map[string]bool{}
+	add := func(keys map[string]bool) {
+		for key := range keys {
+			affected[key] = true
+		}
+	}
+	for name := range before {
+		if !members[name] {
+			add(p.byOwner[name])
+		}
+	}
+	for name := range members {
+		if !before[name] {
+			add(p.byFirst[name])
+			add(p.unsettled)
+		}
+	}
+	add(p.byOwner[p.snap.Self])
+	add(p.byOwner[""])
+	add(p.byFirst[""])
+	for key := range affected {
+		sp := p.services[key]
+		p.unindex(sp)
+		p.elect(sp)
+	}
+	p.counters.ServicesElected += len(affected)
+}
+
+// SetQuorum changes the quorum and the addresses this node answers for
+// now, which decide whether it takes over the addresses it is elected for.
+func (p *Planner) SetQuorum(quorum election.Quorum, answering map[netip.Addr]bool) {
+	p.snap.Quorum, p.snap.Answering = quorum, answering
+}
+
+// elect runs the layer 2 election of one Service and indexes it.
+func (p *Planner) elect(sp *servicePlan) {
+	sp.results, sp.first = nil, ""
+	if len(sp.advs) == 0 {
+		return
+	}
+	field := p.field(sp)
+	esvc := election.Service{IPs: sp.svc.IPs, LocalTrafficPolicy: sp.svc.LocalTrafficPolicy,
+		SharedIPWithServiceSelectors: sp.svc.AllowsSharedIP && anyServiceSelectors(sp.advs)}
+	ep := election.Endpoints{Nodes: sp.svc.EndpointNodes, Any: sp.svc.HasReadyEndpoint}
+	sp.results, sp.first = field.Owners(esvc, ep)
+	if slices.ContainsFunc(sp.results, p.explained) {
+		sp.results = field.Elect(esvc, ep)
+	}
+	settled := sp.first != ""
+	for _, r := range sp.results {
+		addIndex(p.byOwner, r.Owner, sp.svc.Key)
+		settled = settled && r.Owner == sp.first
+	}
+	addIndex(p.byFirst, sp.first, sp.svc.Key)
+	if !settled {
+		p.unsettled[sp.svc.Key] = true
+	}
+}
+
+// explained reports whether the plan shows why other nodes lost r: it does
+// for the IPs this node owns and, when it reports them, those nobody may own.
+func (p *Planner) explained(r election.Result) bool {
+	return r.Owner == p.snap.Self || (r.Owner == "" && p.reporter)
+}
+
+// field returns the election's node facts for sp's advertisements.
+func (p *Planner) field(sp *servicePlan) *election.Field {
+	if f, ok := p.fields[sp.advsKey]; ok {
+		return f
+	}
+	nodes := make([]election.Node, 0, len(p.snap.Nodes))
+	for _, node := range p.snap.Nodes {
+		nodes = append(nodes, electionNode(&p.snap, sp.advs, node))
+	}
+	f := p.elector.NewField(nodes)
+	p.fields[sp.advsKey] = f
+	return f
+}
+
+// unindex removes a Service from the owner indexes.
+func (p *Planner) unindex(sp *servicePlan) {
+	for _, r := range sp.results {
+		removeIndex(p.byOwner, r.Owner, sp.svc.Key)
+	}
+	if len(sp.advs) > 0 {
+		removeIndex(p.byFirst, sp.first, sp.svc.Key)
+	}
+	delete(p.unsettled, sp.svc.Key)
+}
+
+func addIndex(index map[string]map[string]bool, node, key string) {
+	if index[node] == nil {
+		index[node] = map[string]bool{}
+	}
+	index[node][key] = true
+}
+
+func removeIndex(index map[string]map[string]bool, node, key string) {
+	delete(index[node], key)
+	if len(index[node]) == 0 {
+		delete(index, node)
+	}
+}
+
+// Plan returns the current plan. Its slices and maps are the caller's:
+// later events do not change them.
+func (p *Planner) Plan() Plan {
+	if p.snap.Config == nil {
+		return Plan{}
+	}
+	var plan Plan
+	self := p.snap.Nodes[p.snap.Self]
+	for key := range p.byOwner[p.snap.Self] {
+		sp := p.services[key]
+		for _, r := range sp.results {
+			switch {
+			case r.Owner != p.snap.Self:
+			case !election.MayAnswer(p.snap.Answering[r.IP], p.snap.Quorum):
+				plan.L2WithoutQuorum = append(plan.L2WithoutQuorum, r.IP)
+			default:
+				plan.L2 = append(plan.L2, L2Announcement{IP: r.IP, Service: key, Interfaces: allowedInterfaces(sp.advs, self),
+					AnyInterface: r.AnyInterface, Rejected: r.Rejected})
+			}
+		}
+	}
+	if p.reporter {
+		for key := range p.byOwner[""] {
+			for _, r := range p.services[key].results {
+				if r.Owner == "" {
+					plan.L2Unowned = append(plan.L2Unowned, L2Unowned{IP: r.IP, Service: key, Rejected: r.Rejected})
+				}
+			}
+		}
+	}
+	slices.SortFunc(plan.L2, func(a, b L2Announcement) int {
+		return cmp.Or(a.IP.Compare(b.IP), strings.Compare(a.Service, b.Service))
+	})
+	slices.SortFunc(plan.L2Unowned, func(a, b L2Unowned) int {
+		return cmp.Or(a.IP.Compare(b.IP), strings.Compare(a.Service, b.Service))
+	})
+	slices.SortFunc(plan.L2WithoutQuorum, netip.Addr.Compare)
+	plan.BGP = p.bgp.plan()
+	return plan
+}
