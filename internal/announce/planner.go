@@ -30,11 +30,11 @@ type Planner struct {
 	// (advertisementsKey); they depend on the members.
 	fields map[string]*election.Field
 	// byOwner indexes the Services by the owner of one of their IPs (""
-	// for an IP nobody may own), byFirst by the node their ranking puts
-	// first ("" when unknown), unsettled are those with an IP owned by
-	// another node than that first one.
+	// for an IP nobody may own); unsettled are those with an IP owned by
+	// another node than the one their ranking puts first, or whose first
+	// node is not known: only those can move to a node that joins, since
+	// a node that is not a member owns nothing.
 	byOwner   map[string]map[string]bool
-	byFirst   map[string]map[string]bool
 	unsettled map[string]bool
 	bgp       bgpPlanner
 	counters  PlanCounters
@@ -61,9 +61,8 @@ type servicePlan struct {
 	advsKey string
 	// results are the layer 2 owners of the IPs; rejections are kept for
 	// the IPs this node owns and, when it reports them, those nobody may
-	// own. first is the node ranked first for the Service.
+	// own.
 	results []election.Result
-	first   string
 	bgp     serviceRoutes
 }
 
@@ -71,8 +70,7 @@ type servicePlan struct {
 // not change them afterwards.
 func NewPlanner(s *Snapshot, elector *election.Elector) *Planner {
 	p := &Planner{snap: *s, elector: elector, services: make(map[string]*servicePlan, len(s.Services)),
-		fields: map[string]*election.Field{}, byOwner: map[string]map[string]bool{}, byFirst: map[string]map[string]bool{},
-		unsettled: map[string]bool{}}
+		fields: map[string]*election.Field{}, byOwner: map[string]map[string]bool{}, unsettled: map[string]bool{}}
 	p.snap.Services = nil
 	p.counters.FullPlans++
 	if s.Config == nil {
@@ -117,10 +115,11 @@ func (p *Planner) DeleteService(key string) {
 
 // SetMembers changes the live members and the quorum, and elects again
 // the Services whose layer 2 owners can change: those with an IP owned by a
-// node that left, those ranking a node that joined first or owned by
-// another node than the one they rank first (when a node joined), those this
-// node owns or that nobody may own (their rejections name the members), and
-// those whose ranking is not known.
+// node that left, the unsettled ones when a node joined, those this node
+// owns or that nobody may own (their rejections name the members). A
+// node leaving that owned none of a Service's IPs changes neither its owners
+// nor, with preferences, the highest preference among the eligible nodes
+// (the owner has it).
 func (p *Planner) SetMembers(members map[string]bool, quorum election.Quorum) {
 	before := p.snap.Members
 	p.snap.Members, p.snap.Quorum = members, quorum
@@ -142,13 +141,11 @@ func (p *Planner) SetMembers(members map[string]bool, quorum election.Quorum) {
 	}
 	for name := range members {
 		if !before[name] {
-			add(p.byFirst[name])
 			add(p.unsettled)
 		}
 	}
 	add(p.byOwner[p.snap.Self])
 	add(p.byOwner[""])
-	add(p.byFirst[""])
 	for key := range affected {
 		sp := p.services[key]
 		p.unindex(sp)
@@ -165,7 +162,7 @@ func (p *Planner) SetQuorum(quorum election.Quorum, answering map[netip.Addr]boo
 
 // elect runs the layer 2 election of one Service and indexes it.
 func (p *Planner) elect(sp *servicePlan) {
-	sp.results, sp.first = nil, ""
+	sp.results = nil
 	if len(sp.advs) == 0 {
 		return
 	}
@@ -173,16 +170,16 @@ func (p *Planner) elect(sp *servicePlan) {
 	esvc := election.Service{IPs: sp.svc.IPs, LocalTrafficPolicy: sp.svc.LocalTrafficPolicy,
 		SharedIPWithServiceSelectors: sp.svc.AllowsSharedIP && anyServiceSelectors(sp.advs)}
 	ep := election.Endpoints{Nodes: sp.svc.EndpointNodes, Any: sp.svc.HasReadyEndpoint}
-	sp.results, sp.first = field.Owners(esvc, ep)
-	if slices.ContainsFunc(sp.results, p.explained) {
-		sp.results = field.Elect(esvc, ep)
+	results, first := field.Owners(esvc, ep)
+	if slices.ContainsFunc(results, p.explained) {
+		results = field.Elect(esvc, ep)
 	}
-	settled := sp.first != ""
-	for _, r := range sp.results {
+	sp.results = results
+	settled := first != ""
+	for _, r := range results {
 		addIndex(p.byOwner, r.Owner, sp.svc.Key)
-		settled = settled && r.Owner == sp.first
+		settled = settled && r.Owner == first
 	}
-	addIndex(p.byFirst, sp.first, sp.svc.Key)
 	if !settled {
 		p.unsettled[sp.svc.Key] = true
 	}
@@ -212,9 +209,6 @@ func (p *Planner) field(sp *servicePlan) *election.Field {
 func (p *Planner) unindex(sp *servicePlan) {
 	for _, r := range sp.results {
 		removeIndex(p.byOwner, r.Owner, sp.svc.Key)
-	}
-	if len(sp.advs) > 0 {
-		removeIndex(p.byFirst, sp.first, sp.svc.Key)
 	}
 	delete(p.unsettled, sp.svc.Key)
 }
