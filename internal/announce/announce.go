@@ -6,6 +6,7 @@
 package announce
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -46,6 +47,22 @@ type Node struct {
 	// them, or last reported them before it left; nil means its speaker was
 	// never heard of, and the node is assumed to reach every IP.
 	Interfaces []Interface
+}
+
+// Equal reports whether two Nodes are the same to a plan: every field
+// counts (TestNodeEqualCoversEveryField), and interfaces never heard of
+// (nil) differ from none.
+func (n Node) Equal(o Node) bool {
+	return n.Name == o.Name && maps.Equal(n.Labels, o.Labels) && slices.Equal(n.Addresses, o.Addresses) &&
+		(n.Interfaces == nil) == (o.Interfaces == nil) &&
+		slices.EqualFunc(n.Interfaces, o.Interfaces, func(a, b Interface) bool {
+			return a.Name == b.Name && slices.Equal(a.Prefixes, b.Prefixes)
+		})
+}
+
+// SameNodes reports whether two sets of Nodes are the same to a plan.
+func SameNodes(a, b map[string]Node) bool {
+	return maps.EqualFunc(a, b, Node.Equal)
 }
 
 // Interface is a network interface and the subnets configured on it.

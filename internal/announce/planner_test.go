@@ -185,3 +185,50 @@ func sortedServices(services map[string]Service) []Service {
 	slices.SortFunc(out, func(a, b Service) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
+
+// TestNodeEqualCoversEveryField changes each field of Node in turn, and of
+// Interface inside it: Equal must see every change, so a field added to
+// Node for the plan cannot be missed by the speaker's Node filter.
+func TestNodeEqualCoversEveryField(t *testing.T) {
+	base := Node{Interfaces: []Interface{{}}}
+	check := func(what string, changed Node) {
+		if base.Equal(changed) || changed.Equal(base) {
+			t.Errorf("Node.Equal misses a change of %s", what)
+		}
+	}
+	typ := reflect.TypeFor[Node]()
+	for i := range typ.NumField() {
+		changed := base
+		changed.Interfaces = slices.Clone(base.Interfaces)
+		setNonZero(reflect.ValueOf(&changed).Elem().Field(i))
+		check(typ.Field(i).Name, changed)
+	}
+	ifaceType := reflect.TypeFor[Interface]()
+	for i := range ifaceType.NumField() {
+		changed := base
+		changed.Interfaces = []Interface{{}}
+		setNonZero(reflect.ValueOf(&changed.Interfaces[0]).Elem().Field(i))
+		check("Interfaces."+ifaceType.Field(i).Name, changed)
+	}
+	check("Interfaces from none to unknown", Node{Interfaces: nil})
+	if !base.Equal(Node{Interfaces: []Interface{{}}}) {
+		t.Error("equal Nodes are not Equal")
+	}
+}
+
+// setNonZero gives v a value unlike the one it has: a string, a map with
+// one entry, a slice with one more element.
+func setNonZero(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(v.String() + "x")
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		m.SetMapIndex(reflect.Zero(v.Type().Key()), reflect.Zero(v.Type().Elem()))
+		v.Set(m)
+	case reflect.Slice:
+		v.Set(reflect.Append(v, reflect.Zero(v.Type().Elem())))
+	default:
+		panic("setNonZero: add a case for " + v.Kind().String())
+	}
+}
