@@ -37,7 +37,9 @@ type Planner struct {
 	byOwner   map[string]map[string]bool
 	unsettled map[string]bool
 	bgp       bgpPlanner
-	counters  PlanCounters
+	// lists are the layer 2 lists of the plan, nil when stale.
+	lists    *layer2Lists
+	counters PlanCounters
 }
 
 // PlanCounters count what a Planner planned: tests assert with them how much
@@ -127,6 +129,7 @@ func (p *Planner) SetMembers(members map[string]bool, quorum election.Quorum) {
 		return
 	}
 	p.reporter = p.snap.reportsUnowned()
+	p.lists = nil
 	clear(p.fields)
 	affected := map[string]bool{}
 	add := func(keys map[string]bool) {
@@ -175,6 +178,9 @@ func (p *Planner) elect(sp *servicePlan) {
 		results = field.Elect(esvc, ep)
 	}
 	sp.results = results
+	if p.concernsLists(results) {
+		p.lists = nil
+	}
 	settled := first != ""
 	for _, r := range results {
 		addIndex(p.byOwner, r.Owner, sp.svc.Key)
@@ -207,6 +213,9 @@ func (p *Planner) field(sp *servicePlan) *election.Field {
 
 // unindex removes a Service from the owner indexes.
 func (p *Planner) unindex(sp *servicePlan) {
+	if p.concernsLists(sp.results) {
+		p.lists = nil
+	}
 	for _, r := range sp.results {
 		removeIndex(p.byOwner, r.Owner, sp.svc.Key)
 	}
@@ -233,17 +242,47 @@ func (p *Planner) Plan() Plan {
 	if p.snap.Config == nil {
 		return Plan{}
 	}
-	var plan Plan
+	lists := p.layer2Lists()
+	plan := Plan{L2: lists.elected, L2Unowned: lists.unowned, BGP: p.bgp.plan()}
+	if !p.snap.Quorum.Held() {
+		plan.L2 = nil
+		for _, a := range lists.elected {
+			if election.MayAnswer(p.snap.Answering[a.IP], p.snap.Quorum) {
+				plan.L2 = append(plan.L2, a)
+			} else {
+				plan.L2WithoutQuorum = append(plan.L2WithoutQuorum, a.IP)
+			}
+		}
+		slices.SortFunc(plan.L2WithoutQuorum, netip.Addr.Compare)
+	}
+	return plan
+}
+
+// layer2Lists are the addresses this node is elected for and, when it
+// reports them, those nobody may own, sorted by address and Service. They
+// are built again only after an election that concerns them, and never
+// changed once built.
+type layer2Lists struct {
+	elected []L2Announcement
+	unowned []L2Unowned
+}
+
+// concernsLists reports whether results change the layer 2 lists.
+func (p *Planner) concernsLists(results []election.Result) bool {
+	return slices.ContainsFunc(results, func(r election.Result) bool { return r.Owner == p.snap.Self || r.Owner == "" })
+}
+
+func (p *Planner) layer2Lists() *layer2Lists {
+	if p.lists != nil {
+		return p.lists
+	}
+	lists := &layer2Lists{}
 	self := p.snap.Nodes[p.snap.Self]
 	for key := range p.byOwner[p.snap.Self] {
 		sp := p.services[key]
 		for _, r := range sp.results {
-			switch {
-			case r.Owner != p.snap.Self:
-			case !election.MayAnswer(p.snap.Answering[r.IP], p.snap.Quorum):
-				plan.L2WithoutQuorum = append(plan.L2WithoutQuorum, r.IP)
-			default:
-				plan.L2 = append(plan.L2, L2Announcement{IP: r.IP, Service: key, Interfaces: allowedInterfaces(sp.advs, self),
+			if r.Owner == p.snap.Self {
+				lists.elected = append(lists.elected, L2Announcement{IP: r.IP, Service: key, Interfaces: allowedInterfaces(sp.advs, self),
 					AnyInterface: r.AnyInterface, Rejected: r.Rejected})
 			}
 		}
@@ -252,18 +291,17 @@ func (p *Planner) Plan() Plan {
 		for key := range p.byOwner[""] {
 			for _, r := range p.services[key].results {
 				if r.Owner == "" {
-					plan.L2Unowned = append(plan.L2Unowned, L2Unowned{IP: r.IP, Service: key, Rejected: r.Rejected})
+					lists.unowned = append(lists.unowned, L2Unowned{IP: r.IP, Service: key, Rejected: r.Rejected})
 				}
 			}
 		}
 	}
-	slices.SortFunc(plan.L2, func(a, b L2Announcement) int {
+	slices.SortFunc(lists.elected, func(a, b L2Announcement) int {
 		return cmp.Or(a.IP.Compare(b.IP), strings.Compare(a.Service, b.Service))
 	})
-	slices.SortFunc(plan.L2Unowned, func(a, b L2Unowned) int {
+	slices.SortFunc(lists.unowned, func(a, b L2Unowned) int {
 		return cmp.Or(a.IP.Compare(b.IP), strings.Compare(a.Service, b.Service))
 	})
-	slices.SortFunc(plan.L2WithoutQuorum, netip.Addr.Compare)
-	plan.BGP = p.bgp.plan()
-	return plan
+	p.lists = lists
+	return lists
 }
