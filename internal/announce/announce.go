@@ -1,8 +1,9 @@
 // Package announce decides what one speaker announces: which service IPs its
 // node answers ARP/NDP for (layer 2, after the owner election), which BGP
 // sessions it keeps and which prefixes it advertises to which peer with which
-// attributes. Plan is a pure function of a Snapshot; the speaker applies the
-// difference between two plans to its layer 2 and BGP shells.
+// attributes. Compute is a pure function of a Snapshot; a Planner keeps the
+// same plan up to date event by event. The speaker applies the difference
+// between two plans to its layer 2 and BGP shells.
 package announce
 
 import (

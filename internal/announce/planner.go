@@ -27,7 +27,7 @@ type Planner struct {
 	reporter bool // this node reports the addresses no node may own
 	services map[string]*servicePlan
 	// fields are the elections' node facts by set of advertisements
-	// (advertisementsKey); they depend on the members.
+	// (servicePlan.advsKey); they depend on the members.
 	fields map[string]*election.Field
 	// byOwner indexes the Services by the owner of one of their IPs (""
 	// for an IP nobody may own); unsettled are those with an IP owned by
@@ -59,7 +59,7 @@ type PlanCounters struct {
 type servicePlan struct {
 	svc  Service
 	advs []*config.L2Advertisement
-	// advsKey identifies advs (advertisementsKey).
+	// advsKey identifies advs among the configuration's (l2Advertisements).
 	advsKey string
 	// results are the layer 2 owners of the IPs; rejections are kept for
 	// the IPs this node owns and, when it reports them, those nobody may
@@ -145,6 +145,7 @@ func (p *Planner) SetMembers(members map[string]bool, quorum election.Quorum) {
 	for name := range members {
 		if !before[name] {
 			add(p.unsettled)
+			break
 		}
 	}
 	add(p.byOwner[p.snap.Self])

@@ -3,6 +3,7 @@ package election
 import (
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // Field holds what the election knows of every node apart from a service's
@@ -21,6 +22,7 @@ type Field struct {
 	nodes   []Node
 	index   map[string]int
 	hashes  []uint64
+	byName  []int // node indices sorted by name
 	// subnets are the distinct subnets of the nodes that can ever be
 	// candidates (selected, not excluded, interfaces known); reach[j] has
 	// bit b set when node j has subnets[b].
@@ -77,6 +79,11 @@ func (e *Elector) NewField(nodes []Node) *Field {
 			f.reach[j] = f.addSubnets(n.Subnets)
 		}
 	}
+	f.byName = make([]int, len(nodes))
+	for j := range f.byName {
+		f.byName[j] = j
+	}
+	slices.SortFunc(f.byName, func(a, b int) int { return strings.Compare(nodes[a].Name, nodes[b].Name) })
 	return f
 }
 
@@ -130,13 +137,34 @@ func (f *Field) class(ip netip.Addr) *reachClass {
 }
 
 // Elect is Elector.Elect for svc among the field's nodes, with endpoints
-// where ep says.
+// where ep says: the owners of Owners, and every node that is not eligible,
+// by name, with its reason (preferences never reject a node here: the
+// shortcut holds only when every candidate has the same one).
 func (f *Field) Elect(svc Service, ep Endpoints) []Result {
+	if !f.shortcut {
+		return f.elector.Elect(svc, f.withEndpoints(svc, ep))
+	}
+	results, _ := f.Owners(svc, ep)
+	for i := range results {
+		r := &results[i]
+		for _, j := range f.byName {
+			n := f.nodes[j]
+			n.Endpoint = ep.has(svc, n.Name)
+			if reason := check(svc, r.IP, r.AnyInterface, &n); reason != Eligible {
+				r.Rejected = append(r.Rejected, Rejection{Node: n.Name, Reason: reason})
+			}
+		}
+	}
+	return results
+}
+
+// withEndpoints returns the field's nodes with endpoints where ep says.
+func (f *Field) withEndpoints(svc Service, ep Endpoints) []Node {
 	nodes := slices.Clone(f.nodes)
 	for j := range nodes {
 		nodes[j].Endpoint = ep.has(svc, nodes[j].Name)
 	}
-	return f.elector.Elect(svc, nodes)
+	return nodes
 }
 
 // Owners returns the owner of each of svc's IPs and whether the
@@ -147,7 +175,7 @@ func (f *Field) Elect(svc Service, ep Endpoints) []Result {
 // owner.
 func (f *Field) Owners(svc Service, ep Endpoints) (results []Result, first string) {
 	if !f.shortcut {
-		results = f.Elect(svc, ep)
+		results = f.elector.Elect(svc, f.withEndpoints(svc, ep))
 		for i := range results {
 			results[i].Rejected = nil
 		}

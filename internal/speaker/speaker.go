@@ -1,8 +1,9 @@
 // Package speaker is the speaker's loop: it watches Services, EndpointSlices,
 // Nodes, the configuration and the memberlist members, computes this node's
 // plan with package announce, and applies the difference to the layer 2
-// announcer and the BGP speaker. Every input change triggers one
-// recomputation; changes arriving together are folded into one.
+// announcer and the BGP speaker. Every input change that the plan reads
+// brings the plan up to date at the cost of what changed (an
+// announce.Planner); changes arriving together are folded into one pass.
 package speaker
 
 import (
