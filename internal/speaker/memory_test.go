@@ -73,7 +73,7 @@ func BenchmarkSpeakerStateMemory(b *testing.B) {
 				})
 				inTranslation := heapInUse()
 				snap := &announce.Snapshot{Config: mustConfig(b, memoryConfig), Self: "node1", Services: translated.all(),
-					Nodes: map[string]announce.Node{"node1": {Name: "node1", Addresses: []netip.Addr{netip.MustParseAddr("172.30.0.11")}}},
+					Nodes:   map[string]announce.Node{"node1": {Name: "node1", Addresses: []netip.Addr{netip.MustParseAddr("172.30.0.11")}}},
 					Members: map[string]bool{"node1": true}}
 				planner := announce.NewPlanner(snap, election.NewElector())
 				applied := planner.Plan()
