@@ -2,6 +2,7 @@ package announce
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"testing"
 
@@ -97,7 +98,8 @@ func TestPlannerServiceChangePlansOnlyIt(t *testing.T) {
 
 // TestPlannerMemberLeave checks that when a node leaves, the addresses that
 // move are exactly the ones it owned, and that the Services elected again
-// are those it owned and those this node owns.
+// are those it owned and those this node owns; and that when it comes back
+// it gets exactly its addresses back.
 func TestPlannerMemberLeave(t *testing.T) {
 	for _, nodes := range []int{3, 10, 100} {
 		s := scaleFixture(t, "layer2", nodes, 2000)
@@ -111,6 +113,20 @@ func TestPlannerMemberLeave(t *testing.T) {
 			t.Errorf("%d nodes: %d Services elected again, want %d (the leaving node's and this node's)", nodes, got, want)
 		}
 		checkMoved(t, before, p.owners(), leaving)
+
+		// It comes back: it takes back exactly what it had, and only the
+		// Services owned by another node than the one ranked first, and
+		// this node's, are elected again.
+		affected := maps.Clone(p.unsettled)
+		maps.Copy(affected, p.byOwner[s.Self])
+		elected := p.Counters().ServicesElected
+		p.SetMembers(s.Members, election.Quorum{})
+		if got := p.Counters().ServicesElected - elected; got != len(affected) {
+			t.Errorf("%d nodes: %d Services elected again on a join, want %d", nodes, got, len(affected))
+		}
+		if after := p.owners(); !maps.Equal(after, before) {
+			t.Errorf("%d nodes: after the node came back the owners differ from before it left", nodes)
+		}
 	}
 }
 
