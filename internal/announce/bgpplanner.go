@@ -26,8 +26,9 @@ type bgpPlanner struct {
 	services map[string]AdvertisedService
 	// senders are, per peer and prefix, the services that send it.
 	senders map[peerPrefix][]*servicePlan
-	// handedOut is the copy Plan last returned, nil once stale.
-	handedOut *BGPPlan
+	// handedOut is set once plan handed routes and services out: they are
+	// then the caller's, and copied before any change.
+	handedOut bool
 }
 
 func newBGPPlanner(cfg *config.Config, nodes map[string]Node, selfName string) bgpPlanner {
@@ -60,6 +61,7 @@ func (b *bgpPlanner) add(sp *servicePlan, self string) {
 	if len(sp.bgp.advertised.Peers) == 0 {
 		return
 	}
+	b.own()
 	b.services[sp.svc.Key] = sp.bgp.advertised
 	for _, r := range sp.bgp.routes {
 		if !slices.Contains(b.senders[r.peerPrefix], sp) {
@@ -67,7 +69,6 @@ func (b *bgpPlanner) add(sp *servicePlan, self string) {
 		}
 		b.merge(r.peerPrefix)
 	}
-	b.handedOut = nil
 }
 
 // remove removes sp's routes.
@@ -75,13 +76,27 @@ func (b *bgpPlanner) remove(sp *servicePlan) {
 	if len(sp.bgp.routes) == 0 {
 		return
 	}
+	b.own()
 	delete(b.services, sp.svc.Key)
 	for _, r := range sp.bgp.routes {
 		b.senders[r.peerPrefix] = slices.DeleteFunc(b.senders[r.peerPrefix], func(other *servicePlan) bool { return other == sp })
 		b.merge(r.peerPrefix)
 	}
 	sp.bgp = serviceRoutes{}
-	b.handedOut = nil
+}
+
+// own copies the routes and services handed out, so that changing them
+// leaves the caller's as they were: one copy per change after a plan, and
+// none kept while nothing changes.
+func (b *bgpPlanner) own() {
+	if !b.handedOut {
+		return
+	}
+	routes := make(bgpspec.Routes, len(b.routes))
+	for peer, adverts := range b.routes {
+		routes[peer] = maps.Clone(adverts)
+	}
+	b.routes, b.services, b.handedOut = routes, maps.Clone(b.services), false
 }
 
 // merge sets a prefix's attributes for a peer from the services that send
@@ -114,20 +129,11 @@ func (b *bgpPlanner) merge(pp peerPrefix) {
 	b.routes[pp.peer][pp.prefix] = attrs
 }
 
-// plan returns the BGP plan, a copy the caller keeps: the copy is made once
-// per change, and only its maps are copied (the values are never changed).
+// plan returns the BGP plan; its maps are the caller's (see own).
 func (b *bgpPlanner) plan() BGPPlan {
-	if !b.active {
-		return b.base
+	plan := b.base
+	if b.active {
+		plan.Routes, plan.Services, b.handedOut = b.routes, b.services, true
 	}
-	if b.handedOut == nil {
-		plan := b.base
-		plan.Routes = make(bgpspec.Routes, len(b.routes))
-		for peer, adverts := range b.routes {
-			plan.Routes[peer] = maps.Clone(adverts)
-		}
-		plan.Services = maps.Clone(b.services)
-		b.handedOut = &plan
-	}
-	return *b.handedOut
+	return plan
 }

@@ -52,7 +52,9 @@ spec:
 // TestPlannerEqualsCompute applies random sequences of events (Services
 // added, changed and deleted, members leaving and joining, the quorum and
 // the answered addresses changing) to a Planner and checks after each one
-// that its plan is the plan of the resulting snapshot computed afresh.
+// that its plan is the plan of the resulting snapshot computed afresh, and
+// that the plan it handed out before is unchanged (the speaker diffs the
+// two).
 func TestPlannerEqualsCompute(t *testing.T) {
 	cfg := buildConfig(t, plannerConfig)
 	for seed := range uint64(60) {
@@ -67,13 +69,19 @@ func TestPlannerEqualsCompute(t *testing.T) {
 		s.Services = sortedServices(services)
 		elector := election.NewElector()
 		p := NewPlanner(&s, elector)
+		var before, wantBefore Plan
 		for step := range 60 {
 			event := applyRandomEvent(r, p, &s, services)
 			s.Services = sortedServices(services)
 			want := Compute(&s, election.NewElector())
-			if got := p.Plan(); !reflect.DeepEqual(got, want) {
+			got := p.Plan()
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("seed %d, step %d, after %s:\nincremental %+v\nfull        %+v", seed, step, event, got, want)
 			}
+			if !reflect.DeepEqual(before, wantBefore) {
+				t.Fatalf("seed %d, step %d, after %s: the plan handed out before changed", seed, step, event)
+			}
+			before, wantBefore = got, want
 		}
 	}
 }
