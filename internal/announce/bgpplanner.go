@@ -22,13 +22,28 @@ type bgpPlanner struct {
 	active   bool
 	adverts  []nodeAdvert
 	sessions map[string]bgpspec.Peer
-	routes   bgpspec.Routes
-	services map[string]AdvertisedService
 	// senders are, per peer and prefix, the services that send it.
 	senders map[peerPrefix][]*servicePlan
-	// handedOut is set once plan handed routes and services out: they are
-	// then the caller's, and copied before any change.
+	// current are the routes and services changes go to; spare are those
+	// of the plan handed out before (nil until then), behind current by
+	// what lagging lists.
+	current, spare planMaps
+	lagging        lag
+	// handedOut is set once plan handed current out: the next change
+	// switches to spare and leaves current to the caller (see own).
 	handedOut bool
+}
+
+// planMaps are the maps of a BGP plan that change with the services.
+type planMaps struct {
+	routes   bgpspec.Routes
+	services map[string]AdvertisedService
+}
+
+// lag is what changed in one planMaps since the other was like it.
+type lag struct {
+	routes   map[peerPrefix]bool
+	services map[string]bool
 }
 
 func newBGPPlanner(cfg *config.Config, nodes map[string]Node, selfName string) bgpPlanner {
@@ -46,7 +61,9 @@ func newBGPPlanner(cfg *config.Config, nodes map[string]Node, selfName string) b
 		b.sessions[peer.Name] = peer
 	}
 	b.adverts = nodeAdverts(cfg, self, b.sessions)
-	b.routes, b.services, b.senders = bgpspec.Routes{}, map[string]AdvertisedService{}, map[peerPrefix][]*servicePlan{}
+	b.senders = map[peerPrefix][]*servicePlan{}
+	b.current = planMaps{routes: bgpspec.Routes{}, services: map[string]AdvertisedService{}}
+	b.lagging = lag{routes: map[peerPrefix]bool{}, services: map[string]bool{}}
 	return b
 }
 
@@ -62,7 +79,8 @@ func (b *bgpPlanner) add(sp *servicePlan, self string) {
 		return
 	}
 	b.own()
-	b.services[sp.svc.Key] = sp.bgp.advertised
+	b.current.services[sp.svc.Key] = sp.bgp.advertised
+	b.lagging.services[sp.svc.Key] = true
 	for _, r := range sp.bgp.routes {
 		if !slices.Contains(b.senders[r.peerPrefix], sp) {
 			b.senders[r.peerPrefix] = append(b.senders[r.peerPrefix], sp)
@@ -77,7 +95,8 @@ func (b *bgpPlanner) remove(sp *servicePlan) {
 		return
 	}
 	b.own()
-	delete(b.services, sp.svc.Key)
+	delete(b.current.services, sp.svc.Key)
+	b.lagging.services[sp.svc.Key] = true
 	for _, r := range sp.bgp.routes {
 		b.senders[r.peerPrefix] = slices.DeleteFunc(b.senders[r.peerPrefix], func(other *servicePlan) bool { return other == sp })
 		b.merge(r.peerPrefix)
@@ -85,31 +104,19 @@ func (b *bgpPlanner) remove(sp *servicePlan) {
 	sp.bgp = serviceRoutes{}
 }
 
-// own copies the routes and services handed out, so that changing them
-// leaves the caller's as they were: one copy per change after a plan, and
-// none kept while nothing changes.
-func (b *bgpPlanner) own() {
-	if !b.handedOut {
-		return
-	}
-	routes := make(bgpspec.Routes, len(b.routes))
-	for peer, adverts := range b.routes {
-		routes[peer] = maps.Clone(adverts)
-	}
-	b.routes, b.services, b.handedOut = routes, maps.Clone(b.services), false
-}
-
 // merge sets a prefix's attributes for a peer from the services that send
 // it, or withdraws it when none does: the highest localPref (where the
 // configuration cannot tell that two advertisements conflict, see config's
 // checkLocalPrefs) and the union of the communities.
 func (b *bgpPlanner) merge(pp peerPrefix) {
+	b.lagging.routes[pp] = true
+	routes := b.current.routes
 	senders := b.senders[pp]
 	if len(senders) == 0 {
 		delete(b.senders, pp)
-		delete(b.routes[pp.peer], pp.prefix)
-		if len(b.routes[pp.peer]) == 0 {
-			delete(b.routes, pp.peer)
+		delete(routes[pp.peer], pp.prefix)
+		if len(routes[pp.peer]) == 0 {
+			delete(routes, pp.peer)
 		}
 		return
 	}
@@ -123,17 +130,67 @@ func (b *bgpPlanner) merge(pp peerPrefix) {
 	}
 	attrs.Communities = sortedUnique(attrs.Communities, cmp.Compare[uint32])
 	attrs.LargeCommunities = sortedUnique(attrs.LargeCommunities, compareLarge)
-	if b.routes[pp.peer] == nil {
-		b.routes[pp.peer] = bgpspec.Adverts{}
+	if routes[pp.peer] == nil {
+		routes[pp.peer] = bgpspec.Adverts{}
 	}
-	b.routes[pp.peer][pp.prefix] = attrs
+	routes[pp.peer][pp.prefix] = attrs
 }
 
-// plan returns the BGP plan; its maps are the caller's (see own).
+// own makes current safe to change after plan handed it out: it switches
+// to spare, the maps of the plan handed out before, brought up to date
+// with what changed since (the first time, a copy), and leaves current to
+// the caller. So the caller may keep a plan until the first change after
+// the next plan: the speaker keeps the plan it applied and compares it with
+// the next one, no more. A change costs what it changes, not a copy.
+func (b *bgpPlanner) own() {
+	if !b.handedOut {
+		return
+	}
+	b.handedOut = false
+	if b.spare.routes == nil {
+		b.spare = planMaps{routes: make(bgpspec.Routes, len(b.current.routes)), services: maps.Clone(b.current.services)}
+		for peer, adverts := range b.current.routes {
+			b.spare.routes[peer] = maps.Clone(adverts)
+		}
+	} else {
+		b.spare.catchUp(b.current, b.lagging)
+	}
+	clear(b.lagging.routes)
+	clear(b.lagging.services)
+	b.current, b.spare = b.spare, b.current
+}
+
+// catchUp makes m like to for the prefixes and services in changed.
+func (m planMaps) catchUp(to planMaps, changed lag) {
+	for pp := range changed.routes {
+		attrs, ok := to.routes[pp.peer][pp.prefix]
+		switch {
+		case ok && m.routes[pp.peer] == nil:
+			m.routes[pp.peer] = bgpspec.Adverts{pp.prefix: attrs}
+		case ok:
+			m.routes[pp.peer][pp.prefix] = attrs
+		default:
+			delete(m.routes[pp.peer], pp.prefix)
+			if len(m.routes[pp.peer]) == 0 {
+				delete(m.routes, pp.peer)
+			}
+		}
+	}
+	for key := range changed.services {
+		if svc, ok := to.services[key]; ok {
+			m.services[key] = svc
+		} else {
+			delete(m.services, key)
+		}
+	}
+}
+
+// plan returns the BGP plan; its maps stay as they are until the first
+// change after the next plan (see own).
 func (b *bgpPlanner) plan() BGPPlan {
 	plan := b.base
 	if b.active {
-		plan.Routes, plan.Services, b.handedOut = b.routes, b.services, true
+		plan.Routes, plan.Services, b.handedOut = b.current.routes, b.current.services, true
 	}
 	return plan
 }

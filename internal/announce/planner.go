@@ -237,8 +237,10 @@ func removeIndex(index map[string]map[string]bool, node, key string) {
 	}
 }
 
-// Plan returns the current plan. Its slices and maps are the caller's:
-// later events do not change them.
+// Plan returns the current plan. It stays as it is until the first change
+// after the next call of Plan: a caller may keep the plan it applied to
+// compare it with the next one, and no longer (the BGP maps are then
+// reused, so that a change costs what it changes, not a copy).
 func (p *Planner) Plan() Plan {
 	if p.snap.Config == nil {
 		return Plan{}

@@ -53,8 +53,8 @@ spec:
 // added, changed and deleted, members leaving and joining, the quorum and
 // the answered addresses changing) to a Planner and checks after each one
 // that its plan is the plan of the resulting snapshot computed afresh, and
-// that the plan it handed out before is unchanged (the speaker diffs the
-// two).
+// that the plan it handed out at the step before is unchanged (the speaker
+// diffs the two; see Plan).
 func TestPlannerEqualsCompute(t *testing.T) {
 	cfg := buildConfig(t, plannerConfig)
 	for seed := range uint64(60) {
