@@ -47,7 +47,8 @@ spec: {ipAddressPools: [scale]}
 // speaker's own state holds: the informer caches of the Services and
 // their EndpointSlices (decoded from JSON as from the API server, trimmed
 // as the informers trim them), their translation for the plan, and the
-// planner with the plan the speaker keeps as applied. GoBGP's part is
+// planner, after a first change, with the plan the speaker keeps as
+// applied. GoBGP's part is
 // internal/bgp's BenchmarkSpeakerMemory. Run it alone with -benchtime 1x.
 func BenchmarkSpeakerStateMemory(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
@@ -76,6 +77,12 @@ func BenchmarkSpeakerStateMemory(b *testing.B) {
 					Nodes:   map[string]announce.Node{"node1": {Name: "node1", Addresses: []netip.Addr{netip.MustParseAddr("172.30.0.11")}}},
 					Members: map[string]bool{"node1": true}}
 				planner := announce.NewPlanner(snap, election.NewElector())
+				planner.Plan()
+				// After its first change the planner holds two sets of
+				// BGP maps (see announce.Planner.Plan): its steady state.
+				changed := snap.Services[0]
+				changed.EndpointNodes = map[string]bool{"node1": true}
+				planner.UpdateService(changed)
 				applied := planner.Plan()
 				planned := heapInUse()
 				if len(applied.BGP.Services) != n {
