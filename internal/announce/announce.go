@@ -1,11 +1,13 @@
 // Package announce decides what one speaker announces: which service IPs its
 // node answers ARP/NDP for (layer 2, after the owner election), which BGP
 // sessions it keeps and which prefixes it advertises to which peer with which
-// attributes. Plan is a pure function of a Snapshot; the speaker applies the
-// difference between two plans to its layer 2 and BGP shells.
+// attributes. Compute is a pure function of a Snapshot; a Planner keeps the
+// same plan up to date event by event. The speaker applies the difference
+// between two plans to its layer 2 and BGP shells.
 package announce
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -46,6 +48,22 @@ type Node struct {
 	// them, or last reported them before it left; nil means its speaker was
 	// never heard of, and the node is assumed to reach every IP.
 	Interfaces []Interface
+}
+
+// Equal reports whether two Nodes are the same to a plan: every field
+// counts (TestNodeEqualCoversEveryField), and interfaces never heard of
+// (nil) differ from none.
+func (n Node) Equal(o Node) bool {
+	return n.Name == o.Name && maps.Equal(n.Labels, o.Labels) && slices.Equal(n.Addresses, o.Addresses) &&
+		(n.Interfaces == nil) == (o.Interfaces == nil) &&
+		slices.EqualFunc(n.Interfaces, o.Interfaces, func(a, b Interface) bool {
+			return a.Name == b.Name && slices.Equal(a.Prefixes, b.Prefixes)
+		})
+}
+
+// SameNodes reports whether two sets of Nodes are the same to a plan.
+func SameNodes(a, b map[string]Node) bool {
+	return maps.EqualFunc(a, b, Node.Equal)
 }
 
 // Interface is a network interface and the subnets configured on it.
@@ -100,13 +118,9 @@ type Plan struct {
 	BGP BGPPlan
 }
 
-// Compute returns the plan of s.Self.
-func Compute(s *Snapshot, elector Elector) Plan {
-	if s.Config == nil {
-		return Plan{}
-	}
-	owned, withoutQuorum, unowned := planL2(s, elector)
-	return Plan{L2: owned, L2Unowned: unowned, L2WithoutQuorum: withoutQuorum, BGP: planBGP(s)}
+// Compute returns the plan of s.Self: the plan of a new Planner.
+func Compute(s *Snapshot, elector *election.Elector) Plan {
+	return NewPlanner(s, elector).Plan()
 }
 
 // poolOf returns the pool holding ip, or nil.

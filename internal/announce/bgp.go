@@ -43,45 +43,28 @@ type AdvertisedService struct {
 	Peers []string
 }
 
-func planBGP(s *Snapshot) BGPPlan {
-	self, known := s.Nodes[s.Self]
-	if !known || excluded(self) {
-		return BGPPlan{}
-	}
-	plan := nodeSessions(s.Config, self)
-	if len(plan.Peers) == 0 {
-		return plan
-	}
-	plan.Services = map[string]AdvertisedService{}
-	plan.Routes = bgpspec.Routes{}
-	sessions := make(map[string]bgpspec.Peer, len(plan.Peers))
-	for _, p := range plan.Peers {
-		sessions[p.Name] = p
-	}
-	adverts := nodeAdverts(s.Config, self, sessions)
-	for i := range s.Services {
-		svc := &s.Services[i]
-		if !svc.HasUsableEndpoint(s.Self) {
-			continue // nothing here would answer: let the router send the traffic elsewhere
-		}
-		if advertised := planService(s.Config, svc, adverts, sessions, plan.Routes); len(advertised.Peers) > 0 {
-			plan.Services[svc.Key] = advertised
-		}
-	}
-	for _, adverts := range plan.Routes {
-		for prefix, attrs := range adverts {
-			attrs.Communities = sortedUnique(attrs.Communities, cmp.Compare[uint32])
-			attrs.LargeCommunities = sortedUnique(attrs.LargeCommunities, compareLarge)
-			adverts[prefix] = attrs
-		}
-	}
-	return plan
+// serviceRoutes is what one service adds to a node's BGP plan.
+type serviceRoutes struct {
+	advertised AdvertisedService
+	routes     []route
 }
 
-// planService adds the routes of one service to routes and returns what of
-// it is advertised.
-func planService(cfg *config.Config, svc *Service, adverts []nodeAdvert, sessions map[string]bgpspec.Peer, routes bgpspec.Routes) AdvertisedService {
-	var out AdvertisedService
+// route is one prefix an advertisement sends to a peer.
+type route struct {
+	peerPrefix
+	adv *config.BGPAdvertisement
+}
+
+// peerPrefix is one prefix advertised to one peer.
+type peerPrefix struct {
+	peer   string
+	prefix netip.Prefix
+}
+
+// routesOf returns what svc adds to the BGP plan: its prefixes to each peer
+// of the advertisements that announce it.
+func routesOf(cfg *config.Config, svc *Service, adverts []nodeAdvert, sessions map[string]bgpspec.Peer) serviceRoutes {
+	var out serviceRoutes
 	for _, ip := range svc.IPs {
 		pool := poolOf(cfg, ip)
 		if pool == nil {
@@ -101,21 +84,18 @@ func planService(cfg *config.Config, svc *Service, adverts []nodeAdvert, session
 				if !sessions[peer].Carries(ip) {
 					continue
 				}
-				if routes[peer] == nil {
-					routes[peer] = bgpspec.Adverts{}
-				}
-				routes[peer][prefix] = merge(routes[peer][prefix], adv.BGPAdvertisement)
-				if !slices.Contains(out.Peers, peer) {
-					out.Peers = append(out.Peers, peer)
+				out.routes = append(out.routes, route{peerPrefix{peer, prefix}, adv.BGPAdvertisement})
+				if !slices.Contains(out.advertised.Peers, peer) {
+					out.advertised.Peers = append(out.advertised.Peers, peer)
 				}
 				advertised = true
 			}
 		}
 		if advertised {
-			out.IPs = append(out.IPs, ip)
+			out.advertised.IPs = append(out.advertised.IPs, ip)
 		}
 	}
-	slices.Sort(out.Peers)
+	slices.Sort(out.advertised.Peers)
 	return out
 }
 

@@ -1,17 +1,13 @@
 package announce
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/election"
 )
-
-// Elector chooses the owner of each IP of a service among nodes.
-type Elector interface {
-	Elect(svc election.Service, nodes []election.Node) []election.Result
-}
 
 // L2Announcement is one address this node answers ARP/NDP for.
 type L2Announcement struct {
@@ -35,41 +31,6 @@ type L2Unowned struct {
 	Rejected []election.Rejection
 }
 
-// planL2 returns the addresses this node owns, those it was elected for
-// but does not take over for lack of quorum and, when this node is the one
-// that reports them, the addresses no node may own.
-func planL2(s *Snapshot, elector Elector) (owned []L2Announcement, withoutQuorum []netip.Addr, unowned []L2Unowned) {
-	self := s.Nodes[s.Self]
-	reporter := s.reportsUnowned()
-	for i := range s.Services {
-		svc := &s.Services[i]
-		advs := l2Advertisements(s.Config, svc)
-		if len(advs) == 0 {
-			continue
-		}
-		for _, r := range elect(s, svc, advs, elector) {
-			switch r.Owner {
-			case s.Self:
-				if !election.MayAnswer(s.Answering[r.IP], s.Quorum) {
-					withoutQuorum = append(withoutQuorum, r.IP)
-					continue
-				}
-				owned = append(owned, L2Announcement{IP: r.IP, Service: svc.Key, Interfaces: allowedInterfaces(advs, self),
-					AnyInterface: r.AnyInterface, Rejected: r.Rejected})
-			case "":
-				if !reporter {
-					continue
-				}
-				unowned = append(unowned, L2Unowned{IP: r.IP, Service: svc.Key, Rejected: r.Rejected})
-			}
-		}
-	}
-	slices.SortFunc(owned, func(a, b L2Announcement) int { return a.IP.Compare(b.IP) })
-	slices.SortFunc(unowned, func(a, b L2Unowned) int { return a.IP.Compare(b.IP) })
-	slices.SortFunc(withoutQuorum, netip.Addr.Compare)
-	return owned, withoutQuorum, unowned
-}
-
 // reportsUnowned reports whether this node reports the addresses no node
 // may own: the live member with the lowest name does, so that one Event is
 // written, not one per node.
@@ -85,37 +46,25 @@ func (s *Snapshot) reportsUnowned() bool {
 	return true
 }
 
-// l2Advertisements returns the L2Advertisements that announce svc.
-func l2Advertisements(cfg *config.Config, svc *Service) []*config.L2Advertisement {
+// l2Advertisements returns the L2Advertisements that announce svc and a
+// key that identifies them among the configuration's.
+func l2Advertisements(cfg *config.Config, svc *Service) ([]*config.L2Advertisement, string) {
 	if len(svc.IPs) == 0 {
-		return nil
+		return nil, ""
 	}
 	pool := poolOf(cfg, svc.IPs[0])
 	if pool == nil {
-		return nil
+		return nil, ""
 	}
 	var out []*config.L2Advertisement
-	for _, adv := range cfg.L2Advertisements {
+	var key []byte
+	for i, adv := range cfg.L2Advertisements {
 		if slices.Contains(adv.Pools, pool.Name) && adv.ServiceSelectors.Matches(svc.Labels) {
 			out = append(out, adv)
+			key = binary.AppendUvarint(key, uint64(i))
 		}
 	}
-	return out
-}
-
-// elect gathers every node's facts and runs the election of svc's
-// addresses.
-func elect(s *Snapshot, svc *Service, advs []*config.L2Advertisement, elector Elector) []election.Result {
-	nodes := make([]election.Node, 0, len(s.Nodes))
-	for _, node := range s.Nodes {
-		nodes = append(nodes, electionNode(s, svc, advs, node))
-	}
-	esvc := election.Service{
-		IPs:                          svc.IPs,
-		LocalTrafficPolicy:           svc.LocalTrafficPolicy,
-		SharedIPWithServiceSelectors: svc.AllowsSharedIP && anyServiceSelectors(advs),
-	}
-	return elector.Elect(esvc, nodes)
+	return out, string(key)
 }
 
 // anyServiceSelectors reports whether an advertisement has service selectors.
@@ -128,13 +77,13 @@ func anyServiceSelectors(advs []*config.L2Advertisement) bool {
 	return false
 }
 
-// electionNode gathers one node's facts for the election of svc.
-func electionNode(s *Snapshot, svc *Service, advs []*config.L2Advertisement, node Node) election.Node {
+// electionNode gathers one node's facts for the election of a service
+// announced by advs, endpoints aside.
+func electionNode(s *Snapshot, advs []*config.L2Advertisement, node Node) election.Node {
 	n := election.Node{
 		Name:            node.Name,
 		Member:          s.Members[node.Name],
 		ExcludedByLabel: excluded(node),
-		Endpoint:        svc.HasUsableEndpoint(node.Name),
 		SubnetsKnown:    node.Interfaces != nil,
 	}
 	for _, adv := range advs {

@@ -12,7 +12,7 @@ import (
 
 // planOf returns the addresses node announces, with members as its view
 // of the cluster and answering as what it answers before the plan.
-func planOf(s Snapshot, node string, members map[string]bool, answering map[netip.Addr]bool, elector Elector) Plan {
+func planOf(s Snapshot, node string, members map[string]bool, answering map[netip.Addr]bool, elector *election.Elector) Plan {
 	s.Self = node
 	s.Members = members
 	s.Answering = answering

@@ -122,6 +122,6 @@ metadata: {name: lan, namespace: metallb-system}
 	}
 }
 
-func mustConfig(t *testing.T, docs string) *config.Config {
+func mustConfig(t testing.TB, docs string) *config.Config {
 	return configtest.Build(t, docs)
 }

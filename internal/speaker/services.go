@@ -22,7 +22,7 @@ type serviceCache struct {
 
 	// Owned by the caller of refresh.
 	services map[string]announce.Service
-	list     []announce.Service // services sorted by key
+	list     []announce.Service // services sorted by key, nil when stale
 }
 
 func newServiceCache() *serviceCache {
@@ -39,38 +39,54 @@ func (c *serviceCache) invalidate(keys ...string) {
 }
 
 // refresh translates the changed Services again (translate reports false
-// for a Service that is gone or not announced) and returns every Service,
-// sorted by key, and whether any translation changed: a Service written
+// for a Service that is gone or not announced) and returns, sorted, the keys
+// whose translation changed: added, changed or gone. A Service written
 // without a change that matters to the plan (an annotation, its first
-// EndpointSlice before it has an address) changes nothing. The returned
-// slice is shared until the next refresh.
-func (c *serviceCache) refresh(translate func(key string) (announce.Service, bool)) ([]announce.Service, bool) {
+// EndpointSlice before it has an address) changes nothing.
+func (c *serviceCache) refresh(translate func(key string) (announce.Service, bool)) []string {
 	c.mu.Lock()
 	dirty := c.dirty
 	c.dirty = map[string]bool{}
 	c.mu.Unlock()
-	changed := false
+	var changed []string
 	for key := range dirty {
 		before, had := c.services[key]
 		svc, has := translate(key)
 		switch {
 		case has && (!had || !sameService(before, svc)):
 			c.services[key] = svc
-			changed = true
+			changed = append(changed, key)
 		case !has && had:
 			delete(c.services, key)
-			changed = true
+			changed = append(changed, key)
 		}
 	}
-	if !changed && c.list != nil {
-		return c.list, false
+	if len(changed) > 0 {
+		c.list = nil
+	}
+	slices.Sort(changed)
+	return changed
+}
+
+// get returns the translation of one Service, false when it is not
+// announced.
+func (c *serviceCache) get(key string) (announce.Service, bool) {
+	svc, ok := c.services[key]
+	return svc, ok
+}
+
+// all returns every Service, sorted by key; the slice is shared until a
+// refresh changes something.
+func (c *serviceCache) all() []announce.Service {
+	if c.list != nil {
+		return c.list
 	}
 	c.list = make([]announce.Service, 0, len(c.services))
 	for _, svc := range c.services {
 		c.list = append(c.list, svc)
 	}
 	slices.SortFunc(c.list, func(a, b announce.Service) int { return strings.Compare(a.Key, b.Key) })
-	return c.list, true
+	return c.list
 }
 
 // sameService reports whether two translations of a Service are equal.

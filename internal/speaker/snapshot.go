@@ -46,6 +46,15 @@ func nodeFor(node *corev1.Node, interfaces []announce.Interface) announce.Node {
 	}
 }
 
+// nodeChangesPlan reports whether a Node update changes what a plan reads
+// of the Node: its translation (nodeFor: name, labels, InternalIPs) or its
+// Ready condition (the membership signal without memberlist). Heartbeats,
+// other conditions, images, capacity and the like change nothing: such an
+// update costs no plan.
+func nodeChangesPlan(old, updated *corev1.Node) bool {
+	return !nodeFor(old, nil).Equal(nodeFor(updated, nil)) || nodeReady(old) != nodeReady(updated)
+}
+
 // internalIPs returns a node's InternalIP addresses, in status order.
 func internalIPs(node *corev1.Node) []netip.Addr {
 	var out []netip.Addr

@@ -1,8 +1,9 @@
 // Package speaker is the speaker's loop: it watches Services, EndpointSlices,
 // Nodes, the configuration and the memberlist members, computes this node's
 // plan with package announce, and applies the difference to the layer 2
-// announcer and the BGP speaker. Every input change triggers one
-// recomputation; changes arriving together are folded into one.
+// announcer and the BGP speaker. Every input change that the plan reads
+// brings the plan up to date at the cost of what changed (an
+// announce.Planner); changes arriving together are folded into one pass.
 package speaker
 
 import (
@@ -10,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -86,8 +89,9 @@ type Speaker struct {
 	members   *members.List
 	announcer *layer2.Announcer
 	bgpState  bgpApply
-	elector   *election.Elector
-	status    *statusWriter
+	// elector is shared by the plans, for its cache of balancing tables.
+	elector *election.Elector
+	status  *statusWriter
 	// interfaces remembers departed speakers' interfaces (used by
 	// reconcile only).
 	interfaces interfaceMemory
@@ -95,6 +99,7 @@ type Speaker struct {
 	configState *configstate.Reporter
 
 	cfg     *config.Config
+	planned plannerInputs
 	applied announce.Plan
 	changed chan struct{}
 
@@ -196,6 +201,15 @@ func (s *Speaker) signal(contextChanged bool) {
 	}
 }
 
+// nodeUpdated asks for a plan when a Node changed in a way the plan reads.
+func (s *Speaker) nodeUpdated(old, updated any) {
+	before, okBefore := old.(*corev1.Node)
+	after, okAfter := updated.(*corev1.Node)
+	if !okBefore || !okAfter || nodeChangesPlan(before, after) {
+		s.signal(true)
+	}
+}
+
 // Run announces until ctx is done, then leaves gracefully: it leaves the
 // memberlist cluster (so another node takes over at once), stops answering and
 // withdraws its BGP routes. It joins the memberlist cluster only once it can
@@ -211,7 +225,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	nodeNotify := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { s.signal(true) },
-		UpdateFunc: func(any, any) { s.signal(true) },
+		UpdateFunc: s.nodeUpdated,
 		DeleteFunc: func(any) { s.signal(true) },
 	}
 	// A Service, or one of its EndpointSlices, changed: translate it again.
@@ -369,10 +383,10 @@ func coalesceWait(lastCost, sinceLast time.Duration) time.Duration {
 	return max(0, min(coalesceFactor*lastCost, maxCoalesceWait)-sinceLast)
 }
 
-// snapshot gathers the plan's inputs from the caches, with services from
-// the service cache.
-func (s *Speaker) snapshot(services []announce.Service) *announce.Snapshot {
-	snap := &announce.Snapshot{Config: s.cfg, Self: s.opts.NodeName, Nodes: map[string]announce.Node{}, Members: map[string]bool{}, Services: services}
+// snapshot gathers the plan's inputs from the caches, Services aside (the
+// planner has them).
+func (s *Speaker) snapshot() *announce.Snapshot {
+	snap := &announce.Snapshot{Config: s.cfg, Self: s.opts.NodeName, Nodes: map[string]announce.Node{}, Members: map[string]bool{}}
 	metaByNode := map[string][]byte{}
 	if s.members != nil {
 		for _, m := range s.members.Members() {
@@ -395,6 +409,41 @@ func (s *Speaker) snapshot(services []announce.Service) *announce.Snapshot {
 	snap.Quorum = s.quorum(snap.Members)
 	snap.Answering = answering(s.applied)
 	return snap
+}
+
+// replan brings the plan up to date with snap: every Service is planned
+// again when the configuration or a Node (labels, addresses, interfaces)
+// changed, else only the Services that changed, and the Services whose
+// layer 2 owner a membership change can move.
+func (s *Speaker) replan(snap *announce.Snapshot, changedServices []string) announce.Plan {
+	p := &s.planned
+	if p.planner == nil || p.config != snap.Config || !announce.SameNodes(p.nodes, snap.Nodes) {
+		snap.Services = s.translated.all()
+		*p = plannerInputs{planner: announce.NewPlanner(snap, s.elector), config: snap.Config, nodes: snap.Nodes, members: snap.Members}
+		return p.planner.Plan()
+	}
+	for _, key := range changedServices {
+		if svc, ok := s.translated.get(key); ok {
+			p.planner.UpdateService(svc)
+		} else {
+			p.planner.DeleteService(key)
+		}
+	}
+	if !maps.Equal(p.members, snap.Members) {
+		p.planner.SetMembers(snap.Members, snap.Quorum)
+		p.members = snap.Members
+	}
+	p.planner.SetQuorum(snap.Quorum, snap.Answering)
+	return p.planner.Plan()
+}
+
+// plannerInputs is the speaker's Planner and what it was last told of the
+// configuration, the Nodes and the members.
+type plannerInputs struct {
+	planner *announce.Planner
+	config  *config.Config
+	nodes   map[string]announce.Node
+	members map[string]bool
 }
 
 // translateService reads a Service and its EndpointSlices from the caches
@@ -441,13 +490,13 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	if since.IsZero() {
 		since = time.Now()
 	}
-	services, servicesChanged := s.translated.refresh(s.translateService)
-	if !contextChanged && !servicesChanged {
+	changedServices := s.translated.refresh(s.translateService)
+	if !contextChanged && len(changedServices) == 0 {
 		return // nothing the plan depends on changed
 	}
 
-	snap := s.snapshot(services)
-	plan := announce.Compute(snap, s.elector)
+	snap := s.snapshot()
+	plan := s.replan(snap, changedServices)
 	s.applyL2(plan.L2)
 	if again := announce.Reannounce(s.applied.L2, plan.L2, reannounce); len(again) > 0 {
 		s.log.Info("announcing kept addresses again after a membership change", "addresses", len(again))
