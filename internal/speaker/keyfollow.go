@@ -134,10 +134,12 @@ func (s *Speaker) followKeys(ctx context.Context, node *corev1.Node) {
 		}
 		s.opts.Metrics.Speaker.SetMemberlistKeys(next)
 		msg := fmt.Sprintf("memberlist keys changed from %s to %s (primary first)", current, next)
-		s.log.Info(msg)
-		s.recorder.Event(node, corev1.EventTypeNormal, ReasonMemberlistKeyChanged, msg)
+		// Saved before it is announced: whoever sees the Event can rely on
+		// the next restart starting with these keys.
 		if err := saveKeys(s.opts.StateDir, mounted); err != nil {
 			s.log.Warn("the memberlist keys are not kept for the next restart", "err", err)
 		}
+		s.log.Info(msg)
+		s.recorder.Event(node, corev1.EventTypeNormal, ReasonMemberlistKeyChanged, msg)
 	}
 }
