@@ -143,7 +143,9 @@ type statusChecker struct {
 	first      map[string][]string
 	violations []string
 	changed    []string
-	maxShown   int
+	// firstShown are the moments Services first showed an address, in
+	// the order seen.
+	firstShown []time.Time
 	stop       context.CancelFunc
 }
 
@@ -190,6 +192,7 @@ func (c *statusChecker) observe(obj any, deleted bool) {
 		c.changed = append(c.changed, fmt.Sprintf("%s: %v, then %v (resourceVersion %s)", key, first, ips, svc.ResourceVersion))
 	} else if !ok && len(ips) > 0 {
 		c.first[key] = ips
+		c.firstShown = append(c.firstShown, time.Now())
 	}
 	c.checkShared(svc, key, ips)
 }
@@ -197,11 +200,7 @@ func (c *statusChecker) observe(obj any, deleted bool) {
 // checkShared records every other Service showing one of ips without the
 // same sharing key.
 func (c *statusChecker) checkShared(svc *corev1.Service, key string, ips []string) {
-	shown := 0
 	for otherKey, other := range c.services {
-		if len(shownIPs(other)) > 0 {
-			shown++
-		}
 		if otherKey == key {
 			continue
 		}
@@ -212,7 +211,6 @@ func (c *statusChecker) checkShared(svc *corev1.Service, key string, ips []strin
 			}
 		}
 	}
-	c.maxShown = max(c.maxShown, shown)
 }
 
 // report returns the violations and changes seen so far.
@@ -259,10 +257,18 @@ func percentile(durations []time.Duration, p float64) time.Duration {
 	return sorted[i]
 }
 
-// maxShownNow is the largest number of Services seen showing an address at
-// once.
-func (c *statusChecker) maxShownNow() int {
+// longestPause returns the longest time between two Services first showing
+// an address after since, and when it began.
+func (c *statusChecker) longestPause(since time.Time) (pause time.Duration, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.maxShown
+	for i := 1; i < len(c.firstShown); i++ {
+		if c.firstShown[i-1].Before(since) {
+			continue
+		}
+		if gap := c.firstShown[i].Sub(c.firstShown[i-1]); gap > pause {
+			pause, at = gap, c.firstShown[i-1]
+		}
+	}
+	return pause, at
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -100,8 +101,15 @@ func TestAPIServerOutage(t *testing.T) {
 		}
 		return nil
 	})
+	restartsAfter := containerRestarts(t, l)
 	t.Logf("Service created %s after the API server was ready, assigned %s after it was ready; container restarts before %v, after %v",
-		created.Round(100*time.Millisecond), time.Since(recovered).Round(100*time.Millisecond), restartsBefore, containerRestarts(t, l))
+		created.Round(100*time.Millisecond), time.Since(recovered).Round(100*time.Millisecond), restartsBefore, restartsAfter)
+	// A container that exits while the API server is down restarts with a
+	// growing back-off (up to 5 minutes), which delays every assignment
+	// after the outage by as much.
+	if !maps.Equal(restartsAfter, restartsBefore) {
+		t.Errorf("ironlb containers restarted during the outage: %v before, %v after", restartsBefore, restartsAfter)
+	}
 	if got := checker.assigned("default")["default/faults-kept"]; !slices.Equal(got, shown) {
 		t.Errorf("faults-kept shows %v after the outage, %v before", got, shown)
 	}

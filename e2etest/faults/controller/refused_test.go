@@ -27,6 +27,7 @@ import (
 
 	"github.com/ironlb/ironlb/e2etest/lab"
 	"github.com/ironlb/ironlb/internal/annotations"
+	"github.com/ironlb/ironlb/internal/controller"
 )
 
 // refuseLabel marks the Services whose status writes the refusing webhook
@@ -73,10 +74,12 @@ func TestRefusedStatusWriteKeepsAddressQuarantined(t *testing.T) {
 
 	second := inPool(ns, "second", "faults-one")
 	l.CreateService(t, second)
-	// The controller reconciles second within milliseconds; wait for two
-	// more refused writes of first so that it had time to.
-	lab.Eventually(t, time.Minute, "two more refused writes", func() error {
-		if n := refusing.refused.Load(); n < 4 {
+	lab.Eventually(t, time.Minute, "the controller finds faults-one exhausted for second", func() error {
+		return serviceEvent(ctx, l, ns, "second", controller.ReasonAllocationFailed)
+	})
+	// A few more retries of first's write, refused too.
+	lab.Eventually(t, time.Minute, "first's write is retried and refused", func() error {
+		if n := refusing.refused.Load(); n < 8 {
 			return fmt.Errorf("%d refused", n)
 		}
 		return nil
