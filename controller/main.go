@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -138,18 +139,26 @@ func serve(args []string, stderr io.Writer) error {
 	go states.Run(ctx)
 
 	reg := metrics.NewRegistry()
-	reconciler := controller.NewReconciler(clients, recorder, log, controller.Options{
+	reconcilerOptions := controller.Options{
 		Namespace: *f.namespace, LBClass: *f.lbClass, Workers: *f.workers,
 		PoolMetrics: metrics.NewAllocator(reg), ClientMetrics: metrics.NewK8sClient(reg),
 		ConfigState: states,
-	})
+	}
+	// Each term under the lease allocates with a reconciler of its own,
+	// which starts from the Services' status as a new process would.
+	var reconciler atomic.Pointer[controller.Reconciler]
+	allocate := func(ctx context.Context) error {
+		r := controller.NewReconciler(clients, recorder, log, reconcilerOptions)
+		reconciler.Store(r)
+		return r.Run(ctx)
+	}
 	host, identity := leaseIdentity()
 	election := &controller.Election{Kube: clients.Kube, Namespace: *f.namespace, Host: host, Identity: identity, Log: log}
 	// Readiness does not wait for the lease: a controller waiting for it
 	// still serves the webhook (see docs/reliability.md).
 	leaderReady := func() error {
-		if election.Leading() {
-			return reconciler.Ready()
+		if r := reconciler.Load(); election.Leading() && r != nil {
+			return r.Ready()
 		}
 		return nil
 	}
@@ -175,7 +184,7 @@ func serve(args []string, stderr io.Writer) error {
 		return metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: ready})
 	})
 	log.Info("controller starting", "namespace", *f.namespace, "lbClass", *f.lbClass)
-	return election.Run(ctx, reconciler.Run)
+	return election.Run(ctx, allocate)
 }
 
 // leaseIdentity returns the pod name (the hostname) and the name of this

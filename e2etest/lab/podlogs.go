@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // SpeakerLogPath is the file with node i's speaker log: the process's log
@@ -33,7 +34,10 @@ func (l *Lab) followSpeakerLogs(ctx context.Context) {
 }
 
 // followSpeakerLog follows the speaker containers of node i one after the
-// other, each once, appending their logs to SpeakerLogPath(i).
+// other, appending their logs to SpeakerLogPath(i). A stream that breaks
+// while the container runs (the API server stopped, StopAPIServer) is
+// taken up again from the second of the last line copied, so up to a
+// second of lines may appear twice.
 func (l *Lab) followSpeakerLog(ctx context.Context, i int) {
 	f, err := os.OpenFile(l.SpeakerLogPath(i), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -41,12 +45,16 @@ func (l *Lab) followSpeakerLog(ctx context.Context, i int) {
 		return
 	}
 	defer f.Close()
+	w := &timedWriter{w: f}
 	followed := map[string]bool{}
+	resume := map[string]time.Time{}
 	for ctx.Err() == nil {
 		if pod, id := l.unfollowedSpeaker(ctx, i, followed); id != "" {
 			followed[id] = true
-			if err := l.copyContainerLog(ctx, pod, f); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(f, "lab: following %s's log ended: %v\n", pod.Name, err)
+			if err := l.copyContainerLog(ctx, pod, w, resume[id]); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(f, "lab: following %s's log broke: %v; taking it up again\n", pod.Name, err)
+				delete(followed, id)
+				resume[id] = w.last
 			}
 			continue
 		}
@@ -55,6 +63,17 @@ func (l *Lab) followSpeakerLog(ctx context.Context, i int) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// timedWriter records when it last wrote.
+type timedWriter struct {
+	w    io.Writer
+	last time.Time
+}
+
+func (t *timedWriter) Write(p []byte) (int, error) {
+	t.last = time.Now()
+	return t.w.Write(p)
 }
 
 // unfollowedSpeaker returns a speaker pod on node i whose speaker container
@@ -74,10 +93,14 @@ func (l *Lab) unfollowedSpeaker(ctx context.Context, i int, followed map[string]
 	return nil, ""
 }
 
-// copyContainerLog streams the speaker container's log of pod into w until
-// the container ends.
-func (l *Lab) copyContainerLog(ctx context.Context, pod *corev1.Pod, w io.Writer) error {
-	stream, err := l.kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "speaker", Follow: true}).Stream(ctx)
+// copyContainerLog streams the speaker container's log of pod into w,
+// from since (the start if zero), until the container ends.
+func (l *Lab) copyContainerLog(ctx context.Context, pod *corev1.Pod, w io.Writer, since time.Time) error {
+	opts := &corev1.PodLogOptions{Container: "speaker", Follow: true}
+	if !since.IsZero() {
+		opts.SinceTime = &metav1.Time{Time: since}
+	}
+	stream, err := l.kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
 	if err != nil {
 		return err
 	}

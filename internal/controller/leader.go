@@ -60,11 +60,28 @@ type Election struct {
 // Leading reports whether lead is running.
 func (e *Election) Leading() bool { return e.leading.Load() }
 
-// Run waits for the Lease, then runs lead until ctx is done, lead returns or
-// the Lease is lost. The Lease is released only once lead has returned, so
-// the next leader never starts while this one still allocates. Run returns
-// nil when ctx ended it, lead's error, or an error when the Lease was lost.
+// Run waits for the Lease, then runs lead until ctx is done or lead
+// returns. The Lease is released only once lead has returned, so the next
+// leader never starts while this one still allocates. A Lease lost (not
+// renewed for RenewDeadline, as while the API server is down) stops lead;
+// the process then waits for the Lease again and runs lead anew (lead must
+// start from nothing each time) instead of exiting: a controller that
+// exited on every lost lease would, after a long API server outage, sit in
+// its container's restart back-off (up to 5 minutes) once the API server
+// is back. Run returns nil when ctx ended it, or lead's error.
 func (e *Election) Run(ctx context.Context, lead func(context.Context) error) error {
+	for {
+		err := e.runTerm(ctx, lead)
+		if !errors.Is(err, errLeaseLost) || ctx.Err() != nil {
+			return err
+		}
+		e.Log.Error("lost the controller lease: stopped allocating; waiting for it again", "identity", e.Identity)
+	}
+}
+
+// runTerm waits for the Lease, then runs lead until ctx is done, lead
+// returns or the Lease is lost (errLeaseLost).
+func (e *Election) runTerm(ctx context.Context, lead func(context.Context) error) error {
 	// The elector's context outlives ctx: on SIGTERM lead stops first, then
 	// the lease is released.
 	electCtx, stopElecting := context.WithCancel(context.WithoutCancel(ctx))

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -9,8 +10,10 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -158,5 +161,62 @@ func TestElectionTakesOverFromItsOwnPod(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A leader whose lease renewals fail (the API server is down) stops
+// allocating, then waits for the lease again and allocates anew once the
+// renewals succeed, instead of returning: the process must not exit into
+// its container's restart back-off.
+func TestElectionCampaignsAgainAfterLosingTheLease(t *testing.T) {
+	kube := fake.NewClientset()
+	var apiDown atomic.Bool
+	kube.PrependReactor("*", "leases", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		if apiDown.Load() {
+			return true, nil, errors.New("connection refused (injected)")
+		}
+		return false, nil, nil
+	})
+	e := testElection(kube, "leader")
+	terms := make(chan struct{}, 2)
+	var allocating atomic.Int32
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		done <- e.Run(ctx, func(ctx context.Context) error {
+			if allocating.Add(1) > 1 {
+				t.Error("two terms allocate at once")
+			}
+			terms <- struct{}{}
+			<-ctx.Done()
+			allocating.Add(-1)
+			return nil
+		})
+	}()
+	waitTerm := func(what string) {
+		t.Helper()
+		select {
+		case <-terms:
+		case err := <-done:
+			t.Fatalf("Run returned %v before %s", err, what)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+	waitTerm("the first term")
+	apiDown.Store(true)
+	deadline := time.Now().Add(30 * time.Second)
+	for e.Leading() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if e.Leading() {
+		t.Fatal("still allocating with every renewal failing")
+	}
+	apiDown.Store(false)
+	waitTerm("a second term once the lease can be renewed again")
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }
