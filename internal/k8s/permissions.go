@@ -20,8 +20,16 @@ type Permission struct {
 // configKinds are the metallb.io configuration resources.
 var configKinds = []string{"ipaddresspools", "l2advertisements", "bgpadvertisements", "bgppeers", "communities", "bfdprofiles"}
 
+// metricsAuth is what the secure metrics endpoint asks the API server:
+// whose bearer token a scrape carries, and whether that user may get
+// /metrics.
+var metricsAuth = []Permission{
+	{Group: "authentication.k8s.io", Resources: []string{"tokenreviews"}, Verbs: []string{"create"}, UsedBy: "metricsauth.Authorizer (secure metrics endpoint)"},
+	{Group: "authorization.k8s.io", Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}, UsedBy: "metricsauth.Authorizer (secure metrics endpoint)"},
+}
+
 // ControllerPermissions are what the controller's ServiceAccount needs.
-var ControllerPermissions = []Permission{
+var ControllerPermissions = append([]Permission{
 	{Resources: []string{"services", "namespaces"}, Verbs: []string{"list", "watch"}, UsedBy: "controller.Reconciler informers; webhook.ServicesInUse lists Services"},
 	{Resources: []string{"services/status"}, Verbs: []string{"patch"}, UsedBy: "controller.Reconciler.writeStatus (address and pool annotation)"},
 	{Resources: []string{"events"}, Verbs: []string{"create", "patch"}, UsedBy: "k8s.NewEventRecorder"},
@@ -34,10 +42,10 @@ var ControllerPermissions = []Permission{
 	{Namespaced: true, Resources: []string{"secrets"}, Names: []string{"webhook-server-cert"}, Verbs: []string{"update"}, UsedBy: "webhook.CertRotator renews the serving certificate"},
 	{Namespaced: true, Group: "coordination.k8s.io", Resources: []string{"leases"}, Verbs: []string{"create"}, UsedBy: "controller.Election"},
 	{Namespaced: true, Group: "coordination.k8s.io", Resources: []string{"leases"}, Names: []string{"ironlb-controller"}, Verbs: []string{"get", "update"}, UsedBy: "controller.Election"},
-}
+}, metricsAuth...)
 
 // SpeakerPermissions are what the speakers' ServiceAccount needs.
-var SpeakerPermissions = []Permission{
+var SpeakerPermissions = append([]Permission{
 	{Resources: []string{"services", "nodes"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker informers"},
 	{Group: "discovery.k8s.io", Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker informers"},
 	{Resources: []string{"events"}, Verbs: []string{"create", "patch"}, UsedBy: "k8s.NewEventRecorder"},
@@ -50,4 +58,4 @@ var SpeakerPermissions = []Permission{
 	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates/status"}, Verbs: []string{"update"}, UsedBy: "configstate.Reporter"},
 	{Namespaced: true, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}, UsedBy: "k8s.ConfigWatcher (BGP passwords); the memberlist key"},
 	{Namespaced: true, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker quorum: the Ready speaker pods (runningSpeakers)"},
-}
+}, metricsAuth...)
