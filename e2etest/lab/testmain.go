@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 // shared is the lab of the running test package, nil when there is none.
@@ -50,6 +52,9 @@ func Main(m *testing.M, opts Options) int {
 	if opts.Pods && !forbiddenNone(l) {
 		code = 1
 	}
+	if opts.Pods {
+		reportUnusedGrants(l)
+	}
 	if err := l.Down(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2etest: lab down:", err)
 		return 1
@@ -70,6 +75,23 @@ func forbiddenNone(l *Lab) bool {
 		fmt.Fprintln(os.Stderr, "e2etest: refused by RBAC:", e)
 	}
 	return len(forbidden) == 0
+}
+
+// reportUnusedGrants prints what the manifest grants ironlb's service
+// accounts and no request of this package's run used (docs/reliability.md,
+// least privilege). It only reports: one package exercises a part of what
+// ironlb does, and the union over a full run is what must cover the grants.
+func reportUnusedGrants(l *Lab) {
+	used, err := l.UsedRequests()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2etest: read the audit log:", err)
+		return
+	}
+	for account, perms := range map[string][]k8s.Permission{"controller": k8s.ControllerPermissions, "speaker": k8s.SpeakerPermissions} {
+		for _, grant := range k8s.UnusedGrants(perms, used[account]) {
+			fmt.Fprintf(os.Stderr, "e2etest: granted to %s, not used in this run: %s\n", account, grant)
+		}
+	}
 }
 
 // Shared returns the package's lab, skipping the test where there is none

@@ -1,5 +1,10 @@
 package k8s
 
+import (
+	"fmt"
+	"slices"
+)
+
 // Permission is one API permission a component needs, with the code that
 // uses it. manifests/base/20-rbac.yaml grants exactly these (a test in
 // manifests compares them): a verb the code starts using must be declared
@@ -59,3 +64,43 @@ var SpeakerPermissions = append([]Permission{
 	{Namespaced: true, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}, UsedBy: "k8s.ConfigWatcher (BGP passwords); the memberlist key"},
 	{Namespaced: true, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker quorum: the Ready speaker pods (runningSpeakers)"},
 }, metricsAuth...)
+
+// Request is one API request, as the API server's audit log records it.
+type Request struct {
+	Namespace string // empty for a cluster-scoped request
+	Group     string
+	Resource  string // with "/subresource" when there is one
+	Name      string
+	Verb      string
+}
+
+// UnusedGrants lists what perms grant and no request of used exercised,
+// one "group/resource verb" (with "[names]" when restricted) per verb. A
+// watch counts as a list too: client-go's informers list through a
+// watch (watch-list) and fall back to a plain list when the server
+// refuses one.
+func UnusedGrants(perms []Permission, used []Request) []string {
+	var unused []string
+	for _, p := range perms {
+		for _, res := range p.Resources {
+			for _, verb := range p.Verbs {
+				if !slices.ContainsFunc(used, func(r Request) bool { return p.grants(r, res, verb) }) {
+					line := p.Group + "/" + res + " " + verb
+					if len(p.Names) > 0 {
+						line += " " + fmt.Sprint(p.Names)
+					}
+					unused = append(unused, line)
+				}
+			}
+		}
+	}
+	return unused
+}
+
+// grants reports whether r is a request for verb on resource that p
+// allows.
+func (p Permission) grants(r Request, resource, verb string) bool {
+	verbMatches := r.Verb == verb || verb == "list" && r.Verb == "watch"
+	return verbMatches && r.Group == p.Group && r.Resource == resource &&
+		(len(p.Names) == 0 || slices.Contains(p.Names, r.Name)) && (!p.Namespaced || r.Namespace != "")
+}
