@@ -20,6 +20,10 @@ type Permission struct {
 	Verbs []string
 	// UsedBy names the code that needs it.
 	UsedBy string
+	// Rare, when set, names the unit test that drives a path a lab run may
+	// not take (a stale object, a renewal): the audit of a lab run does not
+	// require these verbs to be used.
+	Rare string
 }
 
 // configKinds are the metallb.io configuration resources.
@@ -74,22 +78,29 @@ type Request struct {
 	Verb      string
 }
 
+// UnusedGrant is a granted verb that no request used.
+type UnusedGrant struct {
+	// Grant is "group/resource verb", with "[names]" when restricted.
+	Grant string
+	// Rare is the permission's Rare: the unit test that drives it.
+	Rare string
+}
+
 // UnusedGrants lists what perms grant and no request of used exercised,
-// one "group/resource verb" (with "[names]" when restricted) per verb. A
-// watch counts as a list too: client-go's informers list through a
-// watch (watch-list) and fall back to a plain list when the server
-// refuses one.
-func UnusedGrants(perms []Permission, used []Request) []string {
-	var unused []string
+// one per verb. A watch counts as a list too: client-go's informers list
+// through a watch (watch-list) and fall back to a plain list when the
+// server refuses one.
+func UnusedGrants(perms []Permission, used []Request) []UnusedGrant {
+	var unused []UnusedGrant
 	for _, p := range perms {
 		for _, res := range p.Resources {
 			for _, verb := range p.Verbs {
 				if !slices.ContainsFunc(used, func(r Request) bool { return p.grants(r, res, verb) }) {
-					line := p.Group + "/" + res + " " + verb
+					grant := p.Group + "/" + res + " " + verb
 					if len(p.Names) > 0 {
-						line += " " + fmt.Sprint(p.Names)
+						grant += " " + fmt.Sprint(p.Names)
 					}
-					unused = append(unused, line)
+					unused = append(unused, UnusedGrant{Grant: grant, Rare: p.Rare})
 				}
 			}
 		}

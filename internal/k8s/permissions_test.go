@@ -10,7 +10,7 @@ func TestUnusedGrants(t *testing.T) {
 		{Resources: []string{"services", "nodes"}, Verbs: []string{"list", "watch"}},
 		{Resources: []string{"services/status"}, Verbs: []string{"patch"}},
 		{Namespaced: true, Group: "coordination.k8s.io", Resources: []string{"leases"}, Names: []string{"ironlb-controller"}, Verbs: []string{"get", "update"}},
-		{Group: "authentication.k8s.io", Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{Group: "authentication.k8s.io", Resources: []string{"tokenreviews"}, Verbs: []string{"create"}, Rare: "TestX"},
 	}
 	used := []Request{
 		{Resource: "services", Verb: "watch"}, // a watch-list: counts as list too
@@ -21,7 +21,8 @@ func TestUnusedGrants(t *testing.T) {
 		{Resource: "services", Verb: "patch"}, // not granted: ignored here
 	}
 	got := UnusedGrants(perms, used)
-	want := []string{"/nodes watch", "coordination.k8s.io/leases get [ironlb-controller]", "authentication.k8s.io/tokenreviews create"}
+	want := []UnusedGrant{{Grant: "/nodes watch"}, {Grant: "coordination.k8s.io/leases get [ironlb-controller]"},
+		{Grant: "authentication.k8s.io/tokenreviews create", Rare: "TestX"}}
 	if !slices.Equal(got, want) {
 		t.Errorf("UnusedGrants = %q, want %q", got, want)
 	}
