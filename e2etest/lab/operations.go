@@ -195,12 +195,14 @@ func (l *Lab) ControllerMetricsAddr() string {
 	return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(SecureMetricsPort))
 }
 
-// MetricsPort is the manifest's "monitoring" port of the controller and the
-// speakers (--metrics-addr=:7472).
+// MetricsPort is the plain metrics port of the controller and the speakers
+// (--metrics-addr): on every address in process mode, on loopback only in
+// pods mode (the manifest's --metrics-addr=127.0.0.1:7472).
 const MetricsPort = 7472
 
-// SpeakerMetricsAddr is node i's speaker metrics address as seen from the
-// root namespace: the speaker listens on :7472 inside the node's namespace.
+// SpeakerMetricsAddr is node i's speaker plain metrics address as seen from
+// the root namespace: in process mode the speaker listens on :7472 inside
+// the node's namespace (see SpeakerMetricsURL for either mode).
 func SpeakerMetricsAddr(i int) string {
 	return net.JoinHostPort(NodeIPv4(i).String(), strconv.Itoa(MetricsPort))
 }
