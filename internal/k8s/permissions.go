@@ -37,11 +37,15 @@ var metricsAuth = []Permission{
 	{Group: "authorization.k8s.io", Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}, UsedBy: "metricsauth.Authorizer (secure metrics endpoint)"},
 }
 
+// eventPatchTest drives the patch of a repeated Event.
+const eventPatchTest = "TestEventRecorderPatchesARepeatedEvent (internal/k8s)"
+
 // ControllerPermissions are what the controller's ServiceAccount needs.
 var ControllerPermissions = append([]Permission{
 	{Resources: []string{"services", "namespaces"}, Verbs: []string{"list", "watch"}, UsedBy: "controller.Reconciler informers; webhook.ServicesInUse lists Services"},
 	{Resources: []string{"services/status"}, Verbs: []string{"patch"}, UsedBy: "controller.Reconciler.writeStatus (address and pool annotation)"},
-	{Resources: []string{"events"}, Verbs: []string{"create", "patch"}, UsedBy: "k8s.NewEventRecorder"},
+	{Resources: []string{"events"}, Verbs: []string{"create"}, UsedBy: "k8s.NewEventRecorder"},
+	{Resources: []string{"events"}, Verbs: []string{"patch"}, UsedBy: "k8s.NewEventRecorder: an Event repeated", Rare: eventPatchTest},
 	{Group: "admissionregistration.k8s.io", Resources: []string{"validatingwebhookconfigurations"}, Names: []string{"metallb-webhook-configuration"}, Verbs: []string{"get", "update"}, UsedBy: "webhook.CertRotator publishes its CA"},
 	{Namespaced: true, Group: "metallb.io", Resources: configKinds, Verbs: []string{"list", "watch"}, UsedBy: "k8s.ConfigWatcher; k8s.Clients.ListConfig (webhook)"},
 	{Namespaced: true, Group: "metallb.io", Resources: []string{"ipaddresspools/status"}, Verbs: []string{"patch"}, UsedBy: "controller pool status writer"},
@@ -57,15 +61,21 @@ var ControllerPermissions = append([]Permission{
 var SpeakerPermissions = append([]Permission{
 	{Resources: []string{"services", "nodes"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker informers"},
 	{Group: "discovery.k8s.io", Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker informers"},
-	{Resources: []string{"events"}, Verbs: []string{"create", "patch"}, UsedBy: "k8s.NewEventRecorder"},
+	{Resources: []string{"events"}, Verbs: []string{"create"}, UsedBy: "k8s.NewEventRecorder"},
+	{Resources: []string{"events"}, Verbs: []string{"patch"}, UsedBy: "k8s.NewEventRecorder: an Event repeated", Rare: eventPatchTest},
 	{Namespaced: true, Group: "metallb.io", Resources: configKinds, Verbs: []string{"list", "watch"}, UsedBy: "k8s.ConfigWatcher"},
-	{Namespaced: true, Group: "metallb.io", Resources: []string{"bgppeers"}, Verbs: []string{"get"}, UsedBy: "speaker BGP apply reads a peer by name"},
-	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicel2statuses"}, Verbs: []string{"list", "create", "patch", "delete", "deletecollection"}, UsedBy: "speaker status writer; its layer 2 explanation patches the object"},
-	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicebgpstatuses"}, Verbs: []string{"list", "create", "delete", "deletecollection"}, UsedBy: "speaker status writer"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"bgppeers"}, Verbs: []string{"get"}, UsedBy: "speaker.bgpPeerRef: the Event about a peer it cannot apply names the peer's UID",
+		Rare: "TestOneBadPeerBlocksNoOther (e2etest/bgp, a lab test: a peer the speaker cannot apply)"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicel2statuses"}, Verbs: []string{"list", "create", "patch", "delete"}, UsedBy: "speaker status writer; its layer 2 explanation patches the object"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicebgpstatuses"}, Verbs: []string{"list", "create", "delete"}, UsedBy: "speaker status writer"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicel2statuses", "servicebgpstatuses"}, Verbs: []string{"deletecollection"}, UsedBy: "speaker status writer withdraws this node's objects on a graceful stop",
+		Rare: "TestStatusWithdrawnOnStop (internal/speaker)"},
 	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicel2statuses/status", "servicebgpstatuses/status"}, Verbs: []string{"patch"}, UsedBy: "speaker status writer"},
 	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates"}, Verbs: []string{"get", "create"}, UsedBy: "configstate.Reporter"},
 	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates/status"}, Verbs: []string{"update"}, UsedBy: "configstate.Reporter"},
-	{Namespaced: true, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}, UsedBy: "k8s.ConfigWatcher (BGP passwords); the memberlist key"},
+	{Namespaced: true, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}, UsedBy: "k8s.ConfigWatcher (BGP passwords)"},
+	{Namespaced: true, Resources: []string{"secrets"}, Verbs: []string{"get"}, UsedBy: "speaker.startMembers reads the memberlist key when METALLB_ML_SECRET_KEY is unset",
+		Rare: "the process-mode lab suites (e2etest/layer2), whose speakers run without METALLB_ML_SECRET_KEY"},
 	{Namespaced: true, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker quorum: the Ready speaker pods (runningSpeakers)"},
 }, metricsAuth...)
 
