@@ -35,6 +35,7 @@ import (
 	"github.com/ironlb/ironlb/internal/legacy"
 	"github.com/ironlb/ironlb/internal/logging"
 	"github.com/ironlb/ironlb/internal/metrics"
+	"github.com/ironlb/ironlb/internal/metricsauth"
 	"github.com/ironlb/ironlb/internal/statusview"
 	"github.com/ironlb/ironlb/internal/webhook"
 )
@@ -74,12 +75,12 @@ func program(stdin io.Reader) cli.Program {
 
 // serveFlags are the flags of running the controller.
 type serveFlags struct {
-	kubeconfig, namespace, lbClass       *string
-	workers                              *int
-	metricsAddr, metricsCert, metricsKey *string
-	webhookAddr, webhookHosts            *string
-	webhookLifetime                      *time.Duration
-	log                                  logging.Options
+	kubeconfig, namespace, lbClass *string
+	workers                        *int
+	metrics                        metrics.Flags
+	webhookAddr, webhookHosts      *string
+	webhookLifetime                *time.Duration
+	log                            logging.Options
 }
 
 func newServeFlags() (*flag.FlagSet, *serveFlags) {
@@ -89,13 +90,11 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 		namespace:       fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration"),
 		lbClass:         fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)"),
 		workers:         fs.Int("workers", controller.DefaultWorkers, "Services reconciled in parallel"),
-		metricsAddr:     fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz"),
-		metricsCert:     fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)"),
-		metricsKey:      fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint"),
 		webhookAddr:     fs.String("webhook-addr", ":9443", "address of the validating webhook (empty: no webhook)"),
 		webhookHosts:    fs.String("webhook-hosts", "", "further IP addresses or DNS names, comma-separated, the webhook certificate is valid for, when the API server calls the webhook by URL"),
 		webhookLifetime: fs.Duration("webhook-cert-lifetime", webhook.DefaultLifetime, "validity of the webhook certificates the controller issues; renewed after two thirds of it"),
 	}
+	f.metrics.AddFlags(fs)
 	f.log.AddFlags(fs)
 	return fs, f
 }
@@ -181,7 +180,8 @@ func serve(args []string, stderr io.Writer) error {
 		ready = func() error { return errors.Join(leaderReady(), rotator.Ready()) }
 	}
 	go serveLogged(log, "metrics", func() error {
-		return metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: ready})
+		authorizer := &metricsauth.Authorizer{Kube: clients.Kube, Log: log}
+		return metrics.ServeEach(ctx, f.metrics.Endpoints(metrics.ServerOptions{Gatherer: reg, Ready: ready}, authorizer.Wrap)...)
 	})
 	log.Info("controller starting", "namespace", *f.namespace, "lbClass", *f.lbClass)
 	return election.Run(ctx, allocate)

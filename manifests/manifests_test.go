@@ -13,9 +13,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
 )
@@ -89,7 +93,7 @@ func TestEveryObjectParsesAndEveryKindIsThere(t *testing.T) {
 			crds[crd.Spec.Names.Kind] = crd
 		}
 	}
-	for _, kind := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "DaemonSet", "Service"} {
+	for _, kind := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "DaemonSet", "Service", "NetworkPolicy"} {
 		if !slices.Contains(kinds, kind) {
 			t.Errorf("no %s in %s", kind, renderedFile)
 		}
@@ -174,7 +178,7 @@ func TestSpeakerDaemonSet(t *testing.T) {
 	for _, p := range c.Ports {
 		ports = append(ports, string(p.Protocol)+"/"+strconv.Itoa(int(p.ContainerPort)))
 	}
-	for _, want := range []string{"/7472", "TCP/7946", "UDP/7946"} {
+	for _, want := range []string{"/9120", "TCP/7946", "UDP/7946"} {
 		if !slices.Contains(ports, want) {
 			t.Errorf("ports %v miss %s", ports, want)
 		}
@@ -221,4 +225,69 @@ func onlyComments(doc []byte) bool {
 		}
 	}
 	return true
+}
+
+// The controller's pods take connections on the webhook port and the
+// secure metrics port only, from anywhere (the API server is not a pod); the
+// probes reach that metrics port over HTTPS, without a token. The lab's
+// bridge CNI does not enforce NetworkPolicies: this test is what checks it.
+func TestControllerNetworkPolicy(t *testing.T) {
+	var deploy *appsv1.Deployment
+	var policies []*networkingv1.NetworkPolicy
+	for _, obj := range decodeAll(t) {
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			deploy = o
+		case *networkingv1.NetworkPolicy:
+			policies = append(policies, o)
+		}
+	}
+	if deploy == nil || len(policies) != 1 {
+		t.Fatalf("want the controller Deployment and one NetworkPolicy, got %v and %d", deploy != nil, len(policies))
+	}
+	np := policies[0]
+	pod := deploy.Spec.Template
+	selector, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil || np.Namespace != deploy.Namespace || !selector.Matches(labels.Set(pod.Labels)) {
+		t.Fatalf("NetworkPolicy %s/%s does not select the controller's pods (%v)", np.Namespace, np.Name, err)
+	}
+	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) || len(np.Spec.Ingress) != 1 {
+		t.Fatalf("policy types %v, %d ingress rules; want Ingress and one rule", np.Spec.PolicyTypes, len(np.Spec.Ingress))
+	}
+	rule := np.Spec.Ingress[0]
+	if len(rule.From) != 0 {
+		t.Errorf("ingress limited to %v: the API server calling the webhook is not a pod", rule.From)
+	}
+	c := pod.Spec.Containers[0]
+	containerPorts := map[string]int32{}
+	for _, p := range c.Ports {
+		containerPorts[p.Name] = p.ContainerPort
+	}
+	var allowed []int32
+	for _, p := range rule.Ports {
+		if p.Protocol == nil || *p.Protocol != corev1.ProtocolTCP || p.Port == nil {
+			t.Errorf("port %+v: want TCP and a port", p)
+			continue
+		}
+		n := p.Port.IntVal
+		if p.Port.Type == intstr.String {
+			n = containerPorts[p.Port.StrVal]
+		}
+		allowed = append(allowed, n)
+	}
+	slices.Sort(allowed)
+	if want := []int32{9120, 9443}; !slices.Equal(allowed, want) {
+		t.Errorf("allowed ports %v, want %v (secure metrics, webhook)", allowed, want)
+	}
+	for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+		get := probe.HTTPGet
+		if get == nil || get.Scheme != corev1.URISchemeHTTPS || containerPorts[get.Port.StrVal] != 9120 {
+			t.Errorf("probe %+v: want HTTPS on the secure metrics port, which the policy allows", get)
+		}
+	}
+	for _, arg := range []string{"--metrics-addr=127.0.0.1:7472", "--secure-metrics-addr=:9120"} {
+		if !slices.Contains(c.Args, arg) {
+			t.Errorf("controller args %v miss %s", c.Args, arg)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -149,6 +150,16 @@ func TestPodMonitorsSelectThePods(t *testing.T) {
 	}
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	found := map[string]bool{}
+	tokenOf := map[string]string{} // Secret → its ServiceAccount
+	var readers, credentials []string
+	for _, obj := range decodeAll(t) {
+		if cr, ok := obj.(*rbacv1.ClusterRole); ok && cr.Name == "metallb-metrics-reader" {
+			if len(cr.Rules) != 1 || !slices.Equal(cr.Rules[0].NonResourceURLs, []string{"/metrics"}) || !slices.Equal(cr.Rules[0].Verbs, []string{"get"}) {
+				t.Errorf("ClusterRole metallb-metrics-reader rules %+v, want get on /metrics only", cr.Rules)
+			}
+			found["metallb-metrics-reader"] = true
+		}
+	}
 	for {
 		doc, err := reader.Read()
 		if err == io.EOF {
@@ -156,6 +167,33 @@ func TestPodMonitorsSelectThePods(t *testing.T) {
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		var kind struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name        string            `json:"name"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"metadata"`
+			RoleRef  rbacv1.RoleRef   `json:"roleRef"`
+			Subjects []rbacv1.Subject `json:"subjects"`
+		}
+		if err := yaml.Unmarshal(doc, &kind); err != nil {
+			t.Fatal(err)
+		}
+		switch kind.Kind {
+		case "Secret":
+			tokenOf[kind.Metadata.Name] = kind.Metadata.Annotations["kubernetes.io/service-account.name"]
+			continue
+		case "ClusterRoleBinding":
+			for _, s := range kind.Subjects {
+				if kind.RoleRef.Name == "metallb-metrics-reader" && s.Kind == "ServiceAccount" && s.Namespace == "metallb-system" {
+					readers = append(readers, s.Name)
+				}
+			}
+			continue
+		case "PodMonitor":
+		default:
+			continue
 		}
 		var pm struct {
 			APIVersion string `json:"apiVersion"`
@@ -173,16 +211,31 @@ func TestPodMonitorsSelectThePods(t *testing.T) {
 					MatchNames []string `json:"matchNames"`
 				} `json:"namespaceSelector"`
 				PodMetricsEndpoints []struct {
-					Port string `json:"port"`
-					Path string `json:"path"`
+					Port      string `json:"port"`
+					Path      string `json:"path"`
+					Scheme    string `json:"scheme"`
+					TLSConfig struct {
+						InsecureSkipVerify bool `json:"insecureSkipVerify"`
+					} `json:"tlsConfig"`
+					Authorization struct {
+						Type        string `json:"type"`
+						Credentials struct {
+							Name string `json:"name"`
+							Key  string `json:"key"`
+						} `json:"credentials"`
+					} `json:"authorization"`
 				} `json:"podMetricsEndpoints"`
 			} `json:"spec"`
 		}
 		if err := yaml.UnmarshalStrict(doc, &pm); err != nil {
 			t.Fatal(err)
 		}
-		if pm.Kind != "PodMonitor" {
-			continue
+		for _, ep := range pm.Spec.PodMetricsEndpoints {
+			auth := ep.Authorization
+			if ep.Scheme != "https" || !ep.TLSConfig.InsecureSkipVerify || auth.Type != "Bearer" || auth.Credentials.Key != "token" {
+				t.Errorf("PodMonitor %s: want HTTPS without verification (self-signed) and a bearer token, got %+v", pm.Metadata.Name, ep)
+			}
+			credentials = append(credentials, auth.Credentials.Name)
 		}
 		selector := labels.SelectorFromSet(pm.Spec.Selector.MatchLabels)
 		for component, set := range podLabels {
@@ -197,7 +250,14 @@ func TestPodMonitorsSelectThePods(t *testing.T) {
 			}
 		}
 	}
-	if !found["controller"] || !found["speaker"] {
-		t.Errorf("PodMonitors select %v, want the controller and the speakers", found)
+	if !found["controller"] || !found["speaker"] || !found["metallb-metrics-reader"] {
+		t.Errorf("PodMonitors select %v, want the controller and the speakers, and ClusterRole metallb-metrics-reader", found)
+	}
+	// Each PodMonitor's token is of a ServiceAccount bound to
+	// metallb-metrics-reader.
+	for _, secret := range credentials {
+		if sa := tokenOf[secret]; sa == "" || !slices.Contains(readers, sa) {
+			t.Errorf("PodMonitor token Secret %q: ServiceAccount %q, bound to metallb-metrics-reader: %v", secret, sa, readers)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/ironlb/ironlb/internal/logging"
 	"github.com/ironlb/ironlb/internal/members"
 	"github.com/ironlb/ironlb/internal/metrics"
+	"github.com/ironlb/ironlb/internal/metricsauth"
 	"github.com/ironlb/ironlb/internal/speaker"
 )
 
@@ -56,7 +57,7 @@ type serveFlags struct {
 	port                                     *int
 	probeInterval, probeTimeout              *time.Duration
 	suspicionMult                            *int
-	metricsAddr, metricsCert, metricsKey     *string
+	metrics                                  metrics.Flags
 	stateDir, secretDir                      *string
 	log                                      logging.Options
 }
@@ -75,9 +76,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	f.probeInterval = fs.Duration("memberlist-probe-interval", defaults.ProbeInterval, "how often a member is probed")
 	f.probeTimeout = fs.Duration("memberlist-probe-timeout", defaults.ProbeTimeout, "how long a probe waits for its ack")
 	f.suspicionMult = fs.Int("memberlist-suspicion-mult", defaults.SuspicionMult, "suspicion timeout multiplier")
-	f.metricsAddr = fs.String("metrics-addr", ":7472", "address of /metrics, /healthz and /readyz")
-	f.metricsCert = fs.String("metrics-tls-cert", "", "TLS certificate for the metrics endpoint (with --metrics-tls-key)")
-	f.metricsKey = fs.String("metrics-tls-key", "", "TLS key for the metrics endpoint")
+	f.metrics.AddFlags(fs)
 	f.secretDir = fs.String("memberlist-secret-dir", os.Getenv("METALLB_ML_SECRET_KEY_PATH"), "directory the memberlist Secret is mounted at, followed for key rotation (empty: the METALLB_ML_SECRET_KEY value, else the Secret read once from the API)")
 	f.stateDir = fs.String("state-dir", "", "directory kept across restarts (a hostPath) for the last valid configuration and the memberlist keys (empty: none kept)")
 	f.log.AddFlags(fs)
@@ -139,7 +138,8 @@ func serve(args []string, stderr io.Writer) error {
 	defer stopEvents()
 	sp := speaker.New(clients, recorder, log, opts)
 	go func() {
-		err := metrics.Serve(ctx, metrics.ServerOptions{Addr: *f.metricsAddr, CertFile: *f.metricsCert, KeyFile: *f.metricsKey, Gatherer: reg, Ready: sp.Ready, Healthy: sp.Healthy})
+		authorizer := &metricsauth.Authorizer{Kube: clients.Kube, Log: log}
+		err := metrics.ServeEach(ctx, f.metrics.Endpoints(metrics.ServerOptions{Gatherer: reg, Ready: sp.Ready, Healthy: sp.Healthy}, authorizer.Wrap)...)
 		if err != nil {
 			log.Error("metrics server stopped", "err", err)
 		}

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 // controlPlaneDir holds the control plane's credentials, etcd's data and
@@ -63,46 +66,89 @@ func (l *Lab) ForbiddenRequests() (forbidden []AuditEvent, audited int, err erro
 // readForbidden parses an audit log and returns the 403s of users whose
 // name starts with userPrefix, and the number of those users' events.
 func readForbidden(path, userPrefix string) (events []AuditEvent, audited int, err error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	scanner := bufio.NewScanner(f)
-	scanner.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-	for scanner.Scan() {
-		var event struct {
-			User struct {
-				Username string `json:"username"`
-			} `json:"user"`
-			Verb           string `json:"verb"`
-			RequestURI     string `json:"requestURI"`
-			Stage          string `json:"stage"`
-			StageTimestamp string `json:"stageTimestamp"`
-			ResponseStatus struct {
-				Code   int    `json:"code"`
-				Reason string `json:"reason"`
-			} `json:"responseStatus"`
-			Annotations map[string]string `json:"annotations"`
-		}
-		if err := json.Unmarshal(scanner.Bytes(), &event); err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", path, err)
-		}
-		if !strings.HasPrefix(event.User.Username, userPrefix) {
-			continue
-		}
+	err = scanAudit(path, userPrefix, func(event auditLine) {
 		audited++
 		if event.ResponseStatus.Code != 403 {
-			continue
+			return
 		}
 		events = append(events, AuditEvent{
 			User: event.User.Username, Verb: event.Verb, RequestURI: event.RequestURI,
 			Code: event.ResponseStatus.Code, Reason: event.ResponseStatus.Reason,
 			Timestamp: event.StageTimestamp, Annotations: event.Annotations,
 		})
+	})
+	return events, audited, err
+}
+
+// UsedRequests returns the requests each ironlb service account (by name:
+// "controller", "speaker") made since the lab came up, as the API server
+// audited them, once each, refused ones left out.
+func (l *Lab) UsedRequests() (map[string][]k8s.Request, error) {
+	return readUsed(auditLogPath, "system:serviceaccount:"+IronLBNamespace+":")
+}
+
+func readUsed(path, userPrefix string) (map[string][]k8s.Request, error) {
+	used := map[string][]k8s.Request{}
+	err := scanAudit(path, userPrefix, func(event auditLine) {
+		if event.ResponseStatus.Code == 403 || event.ObjectRef.Resource == "" {
+			return
+		}
+		ref := event.ObjectRef
+		r := k8s.Request{Namespace: ref.Namespace, Group: ref.APIGroup, Resource: ref.Resource, Name: ref.Name, Verb: event.Verb}
+		if ref.Subresource != "" {
+			r.Resource += "/" + ref.Subresource
+		}
+		account := strings.TrimPrefix(event.User.Username, userPrefix)
+		if !slices.Contains(used[account], r) {
+			used[account] = append(used[account], r)
+		}
+	})
+	return used, err
+}
+
+// auditLine is the part of an audit event the lab reads.
+type auditLine struct {
+	User struct {
+		Username string `json:"username"`
+	} `json:"user"`
+	Verb           string `json:"verb"`
+	RequestURI     string `json:"requestURI"`
+	StageTimestamp string `json:"stageTimestamp"`
+	ObjectRef      struct {
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+		Namespace   string `json:"namespace"`
+		Name        string `json:"name"`
+		APIGroup    string `json:"apiGroup"`
+	} `json:"objectRef"`
+	ResponseStatus struct {
+		Code   int    `json:"code"`
+		Reason string `json:"reason"`
+	} `json:"responseStatus"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// scanAudit calls each with every event of the audit log at path by a
+// user whose name starts with userPrefix; a missing log has none.
+func scanAudit(path, userPrefix string, each func(auditLine)) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	return events, audited, scanner.Err()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	scanner := bufio.NewScanner(f)
+	scanner.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+	for scanner.Scan() {
+		var event auditLine
+		if err := json.Unmarshal(scanner.Bytes(), &event); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if strings.HasPrefix(event.User.Username, userPrefix) {
+			each(event)
+		}
+	}
+	return scanner.Err()
 }

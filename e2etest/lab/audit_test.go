@@ -3,7 +3,10 @@ package lab
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 func TestReadForbidden(t *testing.T) {
@@ -41,5 +44,34 @@ func TestReadForbidden(t *testing.T) {
 	}
 	if _, _, err := readForbidden(path, "x"); err == nil {
 		t.Error("a corrupt log gave no error")
+	}
+}
+
+func TestReadUsed(t *testing.T) {
+	log := `{"verb":"watch","user":{"username":"system:serviceaccount:metallb-system:speaker"},"objectRef":{"resource":"nodes","apiVersion":"v1"},"responseStatus":{"code":200}}
+{"verb":"watch","user":{"username":"system:serviceaccount:metallb-system:speaker"},"objectRef":{"resource":"nodes","apiVersion":"v1"},"responseStatus":{"code":200}}
+{"verb":"patch","user":{"username":"system:serviceaccount:metallb-system:controller"},"objectRef":{"resource":"services","subresource":"status","namespace":"default","name":"web"},"responseStatus":{"code":200}}
+{"verb":"update","user":{"username":"system:serviceaccount:metallb-system:controller"},"objectRef":{"resource":"leases","namespace":"metallb-system","name":"ironlb-controller","apiGroup":"coordination.k8s.io"},"responseStatus":{"code":200}}
+{"verb":"create","user":{"username":"system:serviceaccount:metallb-system:controller"},"objectRef":{"resource":"secrets","namespace":"metallb-system"},"responseStatus":{"code":403}}
+{"verb":"get","user":{"username":"system:serviceaccount:metallb-system:controller"},"requestURI":"/healthz","responseStatus":{"code":200}}
+{"verb":"list","user":{"username":"system:serviceaccount:kube-system:other"},"objectRef":{"resource":"pods"},"responseStatus":{"code":200}}
+`
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readUsed(path, "system:serviceaccount:metallb-system:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]k8s.Request{
+		"speaker": {{Resource: "nodes", Verb: "watch"}},
+		"controller": {
+			{Namespace: "default", Resource: "services/status", Name: "web", Verb: "patch"},
+			{Namespace: "metallb-system", Group: "coordination.k8s.io", Resource: "leases", Name: "ironlb-controller", Verb: "update"},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("readUsed = %+v\nwant %+v", got, want)
 	}
 }

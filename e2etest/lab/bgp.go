@@ -81,7 +81,8 @@ func (l *Lab) SpeakerMetrics(ctx context.Context, i int) (string, error) {
 		},
 	}
 	defer client.CloseIdleConnections()
-	url := fmt.Sprintf("http://%s/metrics", net.JoinHostPort(n.IPv4.String(), strconv.Itoa(SpeakerMetricsPort)))
+	// The plain endpoint, on loopback in pods mode (--metrics-addr=127.0.0.1:7472).
+	url := fmt.Sprintf("http://%s/metrics", net.JoinHostPort("127.0.0.1", strconv.Itoa(SpeakerMetricsPort)))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err

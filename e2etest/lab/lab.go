@@ -51,6 +51,11 @@ type Options struct {
 	// Deployment's args, and SpeakerArgs are not supported.
 	ControllerArgs []string
 	SpeakerArgs    []string
+	// RequireGrantsUsed (pods mode) fails a full run of the package (no
+	// -run filter) when a verb the manifest grants ironlb's service
+	// accounts was used by no request of the run, unless its declaration
+	// names the test that drives it (k8s.Permission.Rare).
+	RequireGrantsUsed bool
 	// Log receives progress lines; os.Stderr when nil.
 	Log io.Writer
 }

@@ -172,13 +172,17 @@ func (l *Lab) WebhookCertificate(ctx context.Context) ([]byte, error) {
 // ControllerBinary is the path of the controller the lab built.
 func (l *Lab) ControllerBinary() string { return l.bins.controller }
 
-// ControllerMetricsURL is the controller's metrics endpoint.
+// ControllerMetricsURL is the controller's metrics endpoint: HTTPS in pods
+// mode (Scrape brings the token).
 func (l *Lab) ControllerMetricsURL() string {
+	if l.opts.Pods {
+		return "https://" + l.ControllerMetricsAddr() + "/metrics"
+	}
 	return "http://" + l.ControllerMetricsAddr() + "/metrics"
 }
 
 // ControllerMetricsAddr is the controller's --metrics-addr (host:port); in
-// pods mode the Ready controller pod's IP and monitoring port (the root
+// pods mode the Ready controller pod's IP and secure metrics port (the root
 // namespace routes every pod range), empty when there is none.
 func (l *Lab) ControllerMetricsAddr() string {
 	if !l.opts.Pods {
@@ -188,20 +192,23 @@ func (l *Lab) ControllerMetricsAddr() string {
 	if err != nil {
 		return ""
 	}
-	return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(MetricsPort))
+	return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(SecureMetricsPort))
 }
 
-// MetricsPort is the manifest's "monitoring" port of the controller and the
-// speakers (--metrics-addr=:7472).
+// MetricsPort is the plain metrics port of the controller and the speakers
+// (--metrics-addr): on every address in process mode, on loopback only in
+// pods mode (the manifest's --metrics-addr=127.0.0.1:7472).
 const MetricsPort = 7472
 
-// SpeakerMetricsAddr is node i's speaker metrics address as seen from the
-// root namespace: the speaker listens on :7472 inside the node's namespace.
+// SpeakerMetricsAddr is node i's speaker plain metrics address as seen from
+// the root namespace: in process mode the speaker listens on :7472 inside
+// the node's namespace (see SpeakerMetricsURL for either mode).
 func SpeakerMetricsAddr(i int) string {
 	return net.JoinHostPort(NodeIPv4(i).String(), strconv.Itoa(MetricsPort))
 }
 
-// Scrape returns the body of a metrics endpoint (http://host:port/metrics).
+// Scrape returns the body of a metrics endpoint (http://host:port/metrics,
+// or https:// with the metrics reader's token, see MetricsReaderToken).
 func Scrape(ctx context.Context, endpoint string) (string, error) {
 	if _, err := url.Parse(endpoint); err != nil {
 		return "", err
@@ -212,7 +219,11 @@ func Scrape(ctx context.Context, endpoint string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client, err := scrapeRequest(req)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
 	}

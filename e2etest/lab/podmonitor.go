@@ -33,8 +33,17 @@ type podMonitor struct {
 			MatchNames []string `json:"matchNames"`
 		} `json:"namespaceSelector"`
 		PodMetricsEndpoints []struct {
-			Port string `json:"port"`
-			Path string `json:"path"`
+			Port      string `json:"port"`
+			Path      string `json:"path"`
+			Scheme    string `json:"scheme"`
+			TLSConfig struct {
+				InsecureSkipVerify bool `json:"insecureSkipVerify"`
+			} `json:"tlsConfig"`
+			Authorization struct {
+				Credentials struct {
+					Name string `json:"name"`
+				} `json:"credentials"`
+			} `json:"authorization"`
 		} `json:"podMetricsEndpoints"`
 	} `json:"spec"`
 }
@@ -65,13 +74,17 @@ func readPodMonitors(file string) ([]podMonitor, error) {
 // endpoint, named after the monitor: its targets are in the file that
 // writePodMonitorTargets keeps up to date in dir (Debian's Prometheus is
 // built without Kubernetes discovery, so the lab discovers the pods as the
-// Prometheus Operator's configuration would).
-func podMonitorJob(m podMonitor, dir string) map[string]any {
-	path := m.Spec.PodMetricsEndpoints[0].Path
+// Prometheus Operator's configuration would). An endpoint with
+// authorization credentials reads its bearer token from tokenFile (the
+// operator reads the Secret; the lab requests a token of the same
+// ServiceAccount, see MetricsReaderToken).
+func podMonitorJob(m podMonitor, dir, tokenFile string) map[string]any {
+	ep := m.Spec.PodMetricsEndpoints[0]
+	path := ep.Path
 	if path == "" {
 		path = "/metrics"
 	}
-	return map[string]any{
+	job := map[string]any{
 		"job_name":     m.Metadata.Name,
 		"metrics_path": path,
 		"file_sd_configs": []map[string]any{{
@@ -79,6 +92,16 @@ func podMonitorJob(m podMonitor, dir string) map[string]any {
 			"refresh_interval": "1s",
 		}},
 	}
+	if ep.Scheme != "" {
+		job["scheme"] = ep.Scheme
+	}
+	if ep.TLSConfig.InsecureSkipVerify {
+		job["tls_config"] = map[string]any{"insecure_skip_verify": true}
+	}
+	if ep.Authorization.Credentials.Name != "" {
+		job["authorization"] = map[string]any{"type": "Bearer", "credentials_file": tokenFile}
+	}
+	return job
 }
 
 // targetsFile is where the targets of m's job are.

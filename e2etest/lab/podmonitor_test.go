@@ -11,7 +11,7 @@ import (
 
 // TestPodMonitorTargets: the shipped PodMonitors select the controller and
 // speaker pods by their labels and namespace, and scrape the port named
-// monitoring of running pods, labelled with the pod's name; other pods,
+// metricshttps of running pods over HTTPS with the reader's token, labelled with the pod's name; other pods,
 // pods being deleted or without an IP are no targets.
 func TestPodMonitorTargets(t *testing.T) {
 	monitors, err := readPodMonitors(filepath.Join("..", "..", "manifests", "prometheus", "podmonitors.yaml"))
@@ -25,7 +25,7 @@ func TestPodMonitorTargets(t *testing.T) {
 		p := corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app": "metallb", "component": component}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Ports: []corev1.ContainerPort{
-				{Name: "monitoring", ContainerPort: 7472}, {Name: "memberlist-tcp", ContainerPort: 7946}}}}},
+				{Name: "metricshttps", ContainerPort: 9120}, {Name: "memberlist-tcp", ContainerPort: 7946}}}}},
 			Status: corev1.PodStatus{PodIP: ip},
 		}
 		if deleting {
@@ -42,15 +42,17 @@ func TestPodMonitorTargets(t *testing.T) {
 		pod("web", "metallb-system", "web", "10.244.1.3", false),
 	}
 	for i, want := range [][]fileTargets{
-		{{Targets: []string{"10.244.1.2:7472"}, Labels: map[string]string{"pod": "controller-1", "namespace": "metallb-system"}}},
-		{{Targets: []string{"172.30.0.11:7472"}, Labels: map[string]string{"pod": "speaker-a", "namespace": "metallb-system"}}},
+		{{Targets: []string{"10.244.1.2:9120"}, Labels: map[string]string{"pod": "controller-1", "namespace": "metallb-system"}}},
+		{{Targets: []string{"172.30.0.11:9120"}, Labels: map[string]string{"pod": "speaker-a", "namespace": "metallb-system"}}},
 	} {
 		if got := podMonitorTargets(pods, monitors[i]); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: targets %+v, want %+v", monitors[i].Metadata.Name, got, want)
 		}
 	}
-	job := podMonitorJob(monitors[1], "/dir")
-	if job["job_name"] != "speaker" || job["metrics_path"] != "/metrics" {
+	job := podMonitorJob(monitors[1], "/dir", "/dir/token")
+	if job["job_name"] != "speaker" || job["metrics_path"] != "/metrics" || job["scheme"] != "https" ||
+		!reflect.DeepEqual(job["tls_config"], map[string]any{"insecure_skip_verify": true}) ||
+		!reflect.DeepEqual(job["authorization"], map[string]any{"type": "Bearer", "credentials_file": "/dir/token"}) {
 		t.Errorf("job %v", job)
 	}
 	if _, err := readPodMonitors(filepath.Join("..", "..", "manifests", "prometheus", "rules.yaml")); err == nil {

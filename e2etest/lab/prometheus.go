@@ -124,9 +124,17 @@ func (l *Lab) prometheusConfig(opts PrometheusOptions, p *Prometheus) ([]byte, e
 		if err := l.writePodMonitorTargets(ctx, monitors, p.dir); err != nil {
 			return nil, err
 		}
+		token, err := l.MetricsReaderToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tokenFile := filepath.Join(p.dir, "metrics-reader-token")
+		if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+			return nil, err
+		}
 		var jobs []map[string]any
 		for _, m := range monitors {
-			jobs = append(jobs, podMonitorJob(m, p.dir))
+			jobs = append(jobs, podMonitorJob(m, p.dir, tokenFile))
 		}
 		config["scrape_configs"] = jobs
 		return yaml.Marshal(config)

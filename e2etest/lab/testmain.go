@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 // shared is the lab of the running test package, nil when there is none.
@@ -50,6 +53,9 @@ func Main(m *testing.M, opts Options) int {
 	if opts.Pods && !forbiddenNone(l) {
 		code = 1
 	}
+	if opts.Pods && !reportUnusedGrants(l, opts.RequireGrantsUsed && fullRun()) {
+		code = 1
+	}
 	if err := l.Down(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2etest: lab down:", err)
 		return 1
@@ -70,6 +76,39 @@ func forbiddenNone(l *Lab) bool {
 		fmt.Fprintln(os.Stderr, "e2etest: refused by RBAC:", e)
 	}
 	return len(forbidden) == 0
+}
+
+// reportUnusedGrants prints what the manifest grants ironlb's service
+// accounts and no request of this package's run used (docs/reliability.md,
+// least privilege). With require, it reports whether every grant not
+// marked rare was used; otherwise it only reports (a package that
+// exercises a part of ironlb) and returns true.
+func reportUnusedGrants(l *Lab, require bool) bool {
+	used, err := l.UsedRequests()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2etest: read the audit log:", err)
+		return !require
+	}
+	ok := true
+	for _, account := range []string{"controller", "speaker"} {
+		perms := map[string][]k8s.Permission{"controller": k8s.ControllerPermissions, "speaker": k8s.SpeakerPermissions}[account]
+		for _, u := range k8s.UnusedGrants(perms, used[account]) {
+			if u.Rare != "" {
+				fmt.Fprintf(os.Stderr, "e2etest: granted to %s, not used in this run (a rare path, driven by %s): %s\n", account, u.Rare, u.Grant)
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "e2etest: granted to %s, not used in this run: %s\n", account, u.Grant)
+			ok = false
+		}
+	}
+	return ok || !require
+}
+
+// fullRun reports whether every test of the package ran (no -run filter):
+// only then must the run have used every grant.
+func fullRun() bool {
+	f := flag.Lookup("test.run")
+	return f == nil || f.Value.String() == ""
 }
 
 // Shared returns the package's lab, skipping the test where there is none

@@ -172,7 +172,7 @@ func waitStale(t *testing.T, l *lab.Lab, value int) {
 	t.Helper()
 	endpoints := []string{l.ControllerMetricsURL()}
 	for i := 1; i <= l.NodeCount(); i++ {
-		endpoints = append(endpoints, "http://"+lab.SpeakerMetricsAddr(i)+"/metrics")
+		endpoints = append(endpoints, l.SpeakerMetricsURL(i))
 	}
 	want := fmt.Sprintf("\nmetallb_k8s_client_config_stale_bool %d\n", value)
 	for _, e := range endpoints {

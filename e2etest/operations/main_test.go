@@ -29,11 +29,13 @@ const webhookLifetime = "30s"
 // The package runs ironlb as users do (pods mode): the manifest applied
 // unchanged, the API server calling the webhook through its Service, and
 // the controller Deployment's args extended with a short certificate
-// lifetime.
+// lifetime. A full run must use every verb the manifest grants, but those
+// declared rare (docs/reliability.md, least privilege).
 func TestMain(m *testing.M) {
 	os.Exit(lab.Main(m, lab.Options{
-		Pods:           true,
-		ControllerArgs: []string{"--webhook-cert-lifetime", webhookLifetime},
+		Pods:              true,
+		ControllerArgs:    []string{"--webhook-cert-lifetime", webhookLifetime},
+		RequireGrantsUsed: true,
 	}))
 }
 

@@ -1,7 +1,10 @@
 package operations
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"sort"
 	"strings"
@@ -11,6 +14,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
 )
@@ -69,9 +74,6 @@ func missing(families map[string]*dto.MetricFamily, want []string) []string {
 	return out
 }
 
-// speakerEndpoint is node i's speaker's metrics URL.
-func speakerEndpoint(i int) string { return "http://" + lab.SpeakerMetricsAddr(i) + "/metrics" }
-
 const (
 	bgpPeer = `apiVersion: metallb.io/v1beta2
 kind: BGPPeer
@@ -120,7 +122,7 @@ func TestEveryMetricIsExported(t *testing.T) {
 	for _, path := range []string{"/healthz", "/readyz"} {
 		endpoints := []string{strings.TrimSuffix(l.ControllerMetricsURL(), "/metrics") + path}
 		for i := 1; i <= l.NodeCount(); i++ {
-			endpoints = append(endpoints, strings.TrimSuffix(speakerEndpoint(i), "/metrics")+path)
+			endpoints = append(endpoints, strings.TrimSuffix(l.SpeakerMetricsURL(i), "/metrics")+path)
 		}
 		for _, e := range endpoints {
 			if _, err := lab.Scrape(ctx, e); err != nil {
@@ -163,7 +165,7 @@ func TestEveryMetricIsExported(t *testing.T) {
 	lab.Eventually(t, 60*time.Second, "every speaker exports its families", func() error {
 		owner = 0
 		for i := 1; i <= l.NodeCount(); i++ {
-			families, err := metricsOf(t, speakerEndpoint(i))
+			families, err := metricsOf(t, l.SpeakerMetricsURL(i))
 			if err != nil {
 				return err
 			}
@@ -226,4 +228,66 @@ func TestEveryMetricIsExported(t *testing.T) {
 		return nil
 	})
 	t.Logf("%s announced by %s, %s by every node", l2IP, lab.NodeName(owner), bgpIP)
+}
+
+// TestMetricsNeedAToken: on the network, the controller's and the speakers'
+// /metrics answer only HTTPS requests whose bearer token the API server
+// authenticates and authorizes (ClusterRole metallb-metrics-reader); the
+// probes answer without one.
+func TestMetricsNeedAToken(t *testing.T) {
+	l := setup(t)
+	ctx := t.Context()
+	reader, err := l.MetricsReaderToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A ServiceAccount that nothing allows to read metrics.
+	const stranger = "metrics-stranger"
+	if _, err := l.Kubectl(ctx, "", "create", "serviceaccount", stranger, "-n", "default"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Kubectl(context.Background(), "", "delete", "serviceaccount", stranger, "-n", "default") })
+	tr, err := l.KubeClient().CoreV1().ServiceAccounts("default").CreateToken(ctx, stranger, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer client.CloseIdleConnections()
+	status := func(url, token string) int {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	endpoints := []string{l.ControllerMetricsURL(), l.SpeakerMetricsURL(1)}
+	for _, url := range endpoints {
+		if !strings.HasPrefix(url, "https://") {
+			t.Fatalf("%s: not HTTPS", url)
+		}
+		for _, c := range []struct {
+			who   string
+			token string
+			want  int
+		}{{"no token", "", 401}, {"a forged token", "forged", 401}, {"a stranger", tr.Status.Token, 403}, {"the reader", reader, 200}} {
+			if got := status(url, c.token); got != c.want {
+				t.Errorf("%s with %s: %d, want %d", url, c.who, got, c.want)
+			}
+		}
+		if got := status(strings.TrimSuffix(url, "/metrics")+"/healthz", ""); got != 200 {
+			t.Errorf("%s /healthz without a token: %d, want 200", url, got)
+		}
+	}
+	// The plain endpoint listens on loopback only: not reachable on the node's address.
+	if _, err := lab.Scrape(ctx, "http://"+lab.SpeakerMetricsAddr(1)+"/metrics"); err == nil {
+		t.Errorf("the speaker's plain metrics answer on %s", lab.SpeakerMetricsAddr(1))
+	}
 }

@@ -185,3 +185,70 @@ func TestServerTLSOptionErrors(t *testing.T) {
 		t.Error("bad address accepted")
 	}
 }
+
+// An endpoint with Authorize speaks TLS with a self-signed certificate when
+// no files are given, guards /metrics, and leaves the probes open.
+func TestServerAuthorizedEndpoint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	NewK8sClient(reg).ConfigBuilt(nil)
+	onlyGood := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer good" {
+				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	addr := startServer(t, ServerOptions{Gatherer: reg, Authorize: onlyGood})
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer client.CloseIdleConnections()
+	base := "https://" + addr
+
+	if code, body := get(t, http.DefaultClient, "http://"+addr+"/metrics"); code != http.StatusBadRequest {
+		t.Errorf("plain HTTP /metrics = %d %q, want 400 (TLS only)", code, body)
+	}
+	if code, _ := get(t, client, base+"/metrics"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token = %d, want 401", code)
+	}
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer good")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "metallb_k8s_client_config_loaded_bool 1") {
+		t.Errorf("/metrics with the token = %d %q", resp.StatusCode, body)
+	}
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		if code, body := get(t, client, base+probe); code != http.StatusOK || body != "ok\n" {
+			t.Errorf("%s without a token = %d %q, want 200", probe, code, body)
+		}
+	}
+}
+
+// ServeEach serves each endpoint with an address and returns at once the
+// error of one that cannot listen.
+func TestServeEach(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err = ServeEach(ctx, ServerOptions{Addr: ""}, ServerOptions{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry()},
+		ServerOptions{Addr: busy.Addr().String(), Gatherer: prometheus.NewRegistry()})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("ServeEach with a busy port = %v", err)
+	}
+	cancel()
+	if err := ServeEach(ctx, ServerOptions{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry()}); err != nil {
+		t.Errorf("ServeEach stopped by its context = %v", err)
+	}
+}

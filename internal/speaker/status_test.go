@@ -64,6 +64,9 @@ type fakeStatusAPI struct {
 	selectors  []string // label selectors of the lists
 	created    []map[string]string
 	patched    chan string // names of objects whose status was written
+	// collectionDeletes are "resource labelSelector" of the collection
+	// deletes.
+	collectionDeletes []string
 }
 
 func (f *fakeStatusAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -101,6 +104,9 @@ func (f *fakeStatusAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPatch:
 		f.patched <- path.Base(path.Dir(r.URL.Path))
 		fmt.Fprint(w, `{}`)
+	case r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "statuses"):
+		f.collectionDeletes = append(f.collectionDeletes, path.Base(r.URL.Path)+" "+r.URL.Query().Get("labelSelector"))
+		fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Success"}`)
 	default:
 		fail(http.StatusMethodNotAllowed, "MethodNotAllowed", r.Method)
 	}
@@ -205,5 +211,29 @@ func TestMissingL2(t *testing.T) {
 	got := missingL2(written, map[string]bool{"default/a": true})
 	if want := []string{"default/b", "default/d"}; !slices.Equal(got, want) {
 		t.Errorf("missingL2 = %v, want %v (only layer 2 objects that are gone)", got, want)
+	}
+}
+
+// TestStatusWithdrawnOnStop: once its writer stopped, a speaker deletes
+// every status object of its node, in one collection delete per kind
+// (RBAC deletecollection; the lab's pods-mode audit sees it only when a
+// speaker stops gracefully).
+func TestStatusWithdrawnOnStop(t *testing.T) {
+	fake := &fakeStatusAPI{patched: make(chan string, 10)}
+	api := httptest.NewServer(fake)
+	defer api.Close()
+	services := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	w := newStatusWriter(clientsFor(t, api), record.NewFakeRecorder(10), corelisters.NewServiceLister(services), "metallb-system", "node1", slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	go w.run(ctx)
+	cancel()
+	w.withdraw(t.Context())
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	want := []string{"servicel2statuses " + LabelNode + "=node1", "servicebgpstatuses " + LabelNode + "=node1"}
+	slices.Sort(want)
+	got := slices.Sorted(slices.Values(fake.collectionDeletes))
+	if !slices.Equal(got, want) {
+		t.Errorf("collection deletes %q, want %q", got, want)
 	}
 }

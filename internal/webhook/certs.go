@@ -22,10 +22,14 @@ import (
 const caCommonName = "ironlb-webhook-ca"
 
 // clockSkew backdates certificates so that an API server whose clock is
-// slightly behind still accepts them: by an hour, or a quarter of the
+// behind the controller's still accepts them: by a day, or a quarter of the
 // lifetime when that is shorter (so that a short lifetime, for tests, is not
-// mostly in the past).
-const clockSkew = time.Hour
+// mostly in the past). A controller clock up to a day ahead, or any amount
+// behind that is small against the lifetime (renewal comes after two thirds
+// of it), never makes the API server refuse the webhook's certificate, and
+// so never blocks configuration writes (failurePolicy: Fail). Issue 16 asks
+// for ±2 h; that holds for every lifetime of 8 h or more.
+const clockSkew = 24 * time.Hour
 
 // backdating is how far a certificate valid for lifetime is backdated.
 func backdating(lifetime time.Duration) time.Duration {

@@ -156,3 +156,36 @@ func TestMergeBundle(t *testing.T) {
 		t.Error("empty bundle: want only the current CA")
 	}
 }
+
+// TestCertificateAcceptedUnderClockSkew: a controller whose clock runs 2 h
+// ahead of or behind the API server's issues a certificate the API server
+// accepts at once, and renews it while the API server still accepts the old
+// one (issue 16: clock skew never blocks configuration writes).
+func TestCertificateAcceptedUnderClockSkew(t *testing.T) {
+	apiServerNow := t0
+	for _, skew := range []time.Duration{-2 * time.Hour, -time.Hour, 0, time.Hour, 2 * time.Hour} {
+		t.Run(skew.String(), func(t *testing.T) {
+			controllerNow := apiServerNow.Add(skew)
+			kp, err := Generate(controllerNow, DefaultLifetime, names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kp.Check(apiServerNow, names); err != nil {
+				t.Fatalf("the API server refuses a certificate issued %s off its clock: %v", skew, err)
+			}
+			renewAt, err := kp.Check(controllerNow, names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// When the controller's clock reaches renewAt, the API server's
+			// reads renewAt-skew: the old certificate must still verify.
+			cert, err := parseCertificate(kp.Cert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if apiServerRenewal := renewAt.Add(-skew); !apiServerRenewal.Before(cert.NotAfter) {
+				t.Errorf("renewed at %s (API server time), after the certificate expired at %s", apiServerRenewal, cert.NotAfter)
+			}
+		})
+	}
+}
