@@ -276,20 +276,50 @@ func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
 // signalSpeakerContainer sends sig to node i's speaker container through
 // the node's containerd.
 func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Signal) error {
+	node, id, err := l.speakerContainer(ctx, i)
+	if err != nil {
+		return err
+	}
+	_, err = node.ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
+	return err
+}
+
+// speakerContainerPID returns the host PID of the process of node i's
+// speaker container, as the node's containerd lists its task.
+func (l *Lab) speakerContainerPID(ctx context.Context, i int) (int, error) {
+	node, id, err := l.speakerContainer(ctx, i)
+	if err != nil {
+		return 0, err
+	}
+	out, err := node.ctr(ctx, "tasks", "ls")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(out) {
+		// TASK PID STATUS
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == id {
+			return strconv.Atoi(fields[1])
+		}
+	}
+	return 0, fmt.Errorf("containerd on %s lists no task for the speaker container %s", NodeName(i), id)
+}
+
+// speakerContainer returns node i's kubeNode and the containerd ID of its
+// speaker pod's speaker container.
+func (l *Lab) speakerContainer(ctx context.Context, i int) (*kubeNode, string, error) {
 	if i < 1 || i > len(l.kubeNodes) {
-		return fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
+		return nil, "", fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
 	}
 	pod, err := l.SpeakerPod(ctx, i)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	for _, status := range pod.Status.ContainerStatuses {
 		if status.Name != "speaker" || status.ContainerID == "" {
 			continue
 		}
 		_, id, _ := strings.Cut(status.ContainerID, "://")
-		_, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
-		return err
+		return l.kubeNodes[i-1], id, nil
 	}
-	return fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
+	return nil, "", fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
 }
