@@ -140,13 +140,18 @@ func apply(t testing.TB, manifests string) {
 	}
 }
 
-// applyTemporarily applies manifests and deletes them when the test ends.
+// applyTemporarily applies manifests and deletes them when the test ends,
+// the last document first: documents name what they use before themselves
+// (a pool before its advertisement), and the webhook refuses to delete an
+// object that another still names.
 func applyTemporarily(t testing.TB, manifests string) {
 	t.Helper()
 	l := lab.Shared(t)
 	apply(t, manifests)
+	docs := strings.Split(manifests, "---\n")
+	slices.Reverse(docs)
 	t.Cleanup(func() {
-		if _, err := l.Kubectl(context.Background(), manifests, "delete", "--ignore-not-found", "-f", "-"); err != nil {
+		if _, err := l.Kubectl(context.Background(), documents(docs...), "delete", "--ignore-not-found", "-f", "-"); err != nil {
 			t.Errorf("deleting test configuration: %v", err)
 		}
 	})
