@@ -295,13 +295,26 @@ func (l *Lab) speakerContainerPID(ctx context.Context, i int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for line := range strings.Lines(out) {
-		// TASK PID STATUS
+	pid, err := taskPID(out, id)
+	if err != nil {
+		return 0, fmt.Errorf("containerd on %s: %w", NodeName(i), err)
+	}
+	return pid, nil
+}
+
+// taskPID finds the PID of container id's task in the output of `ctr tasks
+// ls` (columns TASK, PID, STATUS).
+func taskPID(tasks, id string) (int, error) {
+	for line := range strings.Lines(tasks) {
 		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == id {
-			return strconv.Atoi(fields[1])
+			pid, err := strconv.Atoi(fields[1])
+			if err != nil || pid <= 0 {
+				return 0, fmt.Errorf("task %s: PID %q", id, fields[1])
+			}
+			return pid, nil
 		}
 	}
-	return 0, fmt.Errorf("containerd on %s lists no task for the speaker container %s", NodeName(i), id)
+	return 0, fmt.Errorf("no task for container %s", id)
 }
 
 // speakerContainer returns node i's kubeNode and the containerd ID of its
