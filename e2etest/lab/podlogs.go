@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,7 +34,8 @@ func (l *Lab) followSpeakerLogs(ctx context.Context) {
 }
 
 // followSpeakerLog follows the speaker containers of node i one after the
-// other, each once, appending their logs to SpeakerLogPath(i).
+// other, each once (resuming a stream that breaks), appending their logs to
+// SpeakerLogPath(i).
 func (l *Lab) followSpeakerLog(ctx context.Context, i int) {
 	f, err := os.OpenFile(l.SpeakerLogPath(i), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -45,7 +47,7 @@ func (l *Lab) followSpeakerLog(ctx context.Context, i int) {
 	for ctx.Err() == nil {
 		if pod, id := l.unfollowedSpeaker(ctx, i, followed); id != "" {
 			followed[id] = true
-			if err := l.copyContainerLog(ctx, pod, f); err != nil && ctx.Err() == nil {
+			if err := followResuming(ctx, l.containerLogOpener(pod), f, time.Second); err != nil && ctx.Err() == nil {
 				fmt.Fprintf(f, "lab: following %s's log ended: %v\n", pod.Name, err)
 			}
 			continue
@@ -74,14 +76,61 @@ func (l *Lab) unfollowedSpeaker(ctx context.Context, i int, followed map[string]
 	return nil, ""
 }
 
-// copyContainerLog streams the speaker container's log of pod into w until
-// the container ends.
-func (l *Lab) copyContainerLog(ctx context.Context, pod *corev1.Pod, w io.Writer) error {
-	stream, err := l.kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "speaker", Follow: true}).Stream(ctx)
+// containerLogOpener opens, from its start, a followed stream of the log
+// of pod's speaker container.
+func (l *Lab) containerLogOpener(pod *corev1.Pod) func(context.Context) (io.ReadCloser, error) {
+	return func(ctx context.Context) (io.ReadCloser, error) {
+		return l.kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "speaker", Follow: true}).Stream(ctx)
+	}
+}
+
+// maxLogBreaks is how many times in a row a log stream may break (or fail
+// to open) without bringing anything new before followResuming gives up.
+const maxLogBreaks = 5
+
+// followResuming copies a log into w until a stream of it ends cleanly (the
+// container ended). open streams the log from its start; when a stream
+// breaks (an API server under load drops its connections) followResuming
+// opens another after pause and skips what it already copied, so that w
+// gets every byte once. It gives up after maxLogBreaks breaks in a row that
+// brought nothing new, or when ctx ends.
+func followResuming(ctx context.Context, open func(context.Context) (io.ReadCloser, error), w io.Writer, pause time.Duration) error {
+	var copied int64
+	breaks := 0
+	for {
+		n, err := copyFrom(ctx, open, w, copied)
+		if err == nil {
+			return nil
+		}
+		if n > copied {
+			breaks = 0
+		}
+		copied = n
+		if breaks++; breaks == maxLogBreaks || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
+// copyFrom opens a stream and copies it into w from byte offset on; it
+// returns the offset reached.
+func copyFrom(ctx context.Context, open func(context.Context) (io.ReadCloser, error), w io.Writer, offset int64) (int64, error) {
+	stream, err := open(ctx)
 	if err != nil {
-		return err
+		return offset, err
 	}
 	defer stream.Close()
-	_, err = io.Copy(w, stream)
-	return err
+	if _, err := io.CopyN(io.Discard, stream, offset); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // shorter than what was copied: not the container's end
+		}
+		return offset, err
+	}
+	n, err := io.Copy(w, stream)
+	return offset + n, err
 }
