@@ -24,7 +24,11 @@ import (
 
 // The latency benchmarks time one Service at a time, from the start of the
 // API call that writes it (the lab's warm clientset) to the netlink event of
-// the change in the router namespace's kernel table.
+// the change in the router namespace's kernel table. The package's lab runs
+// ironlb as pods (TestMain); the benchmarks' Services have no selector and
+// the benchmark writes their EndpointSlices before creating them (see
+// endpointsFirst), so that the figures time ironlb, not
+// kube-controller-manager.
 const (
 	latencyTrials = 50
 	// settle lets the speakers' status writes and the router calm down
@@ -79,7 +83,7 @@ func routeLatencies(b *testing.B) latencies {
 	var measured latencies
 	for i := range latencyTrials {
 		svc := newService(fmt.Sprintf("latency-%d", i), basePool, corev1.IPv4Protocol)
-		if err := l.SetEndpoints(ctx, svc, 1, 2, 3); err != nil {
+		if err := endpointsFirst(ctx, l, svc); err != nil {
 			b.Fatal(err)
 		}
 		drain(events)
@@ -111,6 +115,16 @@ func routeLatencies(b *testing.B) latencies {
 		time.Sleep(settle)
 	}
 	return measured
+}
+
+// endpointsFirst makes svc a Service without a selector and writes its
+// EndpointSlices, one ready endpoint on each of nodes 1-3, before the
+// Service exists, as its pods' endpoints would exist before it; with no
+// selector, kube-controller-manager leaves them alone. The slices
+// (<name>-lab-ipv4) outlive the Service: delete them after it.
+func endpointsFirst(ctx context.Context, l *lab.Lab, svc *corev1.Service) error {
+	svc.Spec.Selector = nil
+	return l.SetEndpointConditions(ctx, svc, lab.ReadyEndpoints(1, 2, 3))
 }
 
 // waitAllSessions waits until the router has every node's sessions up.
@@ -157,11 +171,13 @@ const scaleNamespace = "bgp-scale"
 // prefixes were in the router's kernel table (converge-s), the same from
 // the first write (first-write-to-converge-s, which includes how long the
 // API server took to accept the writes); the speakers' largest resident
-// memory (/proc VmRSS) with the n Services and every session to the lab's
-// router established, 10 s after they converged (speaker-rss-MiB), at that
-// moment (speaker-converge-rss-MiB) and the highest it ever was (speaker-peak-rss-MiB, VmHWM), and before the
-// Services and their EndpointSlices existed (speaker-idle-rss-MiB); and,
-// after deleting them all, when the last route left (withdrawn-s).
+// memory (/proc VmRSS of the speaker container's process) with the n
+// Services and every session to the lab's router established, 10 s after
+// they converged (speaker-rss-MiB), at that moment
+// (speaker-converge-rss-MiB) and the highest it ever was
+// (speaker-peak-rss-MiB, VmHWM), and before the Services and their
+// EndpointSlices existed (speaker-idle-rss-MiB); and, after deleting them
+// all, when the last route left (withdrawn-s).
 func BenchmarkBGPScale(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
@@ -189,8 +205,7 @@ func scaleRun(b *testing.B, n int) {
 		svcs[i].Spec.AllocateLoadBalancerNodePorts = ptr.To(false)
 	}
 	idle, _ := speakersMemory(b, l)
-	// The endpoints exist before the Services, as their pods would.
-	parallel(b, svcs, func(svc *corev1.Service) error { return l.SetEndpoints(ctx, svc, 1, 2, 3) })
+	parallel(b, svcs, func(svc *corev1.Service) error { return endpointsFirst(ctx, l, svc) })
 
 	routes := watchRouteCount(b, l, scalePool)
 	assigned := watchAssigned(b, kube, n)
@@ -287,7 +302,7 @@ func parallel(b *testing.B, svcs []*corev1.Service, fn func(*corev1.Service) err
 // and the largest they ever had.
 func speakersMemory(b *testing.B, l *lab.Lab) (rss, peak uint64) {
 	for i := 1; i <= l.NodeCount(); i++ {
-		m, err := l.Speaker(i).Memory()
+		m, err := l.SpeakerMemory(b.Context(), i)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -430,6 +445,9 @@ func watchAssigned(b *testing.B, kube kubernetes.Interface, n int) <-chan time.T
 // (holdTime 9s, keepaliveTime 3s as in the incumbent's measurement); until
 // BFD exists, that is how long traffic still goes to the frozen node.
 // Reports how long after the SIGSTOP the router dropped the node's path.
+// The signals go to node3's speaker container through its node's
+// containerd; the pod stays (its probes fail for a few seconds, fewer than
+// the liveness probe allows before a restart).
 func BenchmarkBGPFrozenSpeaker(b *testing.B) {
 	const trials = 5
 	for range b.N {
@@ -456,18 +474,17 @@ func BenchmarkBGPFrozenSpeaker(b *testing.B) {
 			b.Fatal(err)
 		}
 		var detect []time.Duration
-		speaker := l.Speaker(3)
-		b.Cleanup(func() { speaker.Signal(syscall.SIGCONT) })
+		b.Cleanup(func() { l.SignalSpeaker(context.Background(), 3, syscall.SIGCONT) })
 		for range trials {
 			drain(events)
-			if err := speaker.Signal(syscall.SIGSTOP); err != nil {
+			if err := l.SignalSpeaker(ctx, 3, syscall.SIGSTOP); err != nil {
 				b.Fatal(err)
 			}
 			stopped := time.Now()
 			dropped := nextEventWithin(b, events, 30*time.Second, func(ev lab.RouteEvent) bool {
 				return ev.Route.Prefix == hostPrefix(ip) && !slices.Contains(ev.Route.NextHops, lab.NodeIPv4(3))
 			})
-			if err := speaker.Signal(syscall.SIGCONT); err != nil {
+			if err := l.SignalSpeaker(ctx, 3, syscall.SIGCONT); err != nil {
 				b.Fatal(err)
 			}
 			detect = append(detect, dropped.Time.Sub(stopped))

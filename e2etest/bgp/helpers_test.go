@@ -132,21 +132,38 @@ func setUp(t testing.TB, config lab.RouterConfig) *lab.Lab {
 	return l
 }
 
-// apply applies manifests.
+// webhookUnreachable is how the API server reports that it could not call
+// the validating webhook (not that the webhook refused the change).
+const webhookUnreachable = `failed calling webhook "config.metallb.io": failed to call webhook`
+
+// apply applies manifests. While the API server cannot reach the webhook
+// through its Service (a moment after the controller is Ready, or on a
+// machine so loaded that the call outlasts its 10 s timeout) it tries
+// again, for up to a minute; a refusal fails at once.
 func apply(t testing.TB, manifests string) {
 	t.Helper()
-	if err := lab.Shared(t).Apply(t.Context(), manifests); err != nil {
-		t.Fatal(err)
-	}
+	l := lab.Shared(t)
+	lab.Eventually(t, time.Minute, "the API server reaches the webhook", func() error {
+		err := l.Apply(t.Context(), manifests)
+		if err != nil && !strings.Contains(err.Error(), webhookUnreachable) {
+			t.Fatal(err)
+		}
+		return err
+	})
 }
 
-// applyTemporarily applies manifests and deletes them when the test ends.
+// applyTemporarily applies manifests and deletes them when the test ends,
+// the last document first: documents name what they use before themselves
+// (a pool before its advertisement), and the webhook refuses to delete an
+// object that another still names.
 func applyTemporarily(t testing.TB, manifests string) {
 	t.Helper()
 	l := lab.Shared(t)
 	apply(t, manifests)
+	docs := strings.Split(manifests, "---\n")
+	slices.Reverse(docs)
 	t.Cleanup(func() {
-		if _, err := l.Kubectl(context.Background(), manifests, "delete", "--ignore-not-found", "-f", "-"); err != nil {
+		if _, err := l.Kubectl(context.Background(), documents(docs...), "delete", "--ignore-not-found", "-f", "-"); err != nil {
 			t.Errorf("deleting test configuration: %v", err)
 		}
 	})

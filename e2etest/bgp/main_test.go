@@ -8,29 +8,16 @@
 package bgp
 
 import (
-	"flag"
 	"os"
 	"testing"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
 )
 
-// TestMain brings the package's lab up, in process mode: in pods mode
-// (tried on 2026-12-06) the tests' cleanups delete configuration in an
-// order the webhook refuses (the process-mode lab runs no webhook here),
-// and the router saw no Cease from a speaker stopped through its pod
-// (TestGracefulRestartAndSIGTERM; likely the manifest's 2 s termination
-// grace period, which issue 14 finds shorter than the graceful stop). The benchmarks need
-// processes anyway: BenchmarkBGPFrozenSpeaker SIGSTOPs a speaker,
-// BenchmarkBGPScale reads its memory from /proc. Benchmarks run the
-// controller and speakers at log level info, as deployed; tests keep the
-// lab's debug logs.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	var opts lab.Options
-	if bench := flag.Lookup("test.bench"); bench != nil && bench.Value.String() != "" {
-		opts.ControllerArgs = []string{"--log-level", "info"}
-		opts.SpeakerArgs = []string{"--log-level", "info"}
-	}
-	os.Exit(lab.Main(m, opts))
-}
+// TestMain brings the package's lab up in pods mode, as users run ironlb:
+// manifests/metallb-native.yaml on the lab's kubelets, the webhook reached
+// through its Service, the speakers at the manifest's log level (info).
+// Stopping a speaker deletes its pod, crashing it kills its container; the
+// benchmarks freeze a speaker's container (SIGSTOP through containerd) and
+// read its memory in /proc at the host PID containerd lists for it.
+func TestMain(m *testing.M) { os.Exit(lab.Main(m, lab.Options{Pods: true})) }

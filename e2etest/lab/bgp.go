@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -26,11 +27,46 @@ type Memory struct {
 	File uint64 // RssFile: the resident part mapped from files (mostly the binary's code)
 }
 
-// Memory reads the process's resident memory.
-func (p *Process) Memory() (Memory, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.PID()))
+// SpeakerMemory reads the resident memory of node i's speaker: of its
+// process, or in pods mode of its container's process (the host PID that
+// the node's containerd lists for the container's task).
+func (l *Lab) SpeakerMemory(ctx context.Context, i int) (Memory, error) {
+	name := "speaker of " + NodeName(i)
+	if !l.opts.Pods {
+		p := l.Speaker(i)
+		if p == nil {
+			return Memory{}, fmt.Errorf("lab: %s has no speaker", NodeName(i))
+		}
+		return readMemory(name, p.PID())
+	}
+	pid, err := l.speakerContainerPID(ctx, i)
 	if err != nil {
-		return Memory{}, fmt.Errorf("%s: %w", p.Name, err)
+		return Memory{}, err
+	}
+	return readMemory(name, pid)
+}
+
+// SignalSpeaker sends sig to node i's speaker and returns at once: to its
+// process, or in pods mode to its container's process through the node's
+// containerd, as KillSpeaker does, but leaving the pod alone (SIGSTOP and
+// SIGCONT freeze and thaw the speaker in place).
+func (l *Lab) SignalSpeaker(ctx context.Context, i int, sig syscall.Signal) error {
+	if l.opts.Pods {
+		return l.signalSpeakerContainer(ctx, i, sig)
+	}
+	p := l.Speaker(i)
+	if p == nil {
+		return fmt.Errorf("lab: %s has no speaker", NodeName(i))
+	}
+	return p.Signal(sig)
+}
+
+// readMemory reads the resident memory of the process pid, called name in
+// errors, from /proc/<pid>/status.
+func readMemory(name string, pid int) (Memory, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return Memory{}, fmt.Errorf("%s: %w", name, err)
 	}
 	defer f.Close()
 	var m Memory
@@ -55,15 +91,15 @@ func (p *Process) Memory() (Memory, error) {
 		}
 		kib, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
 		if err != nil {
-			return Memory{}, fmt.Errorf("%s: /proc status %s %q: %w", p.Name, key, value, err)
+			return Memory{}, fmt.Errorf("%s: /proc status %s %q: %w", name, key, value, err)
 		}
 		*field = kib * 1024
 	}
 	if err := scanner.Err(); err != nil {
-		return Memory{}, fmt.Errorf("%s: %w", p.Name, err)
+		return Memory{}, fmt.Errorf("%s: %w", name, err)
 	}
 	if m.RSS == 0 {
-		return Memory{}, fmt.Errorf("%s: no VmRSS in /proc/%d/status (exited?)", p.Name, p.PID())
+		return Memory{}, fmt.Errorf("%s: no VmRSS in /proc/%d/status (exited?)", name, pid)
 	}
 	return m, nil
 }

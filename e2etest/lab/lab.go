@@ -456,10 +456,12 @@ func (l *Lab) SetEndpoints(ctx context.Context, svc *corev1.Service, nodes ...in
 }
 
 // SetEndpointConditions writes the Service's EndpointSlices with the given
-// endpoints and their conditions as they are.
+// endpoints and their conditions as they are. In pods mode only a Service
+// without a selector takes them, as in a real cluster, where
+// kube-controller-manager writes the EndpointSlices of the others.
 func (l *Lab) SetEndpointConditions(ctx context.Context, svc *corev1.Service, eps []Endpoint) error {
-	if l.opts.Pods {
-		return errors.New("lab: SetEndpointConditions writes EndpointSlices, which only process mode allows")
+	if l.opts.Pods && len(svc.Spec.Selector) > 0 {
+		return fmt.Errorf("lab: Service %s/%s has a selector: in pods mode kube-controller-manager writes its EndpointSlices", svc.Namespace, svc.Name)
 	}
 	return writeEndpointSlices(ctx, l.kube, svc, eps)
 }

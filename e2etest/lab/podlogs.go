@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // SpeakerLogPath is the file with node i's speaker log: the process's log
@@ -34,10 +35,8 @@ func (l *Lab) followSpeakerLogs(ctx context.Context) {
 }
 
 // followSpeakerLog follows the speaker containers of node i one after the
-// other, appending their logs to SpeakerLogPath(i). A stream that breaks
-// while the container runs (the API server stopped, StopAPIServer) is
-// taken up again from the second of the last line copied, so up to a
-// second of lines may appear twice.
+// other, each once (resuming a stream that breaks, also across an API
+// server outage), appending their logs to SpeakerLogPath(i).
 func (l *Lab) followSpeakerLog(ctx context.Context, i int) {
 	f, err := os.OpenFile(l.SpeakerLogPath(i), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -45,16 +44,12 @@ func (l *Lab) followSpeakerLog(ctx context.Context, i int) {
 		return
 	}
 	defer f.Close()
-	w := &timedWriter{w: f}
 	followed := map[string]bool{}
-	resume := map[string]time.Time{}
 	for ctx.Err() == nil {
 		if pod, id := l.unfollowedSpeaker(ctx, i, followed); id != "" {
 			followed[id] = true
-			if err := l.copyContainerLog(ctx, pod, w, resume[id]); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(f, "lab: following %s's log broke: %v; taking it up again\n", pod.Name, err)
-				delete(followed, id)
-				resume[id] = w.last
+			if err := followResuming(ctx, l.containerLogOpener(pod), f, time.Second); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(f, "lab: following %s's log ended: %v\n", pod.Name, err)
 			}
 			continue
 		}
@@ -63,17 +58,6 @@ func (l *Lab) followSpeakerLog(ctx context.Context, i int) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// timedWriter records when it last wrote.
-type timedWriter struct {
-	w    io.Writer
-	last time.Time
-}
-
-func (t *timedWriter) Write(p []byte) (int, error) {
-	t.last = time.Now()
-	return t.w.Write(p)
 }
 
 // unfollowedSpeaker returns a speaker pod on node i whose speaker container
@@ -93,18 +77,51 @@ func (l *Lab) unfollowedSpeaker(ctx context.Context, i int, followed map[string]
 	return nil, ""
 }
 
-// copyContainerLog streams the speaker container's log of pod into w,
-// from since (the start if zero), until the container ends.
-func (l *Lab) copyContainerLog(ctx context.Context, pod *corev1.Pod, w io.Writer, since time.Time) error {
-	opts := &corev1.PodLogOptions{Container: "speaker", Follow: true}
-	if !since.IsZero() {
-		opts.SinceTime = &metav1.Time{Time: since}
+// containerLogOpener opens, from its start, a followed stream of the log
+// of pod's speaker container.
+func (l *Lab) containerLogOpener(pod *corev1.Pod) func(context.Context) (io.ReadCloser, error) {
+	return func(ctx context.Context) (io.ReadCloser, error) {
+		return l.kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "speaker", Follow: true}).Stream(ctx)
 	}
-	stream, err := l.kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
+}
+
+// followResuming copies a log into w until a stream of it ends cleanly (the
+// container ended). open streams the log from its start; when a stream
+// breaks or cannot be opened (an API server under load drops its
+// connections; one stopped by StopAPIServer refuses them for minutes)
+// followResuming opens another after pause and skips what it already
+// copied, so that w gets every byte once. It gives up when the pod is gone
+// or ctx ends.
+func followResuming(ctx context.Context, open func(context.Context) (io.ReadCloser, error), w io.Writer, pause time.Duration) error {
+	var copied int64
+	for {
+		n, err := copyFrom(ctx, open, w, copied)
+		if err == nil || apierrors.IsNotFound(err) || ctx.Err() != nil {
+			return err
+		}
+		copied = n
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
+// copyFrom opens a stream and copies it into w from byte offset on; it
+// returns the offset reached.
+func copyFrom(ctx context.Context, open func(context.Context) (io.ReadCloser, error), w io.Writer, offset int64) (int64, error) {
+	stream, err := open(ctx)
 	if err != nil {
-		return err
+		return offset, err
 	}
 	defer stream.Close()
-	_, err = io.Copy(w, stream)
-	return err
+	if _, err := io.CopyN(io.Discard, stream, offset); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // shorter than what was copied: not the container's end
+		}
+		return offset, err
+	}
+	n, err := io.Copy(w, stream)
+	return offset + n, err
 }

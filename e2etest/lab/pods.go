@@ -276,20 +276,63 @@ func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
 // signalSpeakerContainer sends sig to node i's speaker container through
 // the node's containerd.
 func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Signal) error {
+	node, id, err := l.speakerContainer(ctx, i)
+	if err != nil {
+		return err
+	}
+	_, err = node.ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
+	return err
+}
+
+// speakerContainerPID returns the host PID of the process of node i's
+// speaker container, as the node's containerd lists its task.
+func (l *Lab) speakerContainerPID(ctx context.Context, i int) (int, error) {
+	node, id, err := l.speakerContainer(ctx, i)
+	if err != nil {
+		return 0, err
+	}
+	out, err := node.ctr(ctx, "tasks", "ls")
+	if err != nil {
+		return 0, err
+	}
+	pid, err := taskPID(out, id)
+	if err != nil {
+		return 0, fmt.Errorf("containerd on %s: %w", NodeName(i), err)
+	}
+	return pid, nil
+}
+
+// taskPID finds the PID of container id's task in the output of `ctr tasks
+// ls` (columns TASK, PID, STATUS).
+func taskPID(tasks, id string) (int, error) {
+	for line := range strings.Lines(tasks) {
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == id {
+			pid, err := strconv.Atoi(fields[1])
+			if err != nil || pid <= 0 {
+				return 0, fmt.Errorf("task %s: PID %q", id, fields[1])
+			}
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no task for container %s", id)
+}
+
+// speakerContainer returns node i's kubeNode and the containerd ID of its
+// speaker pod's speaker container.
+func (l *Lab) speakerContainer(ctx context.Context, i int) (*kubeNode, string, error) {
 	if i < 1 || i > len(l.kubeNodes) {
-		return fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
+		return nil, "", fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
 	}
 	pod, err := l.SpeakerPod(ctx, i)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	for _, status := range pod.Status.ContainerStatuses {
 		if status.Name != "speaker" || status.ContainerID == "" {
 			continue
 		}
 		_, id, _ := strings.Cut(status.ContainerID, "://")
-		_, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
-		return err
+		return l.kubeNodes[i-1], id, nil
 	}
-	return fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
+	return nil, "", fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
 }
