@@ -17,6 +17,7 @@ import (
 //   - IRONLB_SCALE_SIZES: member counts of BenchmarkMemberlistScale (10,50,100,200);
 //   - IRONLB_STARVE_SIZES: member counts of BenchmarkMemberlistStarvation (100);
 //   - IRONLB_STARVE_FOR: how long the member is starved (10m);
+//   - IRONLB_STARVE_PERIOD: the CFS period of the 10 % quota (100ms, as Kubernetes' CPU limits);
 //   - IRONLB_SCALE_WINDOW: the traffic and CPU window (20s).
 var (
 	profiles = []string{"tuned", "metallb"}
@@ -83,10 +84,19 @@ func memberlab(b *testing.B) string {
 // startCluster starts n members with profile and waits until each sees all.
 func startCluster(b *testing.B, n int, profile string) *cluster {
 	binary := memberlab(b)
-	c, err := newCluster(binary, b.TempDir(), profile, n)
+	logDir, err := os.MkdirTemp("", "ilbscale-logs")
 	if err != nil {
 		b.Fatal(err)
 	}
+	c, err := newCluster(binary, logDir, profile, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if !b.Failed() {
+			os.RemoveAll(logDir)
+		}
+	})
 	b.Cleanup(c.close)
 	names := make([]string, n)
 	for i := range n {
@@ -223,22 +233,23 @@ func mustTraffic(b *testing.B, c *cluster) map[string][2]int64 {
 // starved one declared dead.
 func BenchmarkMemberlistStarvation(b *testing.B) {
 	starveFor := envDuration(b, "IRONLB_STARVE_FOR", "10m")
+	period := envDuration(b, "IRONLB_STARVE_PERIOD", "100ms")
 	for _, n := range envSizes(b, "IRONLB_STARVE_SIZES", "100") {
 		for _, profile := range profiles {
 			b.Run(fmt.Sprintf("n=%d/profile=%s", n, profile), func(b *testing.B) {
 				for b.Loop() {
-					measureStarvation(b, n, profile, starveFor)
+					measureStarvation(b, n, profile, starveFor, period)
 				}
 			})
 		}
 	}
 }
 
-func measureStarvation(b *testing.B, n int, profile string, starveFor time.Duration) {
+func measureStarvation(b *testing.B, n int, profile string, starveFor, period time.Duration) {
 	c := startCluster(b, n, profile)
 	const starved = 1
 	name := memberName(starved)
-	s, err := starve(c.binary, c.members[starved].cmd.Process.Pid, 10)
+	s, err := starve(c.binary, c.members[starved].cmd.Process.Pid, 10, period)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -259,6 +270,6 @@ func measureStarvation(b *testing.B, n int, profile string, starveFor time.Durat
 	b.ReportMetric(ms(f.Dead), "dead-ms")
 	b.ReportMetric(float64(SelfDrops(events, name, from, to)), "self-drops")
 	b.ReportMetric(starveFor.Minutes(), "starved-min")
-	b.Logf("%s starved %v: throttled in %d periods for %v; %d members declared it dead",
-		name, starveFor, periods, time.Duration(throttled), f.Observers)
+	b.Logf("%s starved %v (10 %% of a core per %v): throttled in %d periods for %v; %d members declared it dead",
+		name, starveFor, period, periods, time.Duration(throttled), f.Observers)
 }

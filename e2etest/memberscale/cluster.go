@@ -163,7 +163,7 @@ func waitFor(timeout time.Duration, what string, cond func() bool) error {
 
 // waitConverged waits until every member in names sees exactly want members.
 func (c *cluster) waitConverged(names []string, want int, timeout time.Duration) error {
-	return waitFor(timeout, fmt.Sprintf("%d members to see %d", len(names), want), func() bool {
+	err := waitFor(timeout, fmt.Sprintf("%d members to see %d", len(names), want), func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, n := range names {
@@ -173,6 +173,21 @@ func (c *cluster) waitConverged(names []string, want int, timeout time.Duration)
 		}
 		return true
 	})
+	if err != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		lowest, downs := want, 0
+		for _, n := range names {
+			lowest = min(lowest, c.count[n])
+		}
+		for _, e := range c.events {
+			if e.Kind == "down" {
+				downs++
+			}
+		}
+		return fmt.Errorf("%w: the member seeing the fewest saw %d; %d times a member declared another dead", err, lowest, downs)
+	}
+	return nil
 }
 
 // kill sends SIGKILL to member i and returns when it was sent.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // cpuHierarchy is the cgroup v1 cpu controller's mount (docs/lab.md: the
@@ -21,16 +22,18 @@ type starvation struct {
 }
 
 // starve moves process pid into a new cgroup limited to percent of one core
-// and starts a hog (memberlab -hog) beside it.
-func starve(binary string, pid, percent int) (*starvation, error) {
+// per CFS period (Kubernetes' CPU limits use 100 ms; a longer period stalls
+// the member longer at the same share) and starts a hog (memberlab -hog)
+// beside it.
+func starve(binary string, pid, percent int, period time.Duration) (*starvation, error) {
 	s := &starvation{dir: filepath.Join(cpuHierarchy, fmt.Sprintf("ilbscale-%d", os.Getpid())), member: pid}
 	if err := os.Mkdir(s.dir, 0o755); err != nil {
 		return nil, err
 	}
-	const period = 100000 // µs
+	periodUs := int(period / time.Microsecond)
 	files := []struct{ name, value string }{
-		{"cpu.cfs_period_us", strconv.Itoa(period)},
-		{"cpu.cfs_quota_us", strconv.Itoa(period * percent / 100)},
+		{"cpu.cfs_period_us", strconv.Itoa(periodUs)},
+		{"cpu.cfs_quota_us", strconv.Itoa(periodUs * percent / 100)},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(s.dir, f.name), []byte(f.value), 0o644); err != nil {
