@@ -18,12 +18,15 @@ import (
 //   - IRONLB_STARVE_SIZES: member counts of BenchmarkMemberlistStarvation (100);
 //   - IRONLB_STARVE_FOR: how long the member is starved (10m);
 //   - IRONLB_STARVE_PERIOD: the CFS period of the 10 % quota (100ms, as Kubernetes' CPU limits);
-//   - IRONLB_SCALE_WINDOW: the traffic and CPU window (20s).
-var (
-	profiles = []string{"tuned", "metallb"}
-	// victims of each kind (crash, leave) per run.
-	victims = 3
-)
+//   - IRONLB_SCALE_WINDOW: the traffic and CPU window (20s);
+//   - IRONLB_SCALE_PROFILES: the timing profiles of both (default,fast,metallb).
+//
+// victims is the number of members of each kind (crash, leave) per run.
+const victims = 3
+
+func envProfiles() []string {
+	return strings.Split(envOr("IRONLB_SCALE_PROFILES", "default,fast,metallb"), ",")
+}
 
 func envSizes(b *testing.B, key, def string) []int {
 	var sizes []int
@@ -120,7 +123,7 @@ func startCluster(b *testing.B, n int, profile string) *cluster {
 func BenchmarkMemberlistScale(b *testing.B) {
 	window := envDuration(b, "IRONLB_SCALE_WINDOW", "20s")
 	for _, n := range envSizes(b, "IRONLB_SCALE_SIZES", "10,50,100,200") {
-		for _, profile := range profiles {
+		for _, profile := range envProfiles() {
 			b.Run(fmt.Sprintf("n=%d/profile=%s", n, profile), func(b *testing.B) {
 				for b.Loop() {
 					measureScale(b, n, profile, window)
@@ -235,7 +238,7 @@ func BenchmarkMemberlistStarvation(b *testing.B) {
 	starveFor := envDuration(b, "IRONLB_STARVE_FOR", "10m")
 	period := envDuration(b, "IRONLB_STARVE_PERIOD", "100ms")
 	for _, n := range envSizes(b, "IRONLB_STARVE_SIZES", "100") {
-		for _, profile := range profiles {
+		for _, profile := range envProfiles() {
 			b.Run(fmt.Sprintf("n=%d/profile=%s", n, profile), func(b *testing.B) {
 				for b.Loop() {
 					measureStarvation(b, n, profile, starveFor, period)

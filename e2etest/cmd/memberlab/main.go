@@ -42,7 +42,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	name := flags.String("name", "", "member (node) name")
 	addr := flags.String("addr", "", "address to listen on")
 	port := flags.Int("port", members.DefaultPort, "memberlist port")
-	profile := flags.String("profile", "tuned", "timing profile: "+strings.Join(profileNames(), ", "))
+	profile := flags.String("profile", "default", "timing profile: "+strings.Join(profileNames(), ", "))
 	join := flags.String("join", "", "comma-separated addr:port of members to join")
 	secret := flags.String("secret", "memberlab-secret-key-0123456789", "memberlist secret (gossip is encrypted as in production)")
 	hog := flags.Bool("hog", false, "burn CPU until killed instead of running a member")
@@ -113,13 +113,16 @@ func joinUntilMember(list *members.List, peers []netip.AddrPort) {
 	}
 }
 
-// profileConfig returns the timing of a profile: "tuned" is ironlb's
-// shipped default (members.DefaultConfig), "metallb" is memberlist's
-// DefaultLANConfig, which MetalLB's speaker uses unchanged.
+// profileConfig returns the timing of a profile: "default" is ironlb's
+// shipped timing (members.DefaultConfig), "fast" its option
+// (members.FastConfig), "metallb" memberlist's DefaultLANConfig, which
+// MetalLB's speaker uses unchanged.
 func profileConfig(name string) (members.Config, error) {
 	switch name {
-	case "tuned":
+	case "default":
 		return members.DefaultConfig(), nil
+	case "fast":
+		return members.FastConfig(), nil
 	case "metallb":
 		cfg := members.DefaultConfig()
 		cfg.ProbeInterval = time.Second
@@ -132,7 +135,7 @@ func profileConfig(name string) (members.Config, error) {
 	return members.Config{}, fmt.Errorf("unknown profile %q (known: %s)", name, strings.Join(profileNames(), ", "))
 }
 
-func profileNames() []string { return []string{"tuned", "metallb"} }
+func profileNames() []string { return []string{"default", "fast", "metallb"} }
 
 // eventWriter writes timestamped event lines and flushes each one.
 type eventWriter struct{ w *bufio.Writer }

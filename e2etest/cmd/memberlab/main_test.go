@@ -10,7 +10,7 @@ import (
 )
 
 // The metallb profile is memberlist's DefaultLANConfig, which MetalLB's
-// speaker uses unchanged; the tuned one is ironlb's shipped default.
+// speaker uses unchanged; default and fast are ironlb's.
 func TestProfileConfig(t *testing.T) {
 	lan := memberlist.DefaultLANConfig()
 	metallb, err := profileConfig("metallb")
@@ -23,14 +23,13 @@ func TestProfileConfig(t *testing.T) {
 		t.Errorf("metallb profile %+v differs from DefaultLANConfig (probe %v/%v, suspicion ×%d, gossip %v, TCP %v)",
 			metallb, lan.ProbeInterval, lan.ProbeTimeout, lan.SuspicionMult, lan.GossipInterval, lan.TCPTimeout)
 	}
-	tuned, err := profileConfig("tuned")
-	if err != nil {
-		t.Fatal(err)
+	for name, want := range map[string]members.Config{"default": members.DefaultConfig(), "fast": members.FastConfig()} {
+		got, err := profileConfig(name)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("profileConfig(%q) = %+v, %v; want %+v", name, got, err, want)
+		}
 	}
-	if !reflect.DeepEqual(tuned, members.DefaultConfig()) {
-		t.Errorf("tuned profile %+v, want members.DefaultConfig() %+v", tuned, members.DefaultConfig())
-	}
-	if _, err := profileConfig("fast"); err == nil {
-		t.Error("profileConfig(\"fast\") = nil error, want an unknown profile error")
+	if _, err := profileConfig("tuned"); err == nil {
+		t.Error("profileConfig(\"tuned\") = nil error, want an unknown profile error")
 	}
 }
