@@ -85,6 +85,9 @@ func memberlab(b *testing.B) string {
 }
 
 // startCluster starts n members with profile and waits until each sees all.
+// A cluster that does not converge is a measured outcome, not a failure (the
+// fast timing flaps at 100 members on 2 loaded cores): it reports converged
+// 0, logs how far it got and returns nil.
 func startCluster(b *testing.B, n int, profile string) *cluster {
 	binary := memberlab(b)
 	logDir, err := os.MkdirTemp("", "ilbscale-logs")
@@ -110,8 +113,11 @@ func startCluster(b *testing.B, n int, profile string) *cluster {
 		time.Sleep(10 * time.Millisecond) // no thundering join on the seed
 	}
 	if err := c.waitConverged(names, n, time.Minute+time.Duration(n)*time.Second); err != nil {
-		b.Fatalf("%v (logs in %s)", err, c.logDir)
+		b.ReportMetric(0, "converged")
+		b.Logf("%s: %v", b.Name(), err)
+		return nil
 	}
+	b.ReportMetric(1, "converged")
 	return c
 }
 
@@ -135,6 +141,9 @@ func BenchmarkMemberlistScale(b *testing.B) {
 
 func measureScale(b *testing.B, n int, profile string, window time.Duration) {
 	c := startCluster(b, n, profile)
+	if c == nil {
+		return
+	}
 	time.Sleep(5 * time.Second)
 	load := measureLoad(b, c, n, window)
 	b.ReportMetric(load.pktsPerSec, "pkts/s/member")
@@ -250,6 +259,9 @@ func BenchmarkMemberlistStarvation(b *testing.B) {
 
 func measureStarvation(b *testing.B, n int, profile string, starveFor, period time.Duration) {
 	c := startCluster(b, n, profile)
+	if c == nil {
+		return
+	}
 	const starved = 1
 	name := memberName(starved)
 	s, err := starve(c.binary, c.members[starved].cmd.Process.Pid, 10, period)
