@@ -55,6 +55,15 @@ func envOr(key, def string) string {
 	return def
 }
 
+// TestMain removes the memberlab binary built for the benchmarks.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildBinary != "" {
+		os.RemoveAll(filepath.Dir(buildBinary))
+	}
+	os.Exit(code)
+}
+
 var (
 	buildOnce   sync.Once
 	buildBinary string
