@@ -1,0 +1,299 @@
+package memberscale
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Parameters, from the environment so that `make bench-lab` runs the
+// issue's figures and a quick look can run less:
+//   - IRONLB_SCALE_SIZES: member counts of BenchmarkMemberlistScale (10,50,100,200);
+//   - IRONLB_STARVE_SIZES: member counts of BenchmarkMemberlistStarvation (100);
+//   - IRONLB_STARVE_FOR: how long the member is starved (10m);
+//   - IRONLB_STARVE_PERIOD: the CFS period of the 10 % quota (100ms, as Kubernetes' CPU limits);
+//   - IRONLB_SCALE_WINDOW: the traffic and CPU window (20s);
+//   - IRONLB_SCALE_PROFILES: the timing profiles of both (default,fast,metallb).
+//
+// victims is the number of members of each kind (crash, leave) per run.
+const victims = 3
+
+func envProfiles() []string {
+	return strings.Split(envOr("IRONLB_SCALE_PROFILES", "default,fast,metallb"), ",")
+}
+
+func envSizes(b *testing.B, key, def string) []int {
+	var sizes []int
+	for _, s := range strings.Split(envOr(key, def), ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 2+2*victims {
+			b.Fatalf("%s: %q is not a member count of at least %d", key, s, 2+2*victims)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
+func envDuration(b *testing.B, key, def string) time.Duration {
+	d, err := time.ParseDuration(envOr(key, def))
+	if err != nil {
+		b.Fatalf("%s: %v", key, err)
+	}
+	return d
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// TestMain removes the memberlab binary built for the benchmarks.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildBinary != "" {
+		os.RemoveAll(filepath.Dir(buildBinary))
+	}
+	os.Exit(code)
+}
+
+var (
+	buildOnce   sync.Once
+	buildBinary string
+	buildErr    error
+)
+
+// memberlab builds e2etest/cmd/memberlab once per test binary.
+func memberlab(b *testing.B) string {
+	if os.Geteuid() != 0 {
+		b.Skip("the memberlist scale lab needs root (network namespace, cgroups)")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ilbscale-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildBinary = filepath.Join(dir, "memberlab")
+		out, err := exec.Command("go", "build", "-o", buildBinary, "../cmd/memberlab").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build memberlab: %v: %s", err, out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return buildBinary
+}
+
+// startCluster starts n members with profile and waits until each sees all.
+// A cluster that does not converge is a measured outcome, not a failure (the
+// fast timing flaps at 100 members on 2 loaded cores): it reports converged
+// 0, logs how far it got and returns nil.
+func startCluster(b *testing.B, n int, profile string) *cluster {
+	binary := memberlab(b)
+	logDir, err := os.MkdirTemp("", "ilbscale-logs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := newCluster(binary, logDir, profile, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if !b.Failed() {
+			os.RemoveAll(logDir)
+		}
+	})
+	b.Cleanup(c.close)
+	names := make([]string, n)
+	for i := range n {
+		names[i] = memberName(i)
+		if err := c.start(i); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // no thundering join on the seed
+	}
+	if err := c.waitConverged(names, n, time.Minute+time.Duration(n)*time.Second); err != nil {
+		b.ReportMetric(0, "converged")
+		b.Logf("%s: %v", b.Name(), err)
+		return nil
+	}
+	b.ReportMetric(1, "converged")
+	return c
+}
+
+// BenchmarkMemberlistScale measures, per member count and timing profile:
+// crash detection (SIGKILL → each other member drops it) and graceful leave
+// propagation, p50 and p99 over every observer of every victim, and the
+// time until all observers agreed (worst victim); packets, bytes and CPU
+// per member in a steady window.
+func BenchmarkMemberlistScale(b *testing.B) {
+	window := envDuration(b, "IRONLB_SCALE_WINDOW", "20s")
+	for _, n := range envSizes(b, "IRONLB_SCALE_SIZES", "10,50,100,200") {
+		for _, profile := range envProfiles() {
+			b.Run(fmt.Sprintf("n=%d/profile=%s", n, profile), func(b *testing.B) {
+				for b.Loop() {
+					measureScale(b, n, profile, window)
+				}
+			})
+		}
+	}
+}
+
+func measureScale(b *testing.B, n int, profile string, window time.Duration) {
+	c := startCluster(b, n, profile)
+	if c == nil {
+		return
+	}
+	time.Sleep(5 * time.Second)
+	load := measureLoad(b, c, n, window)
+	b.ReportMetric(load.pktsPerSec, "pkts/s/member")
+	b.ReportMetric(load.bytesPerSec, "B/s/member")
+	b.ReportMetric(load.maxBytesPerSec, "max-B/s/member")
+	b.ReportMetric(load.cpuPercent, "cpu-%/member")
+
+	alive := make([]bool, n)
+	for i := range alive {
+		alive[i] = true
+	}
+	timeout := 2 * time.Minute
+	for kind, stop := range map[string]func(int) (time.Duration, error){"crash": c.kill, "leave": c.leave} {
+		var samples []time.Duration
+		var allAgree time.Duration
+		for v := range victims {
+			victim := n - 1 - v
+			if kind == "leave" {
+				victim -= victims
+			}
+			alive[victim] = false
+			var observers []string
+			for i, ok := range alive {
+				if ok {
+					observers = append(observers, memberName(i))
+				}
+			}
+			at, err := stop(victim)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var seen map[string]time.Duration
+			if err := waitFor(timeout, fmt.Sprintf("%d members to drop %s after %s", len(observers), memberName(victim), kind), func() bool {
+				seen = Detections(c.snapshot(), memberName(victim), at, observers)
+				return len(seen) == len(observers)
+			}); err != nil {
+				b.Fatal(err)
+			}
+			for _, d := range seen {
+				samples = append(samples, d)
+				allAgree = max(allAgree, d)
+			}
+		}
+		b.ReportMetric(ms(Percentile(samples, 50)), kind+"-p50-ms")
+		b.ReportMetric(ms(Percentile(samples, 99)), kind+"-p99-ms")
+		b.ReportMetric(ms(allAgree), kind+"-all-max-ms")
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+type load struct{ pktsPerSec, bytesPerSec, maxBytesPerSec, cpuPercent float64 }
+
+// measureLoad reads each member's traffic counters and CPU time across
+// window and returns the means per member (and the busiest member's bytes).
+func measureLoad(b *testing.B, c *cluster, n int, window time.Duration) load {
+	cpu := func() []time.Duration {
+		out := make([]time.Duration, n)
+		for i, m := range c.members[:n] {
+			t, err := cpuTime(m.cmd.Process.Pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out[i] = t
+		}
+		return out
+	}
+	cpu0, traffic0 := cpu(), mustTraffic(b, c)
+	start := time.Now()
+	time.Sleep(window)
+	cpu1, traffic1 := cpu(), mustTraffic(b, c)
+	elapsed := time.Since(start).Seconds()
+	var l load
+	for i := range n {
+		addr := memberAddr(i)
+		pkts := float64(traffic1[addr][0]-traffic0[addr][0]) / elapsed
+		bytes := float64(traffic1[addr][1]-traffic0[addr][1]) / elapsed
+		l.pktsPerSec += pkts / float64(n)
+		l.bytesPerSec += bytes / float64(n)
+		l.maxBytesPerSec = max(l.maxBytesPerSec, bytes)
+		l.cpuPercent += 100 * (cpu1[i] - cpu0[i]).Seconds() / elapsed / float64(n)
+	}
+	return l
+}
+
+func mustTraffic(b *testing.B, c *cluster) map[string][2]int64 {
+	t, err := c.traffic()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return t
+}
+
+// BenchmarkMemberlistStarvation starves one member (a cgroup CPU quota of
+// 10 % of a core with a CPU hog beside it) and counts how often the others
+// declared it dead while it was alive: false-failovers counts the episodes
+// (at least one member held it dead), declarations each member's verdict,
+// dead-ms the time some member held it dead, self-drops the members the
+// starved one declared dead.
+func BenchmarkMemberlistStarvation(b *testing.B) {
+	starveFor := envDuration(b, "IRONLB_STARVE_FOR", "10m")
+	period := envDuration(b, "IRONLB_STARVE_PERIOD", "100ms")
+	for _, n := range envSizes(b, "IRONLB_STARVE_SIZES", "100") {
+		for _, profile := range envProfiles() {
+			b.Run(fmt.Sprintf("n=%d/profile=%s", n, profile), func(b *testing.B) {
+				for b.Loop() {
+					measureStarvation(b, n, profile, starveFor, period)
+				}
+			})
+		}
+	}
+}
+
+func measureStarvation(b *testing.B, n int, profile string, starveFor, period time.Duration) {
+	c := startCluster(b, n, profile)
+	if c == nil {
+		return
+	}
+	const starved = 1
+	name := memberName(starved)
+	s, err := starve(c.binary, c.members[starved].cmd.Process.Pid, 10, period)
+	if err != nil {
+		b.Fatal(err)
+	}
+	from := now()
+	time.Sleep(starveFor)
+	to := now()
+	periods, throttled := s.throttled()
+	s.stop()
+	select {
+	case <-c.members[starved].done:
+		b.Fatalf("the starved member %s exited (logs in %s)", name, c.logDir)
+	default:
+	}
+	events := c.snapshot()
+	f := FalseFailovers(events, name, from, to)
+	b.ReportMetric(float64(f.Episodes), "false-failovers")
+	b.ReportMetric(float64(f.Declarations), "declarations")
+	b.ReportMetric(ms(f.Dead), "dead-ms")
+	b.ReportMetric(float64(SelfDrops(events, name, from, to)), "self-drops")
+	b.ReportMetric(starveFor.Minutes(), "starved-min")
+	b.Logf("%s starved %v (10 %% of a core per %v): throttled in %d periods for %v; %d members declared it dead",
+		name, starveFor, period, periods, time.Duration(throttled), f.Observers)
+}
