@@ -128,11 +128,18 @@ func uninstall(t *testing.T, l *lab.Lab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := l.Helm(ctx, "", "uninstall", release, "--namespace", lab.IronLBNamespace, "--wait", "--timeout=3m"); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	// As docs/helm.md says: the pods first, while their RBAC still exists.
+	// `helm uninstall` deletes everything at once, and a speaker stopping
+	// after its Role is gone cannot delete its status objects (403).
+	if _, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "delete", "--wait=true", "--timeout=2m",
+		"daemonset/speaker", "deployment/controller"); err != nil {
+		t.Fatal(err)
 	}
 	if err := waitNoPods(ctx, l); err != nil {
-		t.Error(err)
+		t.Fatal(err)
+	}
+	if out, err := l.Helm(ctx, "", "uninstall", release, "--namespace", lab.IronLBNamespace, "--wait", "--timeout=3m"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
 	}
 	out, err := l.Kubectl(ctx, rendered, "get", "--ignore-not-found", "-f", "-", "-o", "custom-columns=KIND:.kind,NAME:.metadata.name", "--no-headers")
 	if err != nil {
@@ -157,7 +164,11 @@ func uninstall(t *testing.T, l *lab.Lab) {
 			t.Errorf("the user's %s is gone after helm uninstall: %v", object, err)
 		}
 	}
-	left, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "get", "secrets,leases,configurationstates,servicel2statuses,servicebgpstatuses", "-o", "name")
+	statuses, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "get", "servicel2statuses,servicebgpstatuses", "-o", "name")
+	if err != nil || strings.TrimSpace(statuses) != "" {
+		t.Errorf("status objects left after the speakers stopped: %v\n%s", err, statuses)
+	}
+	left, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "get", "secrets,leases,configurationstates", "-o", "name")
 	if err != nil {
 		t.Fatal(err)
 	}
