@@ -78,10 +78,10 @@ func TestAdoptPlainInstall(t *testing.T) {
 	if !slices.Equal(slices.Sorted(maps.Keys(before)), slices.Sorted(maps.Keys(after))) {
 		t.Errorf("speaker pods %v after the adoption, want the same as before %v", slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(before)))
 	}
-	if now, err := serviceIP(ctx, l, "adopted"); err != nil || now != ip {
+	if now, err := l.WaitServiceIP(ctx, "default", "adopted", time.Minute); err != nil || now != ip {
 		t.Errorf("Service adopted: IP %v (err %v) after the adoption, want %s as before", now, err, ip)
 	}
-	if err := waitAnswers(ctx, l, ip, 10*time.Second); err != nil {
+	if err := l.Client().WaitAnswer(ctx, ip, 10*time.Second); err != nil {
 		t.Error(err)
 	}
 	status, err := l.Helm(ctx, "", "status", release, "--namespace", lab.IronLBNamespace)

@@ -2,7 +2,6 @@ package helm
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +63,7 @@ func upgrade(t *testing.T, l *lab.Lab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vip, err := serviceIP(ctx, l, "web")
+	vip, err := l.WaitServiceIP(ctx, "default", "web", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,10 +108,10 @@ func upgrade(t *testing.T, l *lab.Lab) {
 	if args := strings.Join(ds.Spec.Template.Spec.Containers[0].Args, " "); !strings.Contains(args, "--log-level=debug") {
 		t.Errorf("speaker args %q after the upgrade, want --log-level=debug", args)
 	}
-	if now, err := serviceIP(ctx, l, "web"); err != nil || now != vip {
+	if now, err := l.WaitServiceIP(ctx, "default", "web", time.Minute); err != nil || now != vip {
 		t.Errorf("Service web: IP %v (err %v) after the upgrade, want %s as before", now, err, vip)
 	}
-	if err := waitAnswers(ctx, l, vip, 10*time.Second); err != nil {
+	if err := l.Client().WaitAnswer(ctx, vip, 10*time.Second); err != nil {
 		t.Error(err)
 	}
 	if ld.sent == 0 {
@@ -135,7 +134,7 @@ func uninstall(t *testing.T, l *lab.Lab) {
 		"daemonset/speaker", "deployment/controller"); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitNoPods(ctx, l); err != nil {
+	if err := l.WaitNoIronLBPods(ctx, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := l.Helm(ctx, "", "uninstall", release, "--namespace", lab.IronLBNamespace, "--wait", "--timeout=3m"); err != nil {
@@ -173,19 +172,4 @@ func uninstall(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	t.Logf("state ironlb wrote at run time, left in %s after helm uninstall:\n%s", lab.IronLBNamespace, left)
-}
-
-// waitNoPods waits until no pod is left in ironlb's namespace.
-func waitNoPods(ctx context.Context, l *lab.Lab) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		pods, err := l.KubeClient().CoreV1().Pods(lab.IronLBNamespace).List(ctx, metav1.ListOptions{})
-		if err == nil && len(pods.Items) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pods of %s not gone after 2m: %v", lab.IronLBNamespace, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }

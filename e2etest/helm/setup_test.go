@@ -67,37 +67,11 @@ func serve(ctx context.Context, l *lab.Lab, name string) (netip.Addr, error) {
 	if _, err := l.KubeClient().CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		return netip.Addr{}, err
 	}
-	ip, err := serviceIP(ctx, l, name)
+	ip, err := l.WaitServiceIP(ctx, "default", name, 2*time.Minute)
 	if err != nil {
 		return ip, err
 	}
-	return ip, waitAnswers(ctx, l, ip, 2*time.Minute)
-}
-
-// serviceIP waits for Service default/name's first ingress IP.
-func serviceIP(ctx context.Context, l *lab.Lab, name string) (netip.Addr, error) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		svc, err := l.KubeClient().CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
-		if err == nil && len(svc.Status.LoadBalancer.Ingress) > 0 {
-			return netip.ParseAddr(svc.Status.LoadBalancer.Ingress[0].IP)
-		}
-		if time.Now().After(deadline) {
-			return netip.Addr{}, fmt.Errorf("Service %s got no IP within 2m: %v", name, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// waitAnswers polls ip from the client until it answers.
-func waitAnswers(ctx context.Context, l *lab.Lab, ip netip.Addr, timeout time.Duration) error {
-	var err error
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if _, err = l.Client().Curl(ctx, ip); err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("no answer on %s within %s: %v", ip, timeout, err)
+	return ip, l.Client().WaitAnswer(ctx, ip, 2*time.Minute)
 }
 
 // load sends a request to a VIP from the client every 30 ms (500 ms
