@@ -125,6 +125,14 @@ func removeAll(ctx context.Context, l *lab.Lab, name string) error {
 	kube := l.KubeClient()
 	kube.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{})
 	kube.AppsV1().DaemonSets("default").Delete(ctx, name, metav1.DeleteOptions{})
+	// ironlb's pods first, while their RBAC exists (docs/helm.md, Uninstall).
+	if _, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "delete", "--ignore-not-found", "--wait=true", "--timeout=2m",
+		"daemonset/speaker", "deployment/controller"); err != nil {
+		return err
+	}
+	if err := l.WaitNoIronLBPods(ctx, 2*time.Minute); err != nil {
+		return err
+	}
 	if out, err := l.Helm(ctx, "", "uninstall", release, "--namespace", lab.IronLBNamespace, "--wait", "--ignore-not-found"); err != nil {
 		return fmt.Errorf("%w: %s", err, out)
 	}
