@@ -27,7 +27,11 @@ func adopt(ctx context.Context, l *lab.Lab) (string, error) {
 	if out, err := l.Kubectl(ctx, rendered, "label", "--overwrite", "-f", "-", "app.kubernetes.io/managed-by=Helm"); err != nil {
 		return out, err
 	}
-	return l.Helm(ctx, "", "upgrade", "--install", release, l.ChartPath(), "--namespace", lab.IronLBNamespace, "--wait", "--timeout=5m")
+	// helm 4 applies server-side: the env fieldRefs kubectl applied hold
+	// the defaulted apiVersion, the chart's do not, and the atomic
+	// fieldRef conflicts although it means the same; force takes them over.
+	return l.Helm(ctx, "", "upgrade", "--install", release, l.ChartPath(), "--namespace", lab.IronLBNamespace, "--wait", "--timeout=5m",
+		"--force-conflicts")
 }
 
 // TestAdoptPlainInstall: an install from manifests/metallb-native.yaml,
