@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -buildid= -X github.com/ironlb/ironlb/internal/version.Revisi
 # only when we are root.
 IS_ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help build images test unit fuzz lint manifests manifests-check demo e2e bench bench-lab lab-down clean
+.PHONY: help build images test unit fuzz lint helm manifests manifests-check demo e2e bench bench-lab lab-down clean
 
 help:
 	@echo "make build      build bin/controller and bin/speaker"
@@ -23,7 +23,8 @@ help:
 	@echo "make e2e        end-to-end tests on the lab (root)"
 	@echo "make bench      Go benchmarks of the pure packages"
 	@echo "make bench-lab  lab benchmarks (failover, route install, scale)"
-	@echo "make manifests  regenerate CRDs, deepcopy and manifests/metallb-native.yaml"
+	@echo "make manifests  regenerate CRDs, deepcopy, manifests/metallb-native.yaml and the chart's copies"
+	@echo "make helm       build helm (pinned in e2etest/helmbin) into the user cache"
 	@echo "make lab-down   tear down a lab left up by KEEP=1"
 
 build:
@@ -41,8 +42,14 @@ else
 	@echo "not root: skipping the e2e suite (it needs network namespaces)"
 endif
 
-unit:
+# The chart's render tests in manifests run `helm template`: build helm first, visibly.
+unit: helm
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2etest)
+
+# helm from the Go module proxy (e2etest/helmbin pins it), built into ~/.cache/ironlb on first use.
+HELM := $(GO) run ./e2etest/cmd/lab helm
+helm:
+	$(HELM) version --short
 
 # Run every fuzz target for FUZZTIME on top of its seed corpus, one worker at a time so that a loaded
 # machine does not starve the fuzzer; a failing target's whole output is printed.
@@ -63,11 +70,13 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	$(HELM) lint --strict charts/ironlb
+	$(HELM) lint --strict charts/ironlb --set controller.webhookMode=disabled,speaker.memberlist.enabled=false,crds.enabled=false,prometheus.podMonitor.enabled=true,prometheus.prometheusRule.enabled=true,loadBalancerClass=example.com/lb
 
 manifests:
 	$(GO) tool controller-gen object paths=./internal/api/...
 	$(GO) tool controller-gen crd:crdVersions=v1 paths=./internal/api/... output:crd:artifacts:config=manifests/crds
-	$(GO) test ./manifests -run TestRenderedFileIsCurrent -update
+	$(GO) test ./manifests -run 'TestRenderedFileIsCurrent|TestChartFilesAreCurrent' -update
 
 demo: build
 	$(GO) run ./e2etest/cmd/lab demo

@@ -104,7 +104,7 @@ func uninstall(ctx context.Context, l *lab.Lab, name string) error {
 		"daemonset/speaker", "deployment/controller"); err != nil {
 		return err
 	}
-	if err := waitNoPods(ctx, l); err != nil {
+	if err := l.WaitNoIronLBPods(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	if _, err := l.Kubectl(ctx, "", "delete", "--wait=false", "--ignore-not-found", "-f", l.ManifestPath("metallb-native.yaml")); err != nil {
@@ -119,21 +119,6 @@ func uninstall(ctx context.Context, l *lab.Lab, name string) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("namespace %s or metallb.io CRDs still there after 3m: %v; %s", lab.IronLBNamespace, err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// waitNoPods waits until no pod is left in ironlb's namespace.
-func waitNoPods(ctx context.Context, l *lab.Lab) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		pods, err := l.KubeClient().CoreV1().Pods(lab.IronLBNamespace).List(ctx, metav1.ListOptions{})
-		if err == nil && len(pods.Items) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pods of %s not gone after 2m: %v", lab.IronLBNamespace, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -70,10 +70,10 @@ func setUpRollout(ctx context.Context, l *lab.Lab) (rolloutSetup, error) {
 		return rolloutSetup{}, err
 	}
 	setup := rolloutSetup{l2: got.ip}
-	if setup.bgp, err = serviceIP(ctx, l, "rollout-bgp"); err != nil {
+	if setup.bgp, err = l.WaitServiceIP(ctx, "default", "rollout-bgp", time.Minute); err != nil {
 		return setup, err
 	}
-	if err := waitAnswers(ctx, l.Ext(), setup.bgp, 2*time.Minute); err != nil {
+	if err := l.Ext().WaitAnswer(ctx, setup.bgp, 2*time.Minute); err != nil {
 		return setup, err
 	}
 	// The rollout starts from the steady state: every node's path at the
@@ -95,32 +95,6 @@ func setUpRollout(ctx context.Context, l *lab.Lab) (rolloutSetup, error) {
 func uninstallRollout(ctx context.Context, l *lab.Lab) error {
 	l.KubeClient().CoreV1().Services("default").Delete(ctx, "rollout-bgp", metav1.DeleteOptions{})
 	return uninstall(ctx, l, "rollout")
-}
-
-// serviceIP waits for Service default/name's first ingress IP.
-func serviceIP(ctx context.Context, l *lab.Lab, name string) (netip.Addr, error) {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		svc, err := l.KubeClient().CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
-		if err == nil && len(svc.Status.LoadBalancer.Ingress) > 0 {
-			return netip.ParseAddr(svc.Status.LoadBalancer.Ingress[0].IP)
-		}
-		if time.Now().After(deadline) {
-			return netip.Addr{}, fmt.Errorf("Service %s got no IP within a minute: %v", name, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// waitAnswers polls ip from host until it answers.
-func waitAnswers(ctx context.Context, host *lab.Host, ip netip.Addr, timeout time.Duration) error {
-	var err error
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if _, err = host.Curl(ctx, ip); err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s: no answer on %s within %s: %v", host.Name, ip, timeout, err)
 }
 
 // Each request of the load has requestTimeout to be answered; one starts
@@ -341,14 +315,14 @@ func TestRollingRestart(t *testing.T) {
 		t.Error(err)
 	}
 	for name, want := range map[string]netip.Addr{"rollout": setup.l2, "rollout-bgp": setup.bgp} {
-		if ip, err := serviceIP(ctx, l, name); err != nil || ip != want {
+		if ip, err := l.WaitServiceIP(ctx, "default", name, time.Minute); err != nil || ip != want {
 			t.Errorf("Service %s: IP %v (err %v) after the rollout, want %s as before", name, ip, err, want)
 		}
 	}
-	if err := waitAnswers(ctx, l.Client(), setup.l2, 10*time.Second); err != nil {
+	if err := l.Client().WaitAnswer(ctx, setup.l2, 10*time.Second); err != nil {
 		t.Error(err)
 	}
-	if err := waitAnswers(ctx, l.Ext(), setup.bgp, 10*time.Second); err != nil {
+	if err := l.Ext().WaitAnswer(ctx, setup.bgp, 10*time.Second); err != nil {
 		t.Error(err)
 	}
 	if got.l2.sent == 0 || got.bgp.sent == 0 {

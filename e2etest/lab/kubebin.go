@@ -140,12 +140,16 @@ func kubeBinariesIn(dir string) KubeBinaries {
 
 // upToDate reports whether all binaries exist and were built from the
 // module and flags that stamp identifies.
-func (b KubeBinaries) upToDate(dir, stamp string) bool {
+func (b KubeBinaries) upToDate(dir, stamp string) bool { return builtWith(dir, stamp, b.paths()) }
+
+// builtWith reports whether every file of paths exists and dir's stamp file
+// holds stamp: they were built as stamp identifies.
+func builtWith(dir, stamp string, paths []string) bool {
 	got, err := os.ReadFile(filepath.Join(dir, "stamp"))
 	if err != nil || string(got) != stamp {
 		return false
 	}
-	for _, path := range b.paths() {
+	for _, path := range paths {
 		if _, err := os.Stat(path); err != nil {
 			return false
 		}
@@ -156,16 +160,26 @@ func (b KubeBinaries) upToDate(dir, stamp string) bool {
 // kubeBuildStamp identifies a build: the kubebin module's go.mod and go.sum,
 // the link flags and the Go version.
 func kubeBuildStamp(module string) (string, error) {
+	var builds []string
+	for _, b := range kubeBuilds {
+		builds = append(builds, fmt.Sprintf("%s|%s|%v\n", b.output, b.ldflags, b.packages))
+	}
+	return buildStamp(module, builds...)
+}
+
+// buildStamp hashes a nested module's go.mod and go.sum, the description of
+// each build from it and the Go version.
+func buildStamp(module string, builds ...string) (string, error) {
 	h := sha256.New()
 	for _, name := range []string{"go.mod", "go.sum"} {
 		data, err := os.ReadFile(filepath.Join(module, name))
 		if err != nil {
-			return "", fmt.Errorf("kubebin module: %w", err)
+			return "", fmt.Errorf("%s module: %w", filepath.Base(module), err)
 		}
 		h.Write(data)
 	}
-	for _, b := range kubeBuilds {
-		fmt.Fprintf(h, "%s|%s|%v\n", b.output, b.ldflags, b.packages)
+	for _, b := range builds {
+		io.WriteString(h, b)
 	}
 	fmt.Fprintln(h, runtime.Version())
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -6,7 +6,8 @@
 //	lab demo [--nodes N]                            the guided tour behind `make demo` (KEEP=1 keeps the lab)
 //	lab status                                      what runs now
 //	lab kubectl ARGS...                             the lab's kubectl against the running lab
-//	lab build                                       build the Kubernetes binaries and etcd into the user cache
+//	lab helm ARGS...                                helm (built from the module proxy) against the running lab
+//	lab build                                       build the Kubernetes binaries, etcd and helm into the user cache
 //	lab deps                                        install the Debian packages and BIRD 1.6.8
 //
 // The lab runs as root; see docs/lab.md.
@@ -45,7 +46,8 @@ const usage = `usage: lab up|down|demo|status|kubectl|build|deps [flags]
   demo [--nodes N]                           guided tour (KEEP=1 leaves the lab up)
   status                                     what runs now
   kubectl ARGS...                            run the lab's kubectl against the lab
-  build                                      build kube-apiserver, kube-controller-manager, kubectl, etcd
+  helm ARGS...                               run helm (built into the user cache) against the lab
+  build                                      build the Kubernetes binaries, etcd and helm
   deps                                       install the Debian packages and BIRD 1.6.8`
 
 func run(ctx context.Context, args []string) error {
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string) error {
 		return status(ctx)
 	case "kubectl":
 		return kubectl(ctx, args)
+	case "helm":
+		return helm(ctx, args)
 	case "build":
 		repo, err := lab.RepoRoot()
 		if err != nil {
@@ -77,7 +81,11 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, path := range []string{bins.APIServer, bins.ControllerManager, bins.Scheduler, bins.Kubelet, bins.Proxy, bins.Kubectl, bins.Etcd} {
+		helm, err := lab.BuildHelm(ctx, repo, os.Stderr)
+		if err != nil {
+			return err
+		}
+		for _, path := range []string{bins.APIServer, bins.ControllerManager, bins.Scheduler, bins.Kubelet, bins.Proxy, bins.Kubectl, bins.Etcd, helm} {
 			fmt.Println(path)
 		}
 		return nil
@@ -167,6 +175,24 @@ func kubectl(ctx context.Context, args []string) error {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, bins.Kubectl, append([]string{"--kubeconfig", lab.KubeconfigPath(repo)}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// helm runs helm, built from e2etest/helmbin into the user cache when
+// missing, with the lab's kubeconfig: `make chart` lints and renders
+// charts/ironlb with it.
+func helm(ctx context.Context, args []string) error {
+	repo, err := lab.RepoRoot()
+	if err != nil {
+		return err
+	}
+	path, err := lab.BuildHelm(ctx, repo, os.Stderr)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+lab.KubeconfigPath(repo))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	return cmd.Run()
 }
