@@ -208,43 +208,47 @@ func TestChartValues(t *testing.T) {
 					t.Errorf("speaker pod %s", yamlText(pod))
 				}
 			}},
-		{"log level, class, metrics port", []string{"controller.logLevel=debug", "speaker.logLevel=warn", "loadBalancerClass=ironlb.io/lb", "prometheus.metricsPort=9120"},
+		{"log level, class, metrics ports", []string{"controller.logLevel=debug", "speaker.logLevel=warn", "loadBalancerClass=ironlb.io/lb", "prometheus.metricsPort=7473", "prometheus.secureMetricsPort=9121"},
 			func(t *testing.T, objects []*unstructured.Unstructured) {
 				c, _ := container(t, find(objects, "Deployment", "controller"))
 				s, _ := container(t, find(objects, "DaemonSet", "speaker"))
-				for _, want := range []string{"--log-level=debug", "--lb-class=ironlb.io/lb", "--metrics-addr=:9120"} {
+				for _, want := range []string{"--log-level=debug", "--lb-class=ironlb.io/lb", "--metrics-addr=127.0.0.1:7473", "--secure-metrics-addr=:9121"} {
 					if !strings.Contains(yamlText(c["args"]), want) {
 						t.Errorf("controller args %v miss %s", c["args"], want)
 					}
 				}
-				for _, want := range []string{"--log-level=warn", "--lb-class=ironlb.io/lb", "--metrics-addr=:9120"} {
+				for _, want := range []string{"--log-level=warn", "--lb-class=ironlb.io/lb", "--metrics-addr=127.0.0.1:7473", "--secure-metrics-addr=:9121"} {
 					if !strings.Contains(yamlText(s["args"]), want) {
 						t.Errorf("speaker args %v miss %s", s["args"], want)
 					}
 				}
-				if !strings.Contains(yamlText(s["ports"]), "containerPort: 9120\n  name: monitoring") {
+				if !strings.Contains(yamlText(s["ports"]), "containerPort: 9121\n  name: metricshttps") {
 					t.Errorf("speaker ports %v", s["ports"])
 				}
 				port, _, _ := unstructured.NestedSlice(find(objects, "Service", "speaker-monitor-service").Object, "spec", "ports")
-				if yamlText(port) != "- name: monitoring\n  port: 9120\n  targetPort: monitoring" {
+				if yamlText(port) != "- name: metricshttps\n  port: 9121\n  targetPort: metricshttps" {
 					t.Errorf("speaker-monitor-service ports %v", port)
 				}
 			}},
 		{"memberlist on another port and Secret", []string{"speaker.memberlist.mlBindPort=7950", "speaker.secretName=mine"},
 			func(t *testing.T, objects []*unstructured.Unstructured) {
-				s, _ := container(t, find(objects, "DaemonSet", "speaker"))
+				s, pod := container(t, find(objects, "DaemonSet", "speaker"))
 				text := yamlText(s)
-				for _, want := range []string{"--memberlist-port=7950", "containerPort: 7950\n  name: memberlist-tcp", "name: mine"} {
+				for _, want := range []string{"--memberlist-port=7950", "containerPort: 7950\n  name: memberlist-tcp"} {
 					if !strings.Contains(text, want) {
 						t.Errorf("speaker container misses %q:\n%s", want, text)
 					}
 				}
+				if volumes := yamlText(pod["volumes"]); !strings.Contains(volumes, "secretName: mine") {
+					t.Errorf("speaker volumes do not mount Secret mine:\n%s", volumes)
+				}
 			}},
 		{"memberlist off", []string{"speaker.memberlist.enabled=false"},
 			func(t *testing.T, objects []*unstructured.Unstructured) {
-				s, _ := container(t, find(objects, "DaemonSet", "speaker"))
+				s, pod := container(t, find(objects, "DaemonSet", "speaker"))
 				text := yamlText(s)
-				if !strings.Contains(text, "--memberlist=false") || strings.Contains(text, "7946") || strings.Contains(text, "METALLB_ML_SECRET_KEY") {
+				if !strings.Contains(text, "--memberlist=false") || strings.Contains(text, "7946") || strings.Contains(text, "METALLB_ML_SECRET_KEY") ||
+					strings.Contains(yamlText(pod["volumes"]), "memberlist") {
 					t.Errorf("speaker with memberlist off:\n%s", text)
 				}
 			}},
