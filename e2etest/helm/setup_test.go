@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -143,16 +141,5 @@ func removeAll(ctx context.Context, l *lab.Lab, name string) error {
 	if _, err := l.Kubectl(ctx, "", "delete", "--ignore-not-found", "--wait=false", "-f", l.ManifestPath("crds")); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		_, err := kube.CoreV1().Namespaces().Get(ctx, lab.IronLBNamespace, metav1.GetOptions{})
-		out, crdErr := l.Kubectl(ctx, "", "get", "crd", "-o", "name")
-		if apierrors.IsNotFound(err) && crdErr == nil && !strings.Contains(out, "metallb.io") {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s or metallb.io CRDs still there after 3m: %v; %s", lab.IronLBNamespace, err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return l.WaitIronLBGone(ctx, 3*time.Minute)
 }

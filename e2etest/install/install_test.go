@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -110,18 +108,7 @@ func uninstall(ctx context.Context, l *lab.Lab, name string) error {
 	if _, err := l.Kubectl(ctx, "", "delete", "--wait=false", "--ignore-not-found", "-f", l.ManifestPath("metallb-native.yaml")); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		_, err := kube.CoreV1().Namespaces().Get(ctx, lab.IronLBNamespace, metav1.GetOptions{})
-		out, crdErr := l.Kubectl(ctx, "", "get", "crd", "-o", "name")
-		if apierrors.IsNotFound(err) && crdErr == nil && !strings.Contains(out, "metallb.io") {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s or metallb.io CRDs still there after 3m: %v; %s", lab.IronLBNamespace, err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return l.WaitIronLBGone(ctx, 3*time.Minute)
 }
 
 // TestInstall: the manifest installs as is on real nodes with RBAC

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -48,6 +50,23 @@ func (l *Lab) WaitNoIronLBPods(ctx context.Context, timeout time.Duration) error
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("pods of %s not gone after %s: %v", IronLBNamespace, timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// WaitIronLBGone waits up to timeout until ironlb's namespace and the
+// metallb.io CRDs are gone (an uninstall finished).
+func (l *Lab) WaitIronLBGone(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := l.kube.CoreV1().Namespaces().Get(ctx, IronLBNamespace, metav1.GetOptions{})
+		out, crdErr := l.Kubectl(ctx, "", "get", "crd", "-o", "name")
+		if apierrors.IsNotFound(err) && crdErr == nil && !strings.Contains(out, "metallb.io") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("namespace %s or metallb.io CRDs still there after %s: %v; %s", IronLBNamespace, timeout, err, out)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
