@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -276,20 +277,28 @@ func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
 // signalSpeakerContainer sends sig to node i's speaker container through
 // the node's containerd.
 func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Signal) error {
-	if i < 1 || i > len(l.kubeNodes) {
-		return fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
-	}
 	pod, err := l.SpeakerPod(ctx, i)
 	if err != nil {
 		return err
 	}
+	return l.signalContainer(ctx, pod, "speaker", sig)
+}
+
+// signalContainer sends sig to the running container named container of
+// pod through the containerd of the pod's node, as the kubelet delivers a
+// signal (or the kernel's OOM killer a SIGKILL).
+func (l *Lab) signalContainer(ctx context.Context, pod *corev1.Pod, container string, sig syscall.Signal) error {
+	i := slices.IndexFunc(l.kubeNodes, func(k *kubeNode) bool { return k.name == pod.Spec.NodeName })
+	if i < 0 {
+		return fmt.Errorf("lab: pod %s runs on %q, not on a lab node with a kubelet", pod.Name, pod.Spec.NodeName)
+	}
 	for _, status := range pod.Status.ContainerStatuses {
-		if status.Name != "speaker" || status.ContainerID == "" {
+		if status.Name != container || status.ContainerID == "" || status.State.Running == nil {
 			continue
 		}
 		_, id, _ := strings.Cut(status.ContainerID, "://")
-		_, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
+		_, err := l.kubeNodes[i].ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
 		return err
 	}
-	return fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
+	return fmt.Errorf("pod %s on %s has no running %s container", pod.Name, pod.Spec.NodeName, container)
 }
