@@ -312,7 +312,7 @@ func TestConfigRefused(t *testing.T) {
 	applyConfig(t, l, strings.Replace(overlapping, "namespace: "+lab.IronLBNamespace,
 		"namespace: "+lab.IronLBNamespace+", labels: {"+uncheckedLabel+": \"true\"}", 1))
 	lab.Eventually(t, waitTimeout, "the controller reports its configuration stale", func() error {
-		stale, err := metric(t.Context(), l, "metallb_k8s_client_config_stale_bool")
+		stale, err := metric(t.Context(), l.ControllerMetricsURL(), "metallb_k8s_client_config_stale_bool")
 		if err == nil && stale != 1 {
 			err = fmt.Errorf("metallb_k8s_client_config_stale_bool = %v", stale)
 		}
@@ -328,7 +328,7 @@ func TestConfigRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	lab.Eventually(t, waitTimeout, "the configuration is current again", func() error {
-		stale, err := metric(t.Context(), l, "metallb_k8s_client_config_stale_bool")
+		stale, err := metric(t.Context(), l.ControllerMetricsURL(), "metallb_k8s_client_config_stale_bool")
 		if err == nil && stale != 0 {
 			err = fmt.Errorf("metallb_k8s_client_config_stale_bool = %v", stale)
 		}

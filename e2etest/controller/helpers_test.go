@@ -90,10 +90,10 @@ func restartCount(pod *corev1.Pod) int32 {
 	return 0
 }
 
-// metric returns the value of an unlabelled metric of the Ready controller
-// pod.
-func metric(ctx context.Context, l *lab.Lab, name string) (float64, error) {
-	body, err := lab.Scrape(ctx, l.ControllerMetricsURL())
+// metric returns the value of an unlabelled metric at a metrics endpoint
+// (l.ControllerMetricsURL(): the Ready controller pod's).
+func metric(ctx context.Context, endpoint, name string) (float64, error) {
+	body, err := lab.Scrape(ctx, endpoint)
 	if err != nil {
 		return 0, err
 	}

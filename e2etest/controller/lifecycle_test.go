@@ -270,17 +270,24 @@ func createAll(t *testing.T, l *lab.Lab, services []*corev1.Service) {
 // nothing writes Services, that is every Service once.
 func waitReconciled(t testing.TB, l *lab.Lab, timeout time.Duration) {
 	t.Helper()
+	waitReconciledAt(t, l, l.ControllerMetricsURL(), timeout)
+}
+
+// waitReconciledAt is waitReconciled for the controller process whose
+// metrics endpoint is endpoint.
+func waitReconciledAt(t testing.TB, l *lab.Lab, endpoint string, timeout time.Duration) {
+	t.Helper()
 	all, err := l.KubeClient().CoreV1().Services("").List(t.Context(), metav1.ListOptions{ResourceVersion: "0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := len(all.Items)
 	lab.Eventually(t, timeout, fmt.Sprintf("the controller reconciles %d Services", n), func() error {
-		done, err := metric(t.Context(), l, "metallb_k8s_client_updates_total")
+		done, err := metric(t.Context(), endpoint, "metallb_k8s_client_updates_total")
 		if err != nil {
 			return err
 		}
-		failed, err := metric(t.Context(), l, "metallb_k8s_client_update_errors_total")
+		failed, err := metric(t.Context(), endpoint, "metallb_k8s_client_update_errors_total")
 		if err != nil {
 			return err
 		}
