@@ -284,16 +284,16 @@ func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Sig
 	return l.signalContainer(ctx, pod, "speaker", sig)
 }
 
-// signalContainer sends sig to the running container named container of
-// pod through the containerd of the pod's node, as the kubelet delivers a
-// signal (or the kernel's OOM killer a SIGKILL).
+// signalContainer sends sig to the container named container of pod
+// through the containerd of the pod's node, as the kubelet delivers a signal
+// (or the kernel's OOM killer a SIGKILL).
 func (l *Lab) signalContainer(ctx context.Context, pod *corev1.Pod, container string, sig syscall.Signal) error {
 	i := slices.IndexFunc(l.kubeNodes, func(k *kubeNode) bool { return k.name == pod.Spec.NodeName })
 	if i < 0 {
 		return fmt.Errorf("lab: pod %s runs on %q, not on a lab node with a kubelet", pod.Name, pod.Spec.NodeName)
 	}
 	for _, status := range pod.Status.ContainerStatuses {
-		if status.Name != container || status.ContainerID == "" || status.State.Running == nil {
+		if status.Name != container || status.ContainerID == "" {
 			continue
 		}
 		_, id, _ := strings.Cut(status.ContainerID, "://")
