@@ -2,6 +2,7 @@ package e2etest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ironlb/ironlb/e2etest/lab"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -78,15 +80,17 @@ func TestControlPlane(t *testing.T) {
 	if _, err := l.KubeClient().CoreV1().Namespaces().Get(ctx, lab.IronLBNamespace, metav1.GetOptions{}); err != nil {
 		t.Errorf("namespace %s: %v", lab.IronLBNamespace, err)
 	}
-	crdFiles, _ := filepath.Glob(filepath.Join(repoRoot(t), "manifests", "crds", "*.yaml"))
-	if len(crdFiles) > 0 && len(l.CRDs()) == 0 {
-		t.Errorf("manifests/crds has %d files but the lab installed no CRD", len(crdFiles))
+	// The install applied every CRD of manifests/crds.
+	crds, err := l.Kubectl(ctx, "", "get", "-f", filepath.Join(repoRoot(t), "manifests", "crds"), "-o", "name")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("CRDs installed: %v", l.CRDs())
+	t.Logf("CRDs installed: %s", strings.Join(strings.Fields(crds), " "))
 }
 
 // TestNamespaceDeletion: kube-controller-manager's namespace controller
-// empties and removes a deleted namespace.
+// empties and removes a deleted namespace, with the EndpointSlice its
+// endpointslice controller made for the namespace's Service.
 func TestNamespaceDeletion(t *testing.T) {
 	l := lab.Shared(t)
 	ctx := t.Context()
@@ -101,9 +105,14 @@ func TestNamespaceDeletion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.SetEndpoints(ctx, created, 1); err != nil {
-		t.Fatal(err)
-	}
+	lab.Eventually(t, 30*time.Second, "kube-controller-manager writes the EndpointSlice of "+ns.Name+"/doomed", func() error {
+		list, err := kube.DiscoveryV1().EndpointSlices(ns.Name).List(ctx, metav1.ListOptions{
+			LabelSelector: discoveryv1.LabelServiceName + "=" + created.Name})
+		if err == nil && len(list.Items) == 0 {
+			err = errors.New("no EndpointSlice")
+		}
+		return err
+	})
 	if err := kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -116,12 +125,15 @@ func TestNamespaceDeletion(t *testing.T) {
 	})
 }
 
-// TestNetwork: every node's backend answers the client on the lab segment
-// and ext behind the router, over IPv4 and IPv6, and the nodes answer ARP
-// and neighbor discovery for their own addresses.
+// TestNetwork: every node's backend (a hostNetwork pod) answers the client
+// on the lab segment and ext behind the router, over IPv4 and IPv6, and the
+// nodes answer ARP and neighbor discovery for their own addresses.
 func TestNetwork(t *testing.T) {
 	l := lab.Shared(t)
 	ctx := t.Context()
+	if err := l.NodeBackends(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range l.Nodes() {
 		for _, from := range []*lab.Host{l.Client(), l.Ext()} {
 			for _, ip := range []netip.Addr{n.IPv4, n.IPv6} {
@@ -159,6 +171,9 @@ func TestPartition(t *testing.T) {
 	ctx := t.Context()
 	node := l.Node(2)
 	apiserver := netip.AddrPortFrom(lab.ControlPlaneIPv4, uint16(lab.APIServerPort)).String()
+	if err := l.NodeBackends(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Partition(ctx, node.Index); err != nil {
 		t.Fatal(err)
 	}
@@ -190,29 +205,33 @@ func TestPartition(t *testing.T) {
 	})
 }
 
-// TestServiceIPsLikeKubeProxy: an ingress IP in a LoadBalancer Service's
-// status lands on every node's kube-ipvs0 and leaves with it; with strict
-// ARP no node answers ARP or NDP for it by itself, while routed traffic to it
-// reaches the node's backend.
-func TestServiceIPsLikeKubeProxy(t *testing.T) {
+// TestServiceIPsThroughKubeProxy: an ingress IP in a LoadBalancer
+// Service's status is programmed by every node's kube-proxy (iptables mode)
+// and leaves with it; it is on no interface, so no node answers ARP or NDP
+// for it by itself, while routed traffic to it reaches the Service's
+// endpoint.
+func TestServiceIPsThroughKubeProxy(t *testing.T) {
 	l := lab.Shared(t)
 	ctx := t.Context()
 	vip4, vip6 := netip.MustParseAddr("172.30.0.199"), netip.MustParseAddr("fd00:30::199")
 	// A class of its own: ironlb leaves this Service alone.
 	svc := lab.NewLoadBalancerService("default", "manual-ip")
 	svc.Spec.LoadBalancerClass = ptr.To("lab.ironlb.io/manual")
-	svc = lab.Shared(t).CreateService(t, svc)
+	svc = l.CreateService(t, svc)
+	if err := l.SetEndpoints(ctx, svc, 2); err != nil {
+		t.Fatal(err)
+	}
 	setIngress(t, svc, vip4, vip6)
 	for _, n := range l.Nodes() {
-		lab.Eventually(t, 10*time.Second, n.Name+" holds the Service IPs", func() error {
-			return holds(n, true, vip4, vip6)
+		lab.Eventually(t, 30*time.Second, n.Name+"'s kube-proxy programs the Service IPs", func() error {
+			return programmed(ctx, n, true, vip4, vip6)
 		})
 	}
 	if mac, err := l.Client().Arping(ctx, vip4); err == nil {
-		t.Errorf("ARP for %s on kube-ipvs0 answered by %s: strictARP does not hold", vip4, mac)
+		t.Errorf("ARP for %s answered by %s, yet no speaker announces it", vip4, mac)
 	}
 	if mac, err := l.Client().Ndisc(ctx, vip6); err == nil {
-		t.Errorf("NDP for %s on kube-ipvs0 answered by %s", vip6, mac)
+		t.Errorf("NDP for %s answered by %s, yet no speaker announces it", vip6, mac)
 	}
 	// A static route at the router stands in for a BGP announcement.
 	for _, route := range [][]string{
@@ -239,8 +258,8 @@ func TestServiceIPsLikeKubeProxy(t *testing.T) {
 	}
 	setIngress(t, svc)
 	for _, n := range l.Nodes() {
-		lab.Eventually(t, 10*time.Second, n.Name+" drops the Service IPs", func() error {
-			return holds(n, false, vip4, vip6)
+		lab.Eventually(t, 30*time.Second, n.Name+"'s kube-proxy drops the Service IPs", func() error {
+			return programmed(ctx, n, false, vip4, vip6)
 		})
 	}
 }
@@ -259,9 +278,13 @@ func TestRouters(t *testing.T) {
 	setIngress(t, svc, vip4, vip6)
 	t.Cleanup(func() { l.Router().UseDefault(context.Background(), lab.BIRD2) })
 	announcers := []int{1, 3}
+	// ext's requests reach the nodes' backends through kube-proxy.
+	if err := l.SetEndpoints(ctx, svc, announcers...); err != nil {
+		t.Fatal(err)
+	}
 	// The stand-in speakers need the nodes' BGP port and sessions.
 	for _, i := range announcers {
-		if speaker := l.Speaker(i); speaker != nil && speaker.Running() {
+		if l.SpeakerRunning(ctx, i) {
 			if err := l.KillSpeaker(i, syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -388,15 +411,20 @@ func setIngress(t *testing.T, svc *corev1.Service, ips ...netip.Addr) {
 	}
 }
 
-// holds checks whether node n's kube-ipvs0 holds (want) or lacks all ips.
-func holds(n *lab.Node, want bool, ips ...netip.Addr) error {
-	have, err := n.ServiceIPs()
-	if err != nil {
-		return err
-	}
+// programmed checks whether node n's kube-proxy has rules for (want) or
+// none for all ips, in the node's NAT tables.
+func programmed(ctx context.Context, n *lab.Node, want bool, ips ...netip.Addr) error {
 	for _, ip := range ips {
-		if slices.Contains(have, ip) != want {
-			return fmt.Errorf("kube-ipvs0 has %v; want %s present=%v", have, ip, want)
+		save := "iptables-save"
+		if ip.Is6() {
+			save = "ip6tables-save"
+		}
+		rules, err := n.Exec(ctx, save, "-t", "nat")
+		if err != nil {
+			return err
+		}
+		if got := strings.Contains(rules, " -d "+netip.PrefixFrom(ip, ip.BitLen()).String()+" "); got != want {
+			return fmt.Errorf("%s has rules for %s: %v, want %v", save, ip, got, want)
 		}
 	}
 	return nil

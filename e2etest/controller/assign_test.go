@@ -1,12 +1,17 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
@@ -293,14 +298,21 @@ func TestPoolStatusCounts(t *testing.T) {
 }
 
 // TestConfigRefused: a configuration the controller refuses (overlapping
-// pools, written while no webhook is in the way) leaves the last valid one
-// serving, and is reported as stale.
+// pools, written past the webhook, which refuses it) leaves the last valid
+// one serving, and is reported as stale.
 func TestConfigRefused(t *testing.T) {
 	l := setup(t)
 	applyConfig(t, l, pool("good", "{addresses: [198.18.16.0/28]}"), "good")
-	applyConfig(t, l, pool("overlapping", "{addresses: [198.18.16.8/29]}"))
+	overlapping := pool("overlapping", "{addresses: [198.18.16.8/29]}")
+	if _, err := l.Kubectl(t.Context(), overlapping, "create", "--dry-run=server", "-f", "-"); err == nil ||
+		!strings.Contains(err.Error(), "denied the request") {
+		t.Fatalf("the webhook let the overlapping pool through: %v", err)
+	}
+	bypassWebhook(t, l)
+	applyConfig(t, l, strings.Replace(overlapping, "namespace: "+lab.IronLBNamespace,
+		"namespace: "+lab.IronLBNamespace+", labels: {"+uncheckedLabel+": \"true\"}", 1))
 	lab.Eventually(t, waitTimeout, "the controller reports its configuration stale", func() error {
-		stale, err := metric("metallb_k8s_client_config_stale_bool")
+		stale, err := metric(t.Context(), l.ControllerMetricsURL(), "metallb_k8s_client_config_stale_bool")
 		if err == nil && stale != 1 {
 			err = fmt.Errorf("metallb_k8s_client_config_stale_bool = %v", stale)
 		}
@@ -316,10 +328,48 @@ func TestConfigRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	lab.Eventually(t, waitTimeout, "the configuration is current again", func() error {
-		stale, err := metric("metallb_k8s_client_config_stale_bool")
+		stale, err := metric(t.Context(), l.ControllerMetricsURL(), "metallb_k8s_client_config_stale_bool")
 		if err == nil && stale != 0 {
 			err = fmt.Errorf("metallb_k8s_client_config_stale_bool = %v", stale)
 		}
 		return err
+	})
+}
+
+// uncheckedLabel marks the metallb.io objects that bypassWebhook lets past
+// the webhook.
+const uncheckedLabel = "e2e.ironlb.io/unchecked"
+
+// bypassWebhook makes the API server skip the webhook that judges creations
+// and updates for objects labelled uncheckedLabel until the test ends,
+// through an objectSelector on it in the ValidatingWebhookConfiguration (the
+// manifest's has none).
+func bypassWebhook(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	const config, hook = "metallb-webhook-configuration", "config.metallb.io"
+	vwc, err := l.KubeClient().AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(t.Context(), config, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(vwc.Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool { return w.Name == hook })
+	if i < 0 || vwc.Webhooks[i].ObjectSelector != nil && len(vwc.Webhooks[i].ObjectSelector.MatchExpressions)+len(vwc.Webhooks[i].ObjectSelector.MatchLabels) > 0 {
+		t.Fatalf("ValidatingWebhookConfiguration %s: no webhook %s without an objectSelector", config, hook)
+	}
+	patch := func(op string) error {
+		selector := fmt.Sprintf(`{"op":"add","path":"/webhooks/%d/objectSelector","value":{"matchExpressions":[{"key":%q,"operator":"DoesNotExist"}]}}`, i, uncheckedLabel)
+		if op == "remove" {
+			selector = fmt.Sprintf(`{"op":"replace","path":"/webhooks/%d/objectSelector","value":{}}`, i)
+		}
+		_, err := l.KubeClient().AdmissionregistrationV1().ValidatingWebhookConfigurations().Patch(context.Background(), config,
+			types.JSONPatchType, []byte("["+selector+"]"), metav1.PatchOptions{})
+		return err
+	}
+	if err := patch("add"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := patch("remove"); err != nil {
+			t.Errorf("restore the webhook's objectSelector: %v", err)
+		}
 	})
 }

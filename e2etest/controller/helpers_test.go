@@ -1,11 +1,8 @@
 package controller
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -30,80 +27,87 @@ const waitTimeout = 30 * time.Second
 
 // controllerRun is the controller this package started last.
 var controllerRun struct {
-	metricsAddr string
-	extra       string // its extra flags, "" for the default controller
+	extra string // its extra flags, "" for the default controller
+	// crashes counts the controller containers the tests killed on purpose
+	// (crashController).
+	crashes int32
 }
 
-// startController (re)starts the controller with extra flags and a metrics
-// address of its own, and waits until it serves /readyz.
+// startController rolls out a new controller pod whose args are the
+// manifest's plus extra, and waits until it is Ready (its /readyz).
 func startController(t testing.TB, l *lab.Lab, extra ...string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := l.StartControllerWith(extra...); err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	if err := l.StartControllerWith(append([]string{"--metrics-addr", addr}, extra...)...); err != nil {
-		t.Fatal(err)
-	}
-	controllerRun.metricsAddr = addr
 	controllerRun.extra = strings.Join(extra, " ")
-	lab.Eventually(t, waitTimeout, "the controller is ready", func() error {
-		if !l.Controller().Running() {
-			return fmt.Errorf("the controller exited: %v (see %s)", l.Controller().ExitError(), l.Controller().LogPath)
-		}
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s", resp.Status)
-		}
-		return nil
-	})
+}
+
+// crashController kills the controller's container with SIGKILL and waits
+// until the kubelet has started it again and it is Ready.
+func crashController(t testing.TB, l *lab.Lab) {
+	t.Helper()
+	if err := l.KillControllerContainer(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	controllerRun.crashes++
 }
 
 // setup returns the lab with the default controller running, starting it if
-// it is not, and fails the test at its end if the controller crashed.
+// it is not, and fails the test at its end if the controller's container
+// restarted (crashed) without the test killing it.
 func setup(t *testing.T) *lab.Lab {
 	t.Helper()
 	l := lab.Shared(t)
-	if c := l.Controller(); c == nil || !c.Running() || controllerRun.extra != "" {
+	pod, err := l.ControllerPod(t.Context())
+	if err != nil || controllerRun.extra != "" {
 		startController(t, l)
+		if pod, err = l.ControllerPod(t.Context()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	pid := l.Controller().PID()
+	restarts, crashes := restartCount(pod), controllerRun.crashes
 	t.Cleanup(func() {
-		if c := l.Controller(); c.PID() == pid && !c.Running() {
-			t.Errorf("the controller crashed: %v (see %s)", c.ExitError(), c.LogPath)
+		now, err := l.KubeClient().CoreV1().Pods(pod.Namespace).Get(context.Background(), pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return // the test replaced the pod
+		}
+		if unexpected := restartCount(now) - restarts - (controllerRun.crashes - crashes); unexpected > 0 {
+			t.Errorf("the controller's container in pod %s restarted %d times unasked (kubectl -n %s logs -p %s): %+v",
+				pod.Name, unexpected, pod.Namespace, pod.Name, now.Status.ContainerStatuses)
 		}
 	})
 	return l
 }
 
-// metric returns the value of an unlabelled metric of the controller.
-func metric(name string) (float64, error) {
-	resp, err := http.Get("http://" + controllerRun.metricsAddr + "/metrics")
+// restartCount is the restart count of the controller pod's container.
+func restartCount(pod *corev1.Pod) int32 {
+	for _, s := range pod.Status.ContainerStatuses {
+		if s.Name == "controller" {
+			return s.RestartCount
+		}
+	}
+	return 0
+}
+
+// metric returns the value of an unlabelled metric at a metrics endpoint
+// (l.ControllerMetricsURL(): the Ready controller pod's).
+func metric(ctx context.Context, endpoint, name string) (float64, error) {
+	body, err := lab.Scrape(ctx, endpoint)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	scanner := bufio.NewScanner(resp.Body)
-	for scanner.Scan() {
-		value, found := strings.CutPrefix(scanner.Text(), name+" ")
+	for line := range strings.Lines(body) {
+		value, found := strings.CutPrefix(strings.TrimSpace(line), name+" ")
 		if found {
 			return strconv.ParseFloat(value, 64)
 		}
 	}
-	if err := scanner.Err(); err != nil {
-		return 0, err
-	}
 	return 0, fmt.Errorf("metric %s not exported", name)
 }
 
-// namespace creates a namespace with labels (the lab runs no namespace
-// controller, so it is left behind; the lab goes down with it).
+// namespace creates a namespace with labels; it is left behind (the lab
+// goes down with it).
 func namespace(t testing.TB, l *lab.Lab, name string, labels map[string]string) {
 	t.Helper()
 	_, err := l.KubeClient().CoreV1().Namespaces().Create(t.Context(),
@@ -126,20 +130,14 @@ func labelNamespace(t testing.TB, l *lab.Lab, name string, labels map[string]str
 	}
 }
 
-// applyConfig applies metallb.io objects, deletes them when the test ends,
-// and waits until the controller has loaded each pool in pools (it writes the
-// pool's status counts). Pool names must be unique in the package: the wait
+// applyConfig applies metallb.io objects through the webhook, deletes them
+// when the test ends, and waits until the controller has loaded each pool in
+// pools (it writes the pool's status counts). Pool names must be unique in the package: the wait
 // relies on a status the controller has not written before.
 func applyConfig(t testing.TB, l *lab.Lab, manifests string, pools ...string) {
 	t.Helper()
-	if err := l.Apply(t.Context(), manifests); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := l.Kubectl(context.Background(), manifests, "delete", "--ignore-not-found", "-f", "-"); err != nil {
-			t.Errorf("delete configuration: %v", err)
-		}
-	})
+	applyRetrying(t, l, manifests)
+	t.Cleanup(func() { deleteRetrying(t, l, manifests) })
 	for _, name := range pools {
 		waitPoolStatus(t, name, func(s v1beta1.IPAddressPoolStatus) error {
 			if s == (v1beta1.IPAddressPoolStatus{}) {

@@ -161,9 +161,10 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestRestartKeepsAddresses: a controller killed with SIGKILL and started
-// again changes no address: every assignment — automatic, requested, from a
-// named pool, dual-stack and shared — is rebuilt from Service status.
+// TestRestartKeepsAddresses: a controller whose container is killed with
+// SIGKILL and started again by the kubelet changes no address: every
+// assignment — automatic, requested, from a named pool, dual-stack and
+// shared — is rebuilt from Service status.
 func TestRestartKeepsAddresses(t *testing.T) {
 	l := setup(t)
 	applyConfig(t, l, pool("restart-a", "{addresses: [198.18.12.0/25, 'fd00:18:12::/120']}")+
@@ -190,10 +191,7 @@ func TestRestartKeepsAddresses(t *testing.T) {
 		before[svc.Name] = waitIPs(t, l, svc, len(svc.Spec.IPFamilies))
 	}
 
-	if err := l.KillController(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	startController(t, l)
+	crashController(t, l)
 	waitReconciled(t, l, waitTimeout)
 	for _, svc := range services {
 		if got := statusIPs(getService(t, l, "default", svc.Name)); !slices.Equal(got, before[svc.Name]) {
@@ -272,17 +270,24 @@ func createAll(t *testing.T, l *lab.Lab, services []*corev1.Service) {
 // nothing writes Services, that is every Service once.
 func waitReconciled(t testing.TB, l *lab.Lab, timeout time.Duration) {
 	t.Helper()
+	waitReconciledAt(t, l, l.ControllerMetricsURL(), timeout)
+}
+
+// waitReconciledAt is waitReconciled for the controller process whose
+// metrics endpoint is endpoint.
+func waitReconciledAt(t testing.TB, l *lab.Lab, endpoint string, timeout time.Duration) {
+	t.Helper()
 	all, err := l.KubeClient().CoreV1().Services("").List(t.Context(), metav1.ListOptions{ResourceVersion: "0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := len(all.Items)
 	lab.Eventually(t, timeout, fmt.Sprintf("the controller reconciles %d Services", n), func() error {
-		done, err := metric("metallb_k8s_client_updates_total")
+		done, err := metric(t.Context(), endpoint, "metallb_k8s_client_updates_total")
 		if err != nil {
 			return err
 		}
-		failed, err := metric("metallb_k8s_client_update_errors_total")
+		failed, err := metric(t.Context(), endpoint, "metallb_k8s_client_update_errors_total")
 		if err != nil {
 			return err
 		}

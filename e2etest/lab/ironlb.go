@@ -34,11 +34,12 @@ func buildIronLB(ctx context.Context, repo string) (ironlbBinaries, error) {
 // StartController starts the controller against the lab's API server, in
 // the root namespace with metrics on a free loopback port, replacing one that
 // runs. With Options.Webhook it first registers the validating webhook.
-// In pods mode it scales the controller Deployment to 1 and waits until the
-// pod is Ready.
+// In pods mode it rolls out a new pod of the controller Deployment with the
+// manifest's args plus Options.ControllerArgs (the running pod, if any,
+// stops first) and waits until it is Ready.
 func (l *Lab) StartController() error {
 	if l.opts.Pods {
-		return l.scaleController(context.Background(), 1)
+		return l.rolloutController(context.Background())
 	}
 	if l.controller != nil {
 		l.controller.Stop(5 * time.Second)

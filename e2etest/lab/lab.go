@@ -494,13 +494,12 @@ func (l *Lab) KillSpeaker(i int, sig syscall.Signal) error {
 }
 
 // KillController sends sig to the controller and waits until it has exited.
-// In pods mode it scales the controller Deployment to 0 (SIGTERM only).
+// In pods mode SIGKILL kills its container through containerd, and then (as
+// SIGTERM alone does) the controller Deployment is scaled to 0, so the pod
+// is deleted and not restarted until StartController.
 func (l *Lab) KillController(sig syscall.Signal) error {
 	if l.opts.Pods {
-		if sig != syscall.SIGTERM {
-			return fmt.Errorf("lab: pods mode stops the controller gracefully (SIGTERM), not with %v", sig)
-		}
-		return l.scaleController(context.Background(), 0)
+		return l.stopControllerPod(context.Background(), sig)
 	}
 	if l.controller == nil {
 		return errors.New("lab: no controller was started")

@@ -96,25 +96,34 @@ func (l *Lab) registerWebhook(ctx context.Context) error {
 // manifestWebhookConfiguration returns the ValidatingWebhookConfiguration
 // of manifests/metallb-native.yaml.
 func manifestWebhookConfiguration() (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := manifestObject("ValidatingWebhookConfiguration", webhookConfigName, &vwc); err != nil {
+		return nil, err
+	}
+	return &vwc, nil
+}
+
+// manifestObject decodes the object of manifests/metallb-native.yaml with
+// the given kind and name into obj, strictly.
+func manifestObject(kind, name string, obj any) error {
 	rendered, err := manifests.Render()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, doc := range bytes.Split(rendered, []byte("\n---\n")) {
 		var head metav1.PartialObjectMetadata
 		if err := yaml.Unmarshal(doc, &head); err != nil {
-			return nil, fmt.Errorf("lab: reading the manifests: %w", err)
+			return fmt.Errorf("lab: reading the manifests: %w", err)
 		}
-		if head.Kind != "ValidatingWebhookConfiguration" || head.Name != webhookConfigName {
+		if head.Kind != kind || head.Name != name {
 			continue
 		}
-		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-		if err := yaml.UnmarshalStrict(doc, &vwc); err != nil {
-			return nil, fmt.Errorf("lab: ValidatingWebhookConfiguration %s of the manifests: %w", webhookConfigName, err)
+		if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+			return fmt.Errorf("lab: %s %s of the manifests: %w", kind, name, err)
 		}
-		return &vwc, nil
+		return nil
 	}
-	return nil, fmt.Errorf("lab: no ValidatingWebhookConfiguration %s in the manifests", webhookConfigName)
+	return fmt.Errorf("lab: no %s %s in the manifests", kind, name)
 }
 
 // WaitWebhook waits until the API server calls the webhook successfully: a

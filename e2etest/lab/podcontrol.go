@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -285,6 +287,119 @@ func (l *Lab) scaleController(ctx context.Context, replicas int32) error {
 		}
 		return ready == replicas, "controller pods: " + strings.Join(states, ", ")
 	})
+}
+
+// controllerStartedAnnotation on the controller Deployment's pod template
+// makes every rolloutController roll out a new pod, like `kubectl rollout
+// restart` (kubectl.kubernetes.io/restartedAt).
+const controllerStartedAnnotation = "lab.ironlb.io/started-at"
+
+// rolloutController is StartController in pods mode: the controller
+// Deployment gets the manifest's args plus Options.ControllerArgs, one
+// replica and a new pod template, so that its Recreate strategy stops the
+// running pod (SIGTERM: it releases its Lease) before it starts a new one.
+// It returns once the new pod is the only one and Ready.
+func (l *Lab) rolloutController(ctx context.Context) error {
+	var deploy appsv1.Deployment
+	if err := manifestObject("Deployment", "controller", &deploy); err != nil {
+		return err
+	}
+	containers := deploy.Spec.Template.Spec.Containers
+	if len(containers) != 1 || containers[0].Name != "controller" {
+		return fmt.Errorf("lab: the manifest's controller Deployment has %d containers, want one named controller", len(containers))
+	}
+	args := append(containers[0].Args, l.opts.ControllerArgs...)
+	patch := map[string]any{"spec": map[string]any{
+		"replicas": 1,
+		"template": map[string]any{
+			"metadata": map[string]any{"annotations": map[string]string{controllerStartedAnnotation: time.Now().Format(time.RFC3339Nano)}},
+			"spec":     map[string]any{"containers": []map[string]any{{"name": "controller", "args": args}}},
+		},
+	}}
+	updated, err := l.kube.AppsV1().Deployments(IronLBNamespace).Patch(ctx, "controller", types.StrategicMergePatchType, mergePatch(patch), metav1.PatchOptions{})
+	if err != nil {
+		return fmt.Errorf("roll out the controller Deployment with args %v: %w", args, err)
+	}
+	return poll(ctx, podWait, func() (bool, string) {
+		d, err := l.kube.AppsV1().Deployments(IronLBNamespace).Get(ctx, "controller", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		s := d.Status
+		return s.ObservedGeneration >= updated.Generation && s.Replicas == 1 && s.UpdatedReplicas == 1 && s.ReadyReplicas == 1,
+			fmt.Sprintf("controller Deployment: %d replicas, %d updated, %d ready (generation %d observed, want %d)",
+				s.Replicas, s.UpdatedReplicas, s.ReadyReplicas, s.ObservedGeneration, updated.Generation)
+	})
+}
+
+// stopControllerPod is KillController in pods mode: SIGKILL (a crash) goes
+// to the controller's container through containerd at once, then the
+// Deployment is scaled to 0 so that the pod is deleted rather than
+// restarted; SIGTERM is the scale to 0 alone (the kubelet's graceful stop).
+// It returns once no controller pod is left.
+func (l *Lab) stopControllerPod(ctx context.Context, sig syscall.Signal) error {
+	switch sig {
+	case syscall.SIGTERM:
+	case syscall.SIGKILL:
+		pod, err := l.ControllerPod(ctx)
+		if err != nil {
+			return err
+		}
+		if err := l.signalContainer(ctx, pod, "controller", sig); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("lab: pods mode stops the controller with SIGKILL or SIGTERM, not %v", sig)
+	}
+	return l.scaleController(ctx, 0)
+}
+
+// KillControllerContainer (pods mode) kills the Ready controller pod's
+// container with SIGKILL through its node's containerd, as a crash on a
+// real node would, and returns once the kubelet has started it again and
+// the pod is Ready. (The kubelet delays each further restart of one pod's
+// container, 10 s, 20 s, 40 s, …, so use it once per pod.)
+func (l *Lab) KillControllerContainer(ctx context.Context) error {
+	if !l.opts.Pods {
+		return errors.New("lab: KillControllerContainer needs pods mode")
+	}
+	pod, err := l.ControllerPod(ctx)
+	if err != nil {
+		return err
+	}
+	restarts := containerRestarts(pod, "controller")
+	if err := l.signalContainer(ctx, pod, "controller", syscall.SIGKILL); err != nil {
+		return err
+	}
+	return poll(ctx, podWait, func() (bool, string) {
+		now, err := l.kube.CoreV1().Pods(IronLBNamespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		got := containerRestarts(now, "controller")
+		return got > restarts && podReady(now), fmt.Sprintf("controller pod %s: %d restarts (was %d), ready %v", pod.Name, got, restarts, podReady(now))
+	})
+}
+
+// containerRestarts is the restart count of pod's container named name.
+func containerRestarts(pod *corev1.Pod, name string) int32 {
+	for _, s := range pod.Status.ContainerStatuses {
+		if s.Name == name {
+			return s.RestartCount
+		}
+	}
+	return 0
+}
+
+// NodeBackends makes every node answer HTTP on :80 with its name and
+// waits until it does: the process backends run from the start in process
+// mode; pods mode starts the hostNetwork backend DaemonSet that
+// SetEndpoints selects from, once.
+func (l *Lab) NodeBackends(ctx context.Context) error {
+	if !l.opts.Pods {
+		return l.waitBackends(ctx)
+	}
+	return l.ensurePodBackends(ctx)
 }
 
 // mergePatch encodes a JSON merge patch; nil values remove keys.

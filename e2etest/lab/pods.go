@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -276,7 +277,28 @@ func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
 // signalSpeakerContainer sends sig to node i's speaker container through
 // the node's containerd.
 func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Signal) error {
-	node, id, err := l.speakerContainer(ctx, i)
+	pod, err := l.SpeakerPod(ctx, i)
+	if err != nil {
+		return err
+	}
+	return l.signalContainer(ctx, pod, "speaker", sig)
+}
+
+// speakerContainerPID returns the host PID of the process of node i's
+// speaker container.
+func (l *Lab) speakerContainerPID(ctx context.Context, i int) (int, error) {
+	pod, err := l.SpeakerPod(ctx, i)
+	if err != nil {
+		return 0, err
+	}
+	return l.ContainerPID(ctx, pod, "speaker")
+}
+
+// signalContainer sends sig to the container named container of pod
+// through the containerd of the pod's node, as the kubelet delivers a signal
+// (or the kernel's OOM killer a SIGKILL).
+func (l *Lab) signalContainer(ctx context.Context, pod *corev1.Pod, container string, sig syscall.Signal) error {
+	node, id, err := l.containerTask(pod, container)
 	if err != nil {
 		return err
 	}
@@ -284,10 +306,11 @@ func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Sig
 	return err
 }
 
-// speakerContainerPID returns the host PID of the process of node i's
-// speaker container, as the node's containerd lists its task.
-func (l *Lab) speakerContainerPID(ctx context.Context, i int) (int, error) {
-	node, id, err := l.speakerContainer(ctx, i)
+// ContainerPID returns the host PID of a running container of pod (pods
+// mode), as its node's containerd lists the container's task: /proc/<pid>
+// shows its memory and open files.
+func (l *Lab) ContainerPID(ctx context.Context, pod *corev1.Pod, container string) (int, error) {
+	node, id, err := l.containerTask(pod, container)
 	if err != nil {
 		return 0, err
 	}
@@ -297,9 +320,25 @@ func (l *Lab) speakerContainerPID(ctx context.Context, i int) (int, error) {
 	}
 	pid, err := taskPID(out, id)
 	if err != nil {
-		return 0, fmt.Errorf("containerd on %s: %w", NodeName(i), err)
+		return 0, fmt.Errorf("containerd on %s: %w", node.name, err)
 	}
 	return pid, nil
+}
+
+// containerTask returns the lab node running pod and the containerd ID of
+// its container named container.
+func (l *Lab) containerTask(pod *corev1.Pod, container string) (*kubeNode, string, error) {
+	i := slices.IndexFunc(l.kubeNodes, func(k *kubeNode) bool { return k.name == pod.Spec.NodeName })
+	if i < 0 {
+		return nil, "", fmt.Errorf("lab: pod %s runs on %q, not on a lab node with a kubelet", pod.Name, pod.Spec.NodeName)
+	}
+	for _, status := range pod.Status.ContainerStatuses {
+		if status.Name == container && status.ContainerID != "" {
+			_, id, _ := strings.Cut(status.ContainerID, "://")
+			return l.kubeNodes[i], id, nil
+		}
+	}
+	return nil, "", fmt.Errorf("pod %s on %s has no running %s container", pod.Name, pod.Spec.NodeName, container)
 }
 
 // taskPID finds the PID of container id's task in the output of `ctr tasks
@@ -315,24 +354,4 @@ func taskPID(tasks, id string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no task for container %s", id)
-}
-
-// speakerContainer returns node i's kubeNode and the containerd ID of its
-// speaker pod's speaker container.
-func (l *Lab) speakerContainer(ctx context.Context, i int) (*kubeNode, string, error) {
-	if i < 1 || i > len(l.kubeNodes) {
-		return nil, "", fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
-	}
-	pod, err := l.SpeakerPod(ctx, i)
-	if err != nil {
-		return nil, "", err
-	}
-	for _, status := range pod.Status.ContainerStatuses {
-		if status.Name != "speaker" || status.ContainerID == "" {
-			continue
-		}
-		_, id, _ := strings.Cut(status.ContainerID, "://")
-		return l.kubeNodes[i-1], id, nil
-	}
-	return nil, "", fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
 }

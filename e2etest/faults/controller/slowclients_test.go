@@ -38,12 +38,12 @@ func idleClient(ctx context.Context, addr string) error {
 	return hold(ctx, addr, false, nil)
 }
 
-func slowHTTPClient(ctx context.Context, addr string) error {
-	return hold(ctx, addr, false, []byte("GET /metrics HTTP/1.1\r\nHost: lab\r\nX-Slow: "))
+func slowWebhookClient(ctx context.Context, addr string) error {
+	return hold(ctx, addr, true, []byte("POST /validate-metallb-io HTTP/1.1\r\nHost: lab\r\nX-Slow: "))
 }
 
-func slowTLSClient(ctx context.Context, addr string) error {
-	return hold(ctx, addr, true, []byte("POST /validate-metallb-io HTTP/1.1\r\nHost: lab\r\nX-Slow: "))
+func slowMetricsClient(ctx context.Context, addr string) error {
+	return hold(ctx, addr, true, []byte("GET /metrics HTTP/1.1\r\nHost: lab\r\nX-Slow: "))
 }
 
 func slowBytesClient(ctx context.Context, addr string) error {
@@ -214,7 +214,8 @@ func (w *usageWatch) get() lab.ProcessUsage {
 }
 
 // Idle and slow connections flood the controller's webhook (9443) and
-// metrics (7472) and node 1's speaker's memberlist (7946 TCP) for floodFor:
+// metrics (9120, HTTPS; the plain 7472 listens on the pod's loopback only)
+// and node 1's speaker's memberlist (7946 TCP) for floodFor:
 // the webhook keeps admitting, the servers close every connection
 // themselves, no container restarts, and the processes' file descriptors
 // return to where they were.
@@ -249,11 +250,11 @@ func TestSlowAndIdleConnections(t *testing.T) {
 	restartsBefore := containerRestarts(t, l)
 
 	podIP := pod.Status.PodIP
-	webhookAddr, metricsAddr := net.JoinHostPort(podIP, "9443"), net.JoinHostPort(podIP, "7472")
+	webhookAddr, metricsAddr := net.JoinHostPort(podIP, "9443"), net.JoinHostPort(podIP, "9120")
 	memberlistAddr := net.JoinHostPort(lab.NodeIPv4(1).String(), "7946")
 	targets := []floodTarget{
-		{"9443 idle", webhookAddr, idleClient}, {"9443 slow TLS request", webhookAddr, slowTLSClient},
-		{"7472 idle", metricsAddr, idleClient}, {"7472 slow request", metricsAddr, slowHTTPClient},
+		{"9443 idle", webhookAddr, idleClient}, {"9443 slow TLS request", webhookAddr, slowWebhookClient},
+		{"9120 idle", metricsAddr, idleClient}, {"9120 slow TLS request", metricsAddr, slowMetricsClient},
 		{"7946 idle", memberlistAddr, idleClient}, {"7946 slow bytes", memberlistAddr, slowBytesClient},
 	}
 	opening, stopOpening := context.WithTimeout(ctx, floodFor)
