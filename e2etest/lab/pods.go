@@ -276,20 +276,50 @@ func (l *Lab) KillSpeakerContainer(ctx context.Context, i int) error {
 // signalSpeakerContainer sends sig to node i's speaker container through
 // the node's containerd.
 func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Signal) error {
-	if i < 1 || i > len(l.kubeNodes) {
-		return fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
-	}
-	pod, err := l.SpeakerPod(ctx, i)
+	id, err := l.speakerContainerID(ctx, i)
 	if err != nil {
 		return err
 	}
-	for _, status := range pod.Status.ContainerStatuses {
-		if status.Name != "speaker" || status.ContainerID == "" {
-			continue
-		}
-		_, id, _ := strings.Cut(status.ContainerID, "://")
-		_, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
-		return err
+	_, err = l.kubeNodes[i-1].ctr(ctx, "tasks", "kill", "--signal", strconv.Itoa(int(sig)), id)
+	return err
+}
+
+// SpeakerContainerPID returns the host PID of node i's speaker container
+// (its only process), for signals that must arrive at a precise moment
+// (SIGSTOP and SIGCONT to freeze it).
+func (l *Lab) SpeakerContainerPID(ctx context.Context, i int) (int, error) {
+	id, err := l.speakerContainerID(ctx, i)
+	if err != nil {
+		return 0, err
 	}
-	return fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
+	out, err := l.kubeNodes[i-1].ctr(ctx, "tasks", "ls")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(out) {
+		// TASK PID STATUS
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == id {
+			return strconv.Atoi(fields[1])
+		}
+	}
+	return 0, fmt.Errorf("no task of speaker container %s on %s in %q", id, NodeName(i), out)
+}
+
+// speakerContainerID returns the containerd ID of node i's speaker
+// container.
+func (l *Lab) speakerContainerID(ctx context.Context, i int) (string, error) {
+	if i < 1 || i > len(l.kubeNodes) {
+		return "", fmt.Errorf("lab: no node %d with a kubelet (pods mode has %d)", i, len(l.kubeNodes))
+	}
+	pod, err := l.SpeakerPod(ctx, i)
+	if err != nil {
+		return "", err
+	}
+	for _, status := range pod.Status.ContainerStatuses {
+		if status.Name == "speaker" && status.ContainerID != "" {
+			_, id, _ := strings.Cut(status.ContainerID, "://")
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("speaker pod %s on %s has no running container", pod.Name, NodeName(i))
 }
