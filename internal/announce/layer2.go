@@ -50,7 +50,7 @@ func planL2(s *Snapshot, elector Elector) (owned []L2Announcement, withoutQuorum
 		for _, r := range elect(s, svc, advs, elector) {
 			switch r.Owner {
 			case s.Self:
-				if !election.MayAnswer(s.Answering[r.IP], s.Quorum) {
+				if !election.MayAnswer(s.Answering[r.IP], s.ClaimedElsewhere[svc.Key], s.Quorum) {
 					withoutQuorum = append(withoutQuorum, r.IP)
 					continue
 				}

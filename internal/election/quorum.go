@@ -35,10 +35,17 @@ func (q Quorum) Held() bool {
 }
 
 // MayAnswer reports whether this node, elected owner of an IP, answers for
-// it: always for an IP it already answers (dropping it could leave the IP
-// answered by nobody), and for a new one only with quorum, so that a
-// partition never makes a second answerer, while the majority side still
-// takes over the IPs of a node that is really gone.
-func MayAnswer(alreadyOwned bool, q Quorum) bool {
-	return alreadyOwned || q.Held()
+// it. With quorum it does. Without, it takes over no IP it does not answer
+// already (a partition never makes a second answerer), and keeps one it
+// answers (dropping it could leave the IP answered by nobody: every node may
+// be cut off) until claimedElsewhere: the API server shows another node
+// announcing it, which only a node with quorum does after taking it over
+// from this one. A cut-off owner thus stops answering once the majority's
+// new owner has written its status, instead of answering alongside it until
+// the partition heals.
+func MayAnswer(alreadyOwned, claimedElsewhere bool, q Quorum) bool {
+	if q.Held() {
+		return true
+	}
+	return alreadyOwned && !claimedElsewhere
 }

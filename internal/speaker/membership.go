@@ -60,6 +60,7 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 	s.joinNodes(backoff)
 	go s.followMembers(ctx)
 	go s.maintainMembership(ctx, backoff)
+	go s.followClaims(ctx)
 	return nil
 }
 

@@ -83,6 +83,9 @@ type Speaker struct {
 	bgpState  bgpApply
 	elector   *election.Elector
 	status    *statusWriter
+	// claims are the Services other nodes announce, read while this node
+	// answers addresses without quorum.
+	claims claims
 	// interfaces remembers departed speakers' interfaces (used by
 	// reconcile only).
 	interfaces interfaceMemory
@@ -389,6 +392,7 @@ func (s *Speaker) snapshot(services []announce.Service) *announce.Snapshot {
 	}
 	snap.Quorum = s.quorum(snap.Members)
 	snap.Answering = answering(s.applied)
+	snap.ClaimedElsewhere = s.claims.snapshot()
 	return snap
 }
 
@@ -444,6 +448,7 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	snap := s.snapshot(services)
 	plan := announce.Compute(snap, s.elector)
 	s.applyL2(plan.L2)
+	s.claims.setCutOff(!snap.Quorum.Held() && len(plan.L2) > 0)
 	if again := announce.Reannounce(s.applied.L2, plan.L2, reannounce); len(again) > 0 {
 		s.log.Info("announcing kept addresses again after a membership change", "addresses", len(again))
 		s.announcer.Reannounce(again)
