@@ -170,11 +170,11 @@ func (s summary) describe(t0 time.Time) string {
 }
 
 // neighborEntries makes the client and the router resolve ip through their
-// kernels (a ping), so that each holds a neighbour entry a gratuitous ARP
-// then updates.
+// kernels (an HTTP request), so that each holds a neighbour entry a
+// gratuitous ARP then updates.
 func neighborEntries(ctx context.Context, l *lab.Lab, ip netip.Addr) {
 	for _, h := range []*lab.Host{l.Client(), &l.Router().Host} {
-		h.Exec(ctx, "ping", "-c", "1", "-W", "1", ip.String()) //nolint:errcheck // only the ARP resolution matters
+		h.Curl(ctx, ip) //nolint:errcheck // only the ARP resolution matters
 	}
 }
 
