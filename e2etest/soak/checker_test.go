@@ -28,6 +28,7 @@ const assignWithin = 30 * time.Second
 // checker checks the invariants and samples memory.
 type checker struct {
 	l        *lab.Lab
+	log      func(format string, args ...any)
 	poolBEnd netip.Addr
 	// shown is the address each Service showed, by name, to see it change.
 	shown map[string]netip.Addr
@@ -54,15 +55,22 @@ type sample struct {
 	controllerGoroutines float64
 }
 
-func newChecker(l *lab.Lab) *checker {
-	return &checker{l: l, poolBEnd: poolBLast, shown: map[string]netip.Addr{}, badSince: map[netip.Addr]time.Time{},
+func (s sample) String() string {
+	return fmt.Sprintf("speaker node1 RSS %.1f MiB, %v goroutines; controller %s RSS %.1f MiB, %v goroutines",
+		s.speakerRSS/(1<<20), s.speakerGoroutines, s.controllerPod, s.controllerRSS/(1<<20), s.controllerGoroutines)
+}
+
+func newChecker(l *lab.Lab, log func(format string, args ...any)) *checker {
+	return &checker{l: l, log: log, poolBEnd: poolBLast, shown: map[string]netip.Addr{}, badSince: map[netip.Addr]time.Time{},
 		badWhy: map[netip.Addr]string{}, reported: map[netip.Addr]bool{}}
 }
 
 func (c *checker) setPoolBEnd(last netip.Addr) { c.poolBEnd = last }
 
 func (c *checker) violate(format string, args ...any) {
-	c.violations = append(c.violations, time.Now().Format("15:04:05 ")+fmt.Sprintf(format, args...))
+	v := time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...)
+	c.violations = append(c.violations, v)
+	c.log("violation: %s", v)
 }
 
 // inPools reports whether ip is in one of the soak's pools as configured
@@ -230,8 +238,7 @@ func (c *checker) sample(ctx context.Context, baseline bool) {
 func (c *checker) report(t *testing.T) {
 	var b strings.Builder
 	for _, s := range c.samples {
-		fmt.Fprintf(&b, "\n  %s speaker node1 RSS %.1f MiB, %v goroutines; controller %s RSS %.1f MiB, %v goroutines",
-			s.at.Format("15:04:05"), s.speakerRSS/(1<<20), s.speakerGoroutines, s.controllerPod, s.controllerRSS/(1<<20), s.controllerGoroutines)
+		fmt.Fprintf(&b, "\n  %s %s", s.at.Format("15:04:05"), s)
 	}
 	t.Logf("samples:%s", b.String())
 	for _, v := range c.violations {

@@ -80,7 +80,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := newChecker(l)
+	c := newChecker(l, t.Logf)
 	s := &soak{l: l, t: t, rng: rand.New(rand.NewPCG(1, 2)), created: map[string]time.Time{}}
 	start := time.Now()
 	end := start.Add(duration)
@@ -133,6 +133,10 @@ func TestSoak(t *testing.T) {
 		if now.Sub(lastSample) >= sampleEvery {
 			c.sample(ctx, now.Sub(start) >= warmUp)
 			lastSample = now
+			// Progress, so that a run cut short still tells what it saw.
+			t.Logf("%v in: %d live Services, %d created, %d pool edits, %d controller and %d speaker kills, %d checks, %d violations; %s",
+				now.Sub(start).Round(time.Second), len(s.created), s.creates, s.poolEdits, s.controllerKills, s.speakerKills,
+				c.checks, len(c.violations), c.samples[len(c.samples)-1])
 		}
 	}
 	t.Logf("soak of %v: %d Services created, %d deleted, %d pool edits, %d controller kills, %d speaker kills, %d checks",
