@@ -20,15 +20,20 @@ type Quorum struct {
 const minRunningForHealth = 3
 
 // Held reports whether the speaker sees at least half of the running
-// speakers and, from three on, its own probes are answered. A speaker cut off from the others (typically port 7946
-// blocked) sees only itself and would otherwise elect itself for every IP;
-// without quorum it takes over nothing. An unknown running count holds
-// quorum, as MetalLB has no such rule.
+// speakers and, from three on, its own probes are answered or it sees them
+// all. A speaker cut off from the others (typically port 7946 blocked) sees
+// only itself and would otherwise elect itself for every IP; without quorum
+// it takes over nothing. One that sees every running speaker elects as they
+// all do, so its health score does not matter: after a partition heals the
+// score takes a while to fall back to 0, and the node would leave its
+// addresses unanswered meanwhile (the interim owner gives them up as soon as
+// it sees the node again). An unknown running count holds quorum, as MetalLB
+// has no such rule.
 func (q Quorum) Held() bool {
 	switch {
 	case q.Running == 0:
 		return true
-	case q.Degraded && q.Running >= minRunningForHealth:
+	case q.Degraded && q.Running >= minRunningForHealth && q.Seen < q.Running:
 		return false
 	}
 	return 2*q.Seen >= q.Running

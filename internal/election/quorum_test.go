@@ -22,6 +22,7 @@ func TestQuorum(t *testing.T) {
 		{"being cut off keeps what it answers", Quorum{Seen: 2, Running: 3, Degraded: true}, true, false, true},
 		{"degraded survivor of two: nobody could confirm its probes", Quorum{Seen: 1, Running: 2, Degraded: true}, false, true, true},
 		{"degraded, running unknown", Quorum{Seen: 1, Degraded: true}, false, true, true},
+		{"healed: every running speaker seen, health score not yet back to 0", Quorum{Seen: 3, Running: 3, Degraded: true}, false, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
