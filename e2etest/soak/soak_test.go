@@ -155,10 +155,11 @@ type soak struct {
 	poolEdits, controllerKills, speakerKills int
 }
 
-// churn creates or deletes one Service, at random.
+// churn creates or deletes one Service, at random: below half of
+// maxServices it always creates, so that about 12 to 24 live at once.
 func (s *soak) churn(ctx context.Context) {
 	services := s.l.KubeClient().CoreV1().Services("default")
-	if s.rng.IntN(2) == 0 && len(s.created) < maxServices {
+	if len(s.created) < maxServices && (len(s.created) < maxServices/2 || s.rng.IntN(2) == 0) {
 		s.next++
 		name := fmt.Sprintf("soak-%d", s.next)
 		var ann map[string]string
