@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -buildid= -X github.com/ironlb/ironlb/internal/version.Revisi
 # only when we are root.
 IS_ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help build images test unit fuzz lint helm manifests manifests-check demo e2e bench bench-lab lab-down clean
+.PHONY: help build images test unit fuzz lint helm manifests manifests-check demo e2e soak bench bench-lab lab-down clean
 
 help:
 	@echo "make build      build bin/controller and bin/speaker"
@@ -21,6 +21,7 @@ help:
 	@echo "make test       lint, unit tests (race), fuzz smoke, manifests check, e2e (as root)"
 	@echo "make demo       run ironlb on the local lab (KEEP=1 leaves it up)"
 	@echo "make e2e        end-to-end tests on the lab (root)"
+	@echo "make soak       churn with kills and an invariant checker (root; IRONLB_SOAK_DURATION=2h)"
 	@echo "make bench      Go benchmarks of the pure packages"
 	@echo "make bench-lab  lab benchmarks (failover, route install, scale)"
 	@echo "make manifests  regenerate CRDs, deepcopy, manifests/metallb-native.yaml and the chart's copies"
@@ -84,6 +85,12 @@ demo: build
 e2e:
 	$(GO) run ./e2etest/cmd/lab build
 	$(GO) test -p 1 -count=1 -timeout 40m ./e2etest/...
+
+# Not part of `make test`: e2etest/soak does nothing unless IRONLB_SOAK_DURATION is set.
+IRONLB_SOAK_DURATION ?= 2h
+soak:
+	$(GO) run ./e2etest/cmd/lab build
+	IRONLB_SOAK_DURATION=$(IRONLB_SOAK_DURATION) $(GO) test -count=1 -timeout 0 -v -run TestSoak ./e2etest/soak/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...

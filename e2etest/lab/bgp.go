@@ -39,7 +39,7 @@ func (l *Lab) SpeakerMemory(ctx context.Context, i int) (Memory, error) {
 		}
 		return readMemory(name, p.PID())
 	}
-	pid, err := l.speakerContainerPID(ctx, i)
+	pid, err := l.SpeakerContainerPID(ctx, i)
 	if err != nil {
 		return Memory{}, err
 	}

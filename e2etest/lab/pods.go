@@ -284,9 +284,10 @@ func (l *Lab) signalSpeakerContainer(ctx context.Context, i int, sig syscall.Sig
 	return l.signalContainer(ctx, pod, "speaker", sig)
 }
 
-// speakerContainerPID returns the host PID of the process of node i's
-// speaker container.
-func (l *Lab) speakerContainerPID(ctx context.Context, i int) (int, error) {
+// SpeakerContainerPID returns the host PID of node i's speaker container
+// (its only process), for signals that must arrive at a precise moment
+// (SIGSTOP and SIGCONT to freeze it).
+func (l *Lab) SpeakerContainerPID(ctx context.Context, i int) (int, error) {
 	pod, err := l.SpeakerPod(ctx, i)
 	if err != nil {
 		return 0, err

@@ -36,6 +36,12 @@ type Snapshot struct {
 	Quorum election.Quorum
 	// Answering are the addresses this node answers ARP/NDP for now.
 	Answering map[netip.Addr]bool
+	// ClaimedElsewhere are the Services ("namespace/name") another node
+	// announces in layer 2 as the API server shows it (their
+	// ServiceL2Status objects): without quorum this node gives their
+	// addresses up (election.MayAnswer). The speaker gathers them only while
+	// it answers addresses without quorum.
+	ClaimedElsewhere map[string]bool
 }
 
 // Node is what a plan needs to know about a node.

@@ -84,3 +84,56 @@ func TestPartitionMakesNoSecondAnswerer(t *testing.T) {
 		})
 	}
 }
+
+// TestCutOffOwnerYieldsToTheMajoritysClaim: after the majority took over a
+// cut-off node's addresses and wrote their ServiceL2Status objects, the
+// cut-off node (no quorum) gives those addresses up, so each has exactly one
+// answerer again; addresses nobody else claims it keeps.
+func TestCutOffOwnerYieldsToTheMajoritysClaim(t *testing.T) {
+	s := Snapshot{Config: buildConfig(t, l2Config), Nodes: threeNodes()}
+	for i := range 12 {
+		s.Services = append(s.Services, Service{Key: fmt.Sprintf("default/svc%d", i),
+			IPs: []netip.Addr{netip.AddrFrom4([4]byte{172, 30, 0, byte(200 + i)})}, HasReadyEndpoint: true})
+	}
+	elector := election.NewElector()
+	for cut := range s.Nodes {
+		t.Run(cut, func(t *testing.T) {
+			owned := ips(planOf(s, cut, allMembers(), nil, elector).L2)
+			majority := allMembers()
+			delete(majority, cut)
+			claimed := map[string]bool{}
+			answerers := map[netip.Addr]int{}
+			for name := range majority {
+				for _, a := range planOf(s, name, majority, nil, elector).L2 {
+					claimed[a.Service] = true
+					answerers[a.IP]++
+				}
+			}
+			// One Service of the cut-off node's the majority has not written
+			// yet: it keeps answering that one.
+			var unwritten string
+			for _, svc := range s.Services {
+				if owned[svc.IPs[0]] {
+					unwritten = svc.Key
+					delete(claimed, svc.Key)
+					answerers[svc.IPs[0]]--
+					break
+				}
+			}
+			cutOff := s
+			cutOff.ClaimedElsewhere = claimed
+			alone := planOf(cutOff, cut, map[string]bool{cut: true}, owned, elector)
+			for _, a := range alone.L2 {
+				if a.Service != unwritten {
+					t.Errorf("cut-off %s still answers %s (%s), which the majority claims", cut, a.IP, a.Service)
+				}
+				answerers[a.IP]++
+			}
+			for _, svc := range s.Services {
+				if n := answerers[svc.IPs[0]]; n != 1 {
+					t.Errorf("%s (%s) answered by %d nodes, want 1", svc.IPs[0], svc.Key, n)
+				}
+			}
+		})
+	}
+}

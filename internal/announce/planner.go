@@ -158,10 +158,11 @@ func (p *Planner) SetMembers(members map[string]bool, quorum election.Quorum) {
 	p.counters.ServicesElected += len(affected)
 }
 
-// SetQuorum changes the quorum and the addresses this node answers for
-// now, which decide whether it takes over the addresses it is elected for.
-func (p *Planner) SetQuorum(quorum election.Quorum, answering map[netip.Addr]bool) {
-	p.snap.Quorum, p.snap.Answering = quorum, answering
+// SetQuorum changes the quorum, the addresses this node answers for now and
+// the Services another node claims, which decide whether it takes over (or
+// keeps) the addresses it is elected for (election.MayAnswer).
+func (p *Planner) SetQuorum(quorum election.Quorum, answering map[netip.Addr]bool, claimedElsewhere map[string]bool) {
+	p.snap.Quorum, p.snap.Answering, p.snap.ClaimedElsewhere = quorum, answering, claimedElsewhere
 }
 
 // elect runs the layer 2 election of one Service and indexes it.
@@ -250,7 +251,7 @@ func (p *Planner) Plan() Plan {
 	if !p.snap.Quorum.Held() {
 		plan.L2 = nil
 		for _, a := range lists.elected {
-			if election.MayAnswer(p.snap.Answering[a.IP], p.snap.Quorum) {
+			if election.MayAnswer(p.snap.Answering[a.IP], p.snap.ClaimedElsewhere[a.Service], p.snap.Quorum) {
 				plan.L2 = append(plan.L2, a)
 			} else {
 				plan.L2WithoutQuorum = append(plan.L2WithoutQuorum, a.IP)

@@ -119,11 +119,12 @@ func applyRandomEvent(r *rand.Rand, p *Planner, s *Snapshot, services map[string
 		return fmt.Sprintf("members %v", slices.Sorted(maps.Keys(members)))
 	default:
 		s.Quorum = election.Quorum{Seen: len(s.Members), Running: r.IntN(2 * len(s.Nodes))}
-		s.Answering = map[netip.Addr]bool{}
+		s.Answering, s.ClaimedElsewhere = map[netip.Addr]bool{}, map[string]bool{}
 		for _, a := range p.Plan().L2 {
 			s.Answering[a.IP] = r.IntN(2) == 0
+			s.ClaimedElsewhere[a.Service] = r.IntN(3) == 0
 		}
-		p.SetQuorum(s.Quorum, s.Answering)
+		p.SetQuorum(s.Quorum, s.Answering, s.ClaimedElsewhere)
 		return fmt.Sprintf("quorum %+v", s.Quorum)
 	}
 }

@@ -20,25 +20,37 @@ type Quorum struct {
 const minRunningForHealth = 3
 
 // Held reports whether the speaker sees at least half of the running
-// speakers and, from three on, its own probes are answered. A speaker cut off from the others (typically port 7946
-// blocked) sees only itself and would otherwise elect itself for every IP;
-// without quorum it takes over nothing. An unknown running count holds
-// quorum, as MetalLB has no such rule.
+// speakers and, from three on, its own probes are answered or it sees them
+// all. A speaker cut off from the others (typically port 7946 blocked) sees
+// only itself and would otherwise elect itself for every IP; without quorum
+// it takes over nothing. One that sees every running speaker elects as they
+// all do, so its health score does not matter: after a partition heals the
+// score takes a while to fall back to 0, and the node would leave its
+// addresses unanswered meanwhile (the interim owner gives them up as soon as
+// it sees the node again). An unknown running count holds quorum, as MetalLB
+// has no such rule.
 func (q Quorum) Held() bool {
 	switch {
 	case q.Running == 0:
 		return true
-	case q.Degraded && q.Running >= minRunningForHealth:
+	case q.Degraded && q.Running >= minRunningForHealth && q.Seen < q.Running:
 		return false
 	}
 	return 2*q.Seen >= q.Running
 }
 
 // MayAnswer reports whether this node, elected owner of an IP, answers for
-// it: always for an IP it already answers (dropping it could leave the IP
-// answered by nobody), and for a new one only with quorum, so that a
-// partition never makes a second answerer, while the majority side still
-// takes over the IPs of a node that is really gone.
-func MayAnswer(alreadyOwned bool, q Quorum) bool {
-	return alreadyOwned || q.Held()
+// it. With quorum it does. Without, it takes over no IP it does not answer
+// already (a partition never makes a second answerer), and keeps one it
+// answers (dropping it could leave the IP answered by nobody: every node may
+// be cut off) until claimedElsewhere: the API server shows another node
+// announcing it, which only a node with quorum does after taking it over
+// from this one. A cut-off owner thus stops answering once the majority's
+// new owner has written its status, instead of answering alongside it until
+// the partition heals.
+func MayAnswer(alreadyOwned, claimedElsewhere bool, q Quorum) bool {
+	if q.Held() {
+		return true
+	}
+	return alreadyOwned && !claimedElsewhere
 }

@@ -12,16 +12,24 @@ import (
 type Peer struct {
 	Name  string
 	Addrs []netip.AddrPort
+	// Running is true when the API server lists a Ready speaker pod on the
+	// node: a running speaker that is not a member is cut off (a partition
+	// that may heal any moment), so it is tried every joinRetryRunning
+	// without backoff.
+	Running bool
 }
 
 // Join backoff: a node whose speaker did not answer is tried again after
 // joinRetryMin, then after twice as long each time, up to joinRetryMax. A
 // node without a speaker (excluded by the DaemonSet's node selector, or
 // still starting) thus costs one attempt every few minutes instead of one
-// every maintenance round.
+// every maintenance round. A node whose speaker runs is tried every
+// joinRetryRunning however often it failed, so that the speakers find each
+// other again about a second after a partition heals.
 const (
-	joinRetryMin = 5 * time.Second
-	joinRetryMax = 5 * time.Minute
+	joinRetryMin     = 5 * time.Second
+	joinRetryMax     = 5 * time.Minute
+	joinRetryRunning = time.Second
 )
 
 // maxParallelJoins bounds the joins in flight at once.
@@ -57,8 +65,10 @@ func anyKnown(known map[netip.AddrPort]bool, addrs []netip.AddrPort) bool {
 }
 
 // JoinBackoff remembers, per node, the failed joins and when the next
-// attempt is due. It is not safe for concurrent use.
+// attempt is due. It is safe for concurrent use: attempts may overlap, one
+// still waiting for an answer while the next is due.
 type JoinBackoff struct {
+	mu       sync.Mutex
 	failures map[string]int
 	next     map[string]time.Time
 }
@@ -69,9 +79,12 @@ func NewJoinBackoff() *JoinBackoff {
 }
 
 // Due returns the peers to contact at now: those not members (unknownPeers)
-// whose last failed attempt's backoff has run out. Nodes that are members
-// again, or gone from peers, lose their failure history.
+// whose backoff has run out, and schedules their next attempt as if this one
+// failed (Record forgets it on success). Nodes that are members again, or
+// gone from peers, lose their failure history.
 func (b *JoinBackoff) Due(now time.Time, members []Member, peers []Peer) []Peer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	unknown := unknownPeers(members, peers)
 	wanted := make(map[string]bool, len(unknown))
 	var due []Peer
@@ -81,25 +94,35 @@ func (b *JoinBackoff) Due(now time.Time, members []Member, peers []Peer) []Peer 
 			continue
 		}
 		due = append(due, p)
+		if p.Running {
+			b.next[p.Name] = now.Add(joinRetryRunning)
+		} else {
+			b.next[p.Name] = now.Add(retryDelay(b.failures[p.Name] + 1))
+		}
+	}
+	for name := range b.next {
+		if !wanted[name] {
+			delete(b.next, name)
+		}
 	}
 	for name := range b.failures {
 		if !wanted[name] {
 			delete(b.failures, name)
-			delete(b.next, name)
 		}
 	}
 	return due
 }
 
-// Record notes the outcome of an attempt to join name at now.
-func (b *JoinBackoff) Record(now time.Time, name string, err error) {
+// Record notes the outcome of an attempt to join name.
+func (b *JoinBackoff) Record(name string, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if err == nil {
 		delete(b.failures, name)
 		delete(b.next, name)
 		return
 	}
 	b.failures[name]++
-	b.next[name] = now.Add(retryDelay(b.failures[name]))
 }
 
 // retryDelay is the wait after the given number of consecutive failures.

@@ -86,8 +86,62 @@ func TestJoinBackoff(t *testing.T) {
 			t.Fatalf("step %d (%v): due %v, want %v", i, st.at, got, st.want)
 		}
 		for _, name := range got {
-			b.Record(now, name, st.outcome)
+			b.Record(name, st.outcome)
 		}
+	}
+}
+
+// TestJoinBackoffRunningSpeaker: a node whose speaker pod is Ready but which
+// is not a member (cut off by a partition) is tried every joinRetryRunning
+// however often it failed, so the speakers find each other about a second
+// after the partition heals, not after up to five minutes of backoff; a
+// node whose speaker is not running still backs off.
+func TestJoinBackoffRunningSpeaker(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	self := []Member{{Name: "a", Addr: addr("10.0.0.1:7946")}}
+	cut := Peer{Name: "b", Addrs: []netip.AddrPort{addr("10.0.0.2:7946")}, Running: true}
+	gone := Peer{Name: "c", Addrs: []netip.AddrPort{addr("10.0.0.3:7946")}}
+	peers := []Peer{cut, gone}
+	failed := errors.New("i/o timeout")
+
+	b := NewJoinBackoff()
+	dueAt := map[string][]time.Duration{}
+	for at := time.Duration(0); at <= 2*time.Minute; at += 100 * time.Millisecond {
+		for _, p := range b.Due(t0.Add(at), self, peers) {
+			dueAt[p.Name] = append(dueAt[p.Name], at)
+			b.Record(p.Name, failed)
+		}
+	}
+	for i, at := range dueAt["b"] {
+		if want := time.Duration(i) * joinRetryRunning; at != want {
+			t.Fatalf("attempt %d at the running speaker at %v, want %v (attempts %v)", i, at, want, dueAt["b"])
+		}
+	}
+	if got, want := len(dueAt["b"]), int(2*time.Minute/joinRetryRunning)+1; got != want {
+		t.Errorf("%d attempts at the running speaker in 2 minutes, want %d", got, want)
+	}
+	// 0, 5, 15, 35, 75 s: exponential backoff.
+	if got := len(dueAt["c"]); got != 5 {
+		t.Errorf("attempts at a node without a running speaker at %v, want 5 (backing off)", dueAt["c"])
+	}
+}
+
+// TestJoinBackoffOverlappingAttempts: an attempt not answered yet does not
+// make the peer due again before its retry time.
+func TestJoinBackoffOverlappingAttempts(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	self := []Member{{Name: "a", Addr: addr("10.0.0.1:7946")}}
+	peers := []Peer{{Name: "b", Addrs: []netip.AddrPort{addr("10.0.0.2:7946")}, Running: true}}
+	b := NewJoinBackoff()
+	if got := peerNames(b.Due(t0, self, peers)); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("due %v, want [b]", got)
+	}
+	// No outcome recorded yet (the attempt hangs on a dropped SYN).
+	if got := b.Due(t0.Add(joinRetryRunning/2), self, peers); len(got) != 0 {
+		t.Errorf("due again while the attempt is in flight: %v", peerNames(got))
+	}
+	if got := peerNames(b.Due(t0.Add(joinRetryRunning), self, peers)); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("due %v a retry interval later, want [b]", got)
 	}
 }
 

@@ -15,8 +15,9 @@ import (
 )
 
 // maintenanceInterval is how often nodes that are not members are
-// considered for a join and this node's gossiped interfaces refreshed.
-const maintenanceInterval = 5 * time.Second
+// considered for a join (members.JoinBackoff decides which are due) and
+// this node's gossiped interfaces refreshed.
+const maintenanceInterval = time.Second
 
 // startMembers joins the speakers' memberlist cluster, gossiping this node's
 // interfaces, and keeps joining nodes as they appear. Once it returns, other
@@ -57,6 +58,7 @@ func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
 	s.joinNodes(backoff)
 	go s.followMembers(ctx)
 	go s.maintainMembership(ctx, backoff)
+	go s.followClaims(ctx)
 	return nil
 }
 
@@ -141,7 +143,9 @@ func (s *Speaker) followMembers(ctx context.Context) {
 }
 
 // maintainMembership joins nodes that appeared (or whose speaker did not
-// answer, with backoff) and refreshes this node's gossiped interfaces.
+// answer, with backoff) and refreshes this node's gossiped interfaces. A
+// join attempt runs in the background: one waiting for an answer from a
+// cut-off node (up to the stream timeout) does not delay the next.
 func (s *Speaker) maintainMembership(ctx context.Context, backoff *members.JoinBackoff) {
 	ticker := time.NewTicker(maintenanceInterval)
 	defer ticker.Stop()
@@ -152,7 +156,7 @@ func (s *Speaker) maintainMembership(ctx context.Context, backoff *members.JoinB
 			return
 		case <-ticker.C:
 		}
-		s.joinNodes(backoff)
+		go s.joinNodes(backoff)
 		if current := s.interfacesMeta(); !slices.Equal(current, meta) {
 			if err := s.members.SetMeta(current); err != nil {
 				s.log.Warn("gossiping interfaces", "err", err)
@@ -183,14 +187,14 @@ func (s *Speaker) joinNodes(backoff *members.JoinBackoff) {
 	if err != nil {
 		return
 	}
-	due := backoff.Due(time.Now(), s.members.Members(), peersOf(nodes, s.opts.NodeName, s.opts.MemberlistPort))
+	peers := peersOf(nodes, s.opts.NodeName, s.opts.MemberlistPort, s.runningNodes())
+	due := backoff.Due(time.Now(), s.members.Members(), peers)
 	if len(due) == 0 {
 		return
 	}
 	failed := s.members.JoinPeers(due)
-	now := time.Now()
 	for _, p := range due {
-		backoff.Record(now, p.Name, failed[p.Name])
+		backoff.Record(p.Name, failed[p.Name])
 		if err := failed[p.Name]; err != nil {
 			s.log.Debug("joining speaker", "peer", p.Name, "err", err)
 		}
@@ -198,14 +202,15 @@ func (s *Speaker) joinNodes(backoff *members.JoinBackoff) {
 }
 
 // peersOf returns the memberlist addresses of the speakers of every node
-// but self: one per InternalIP.
-func peersOf(nodes []*corev1.Node, self string, port int) []members.Peer {
+// but self: one per InternalIP; running are the nodes with a Ready speaker
+// pod.
+func peersOf(nodes []*corev1.Node, self string, port int, running map[string]bool) []members.Peer {
 	var peers []members.Peer
 	for _, node := range nodes {
 		if node.Name == self {
 			continue
 		}
-		p := members.Peer{Name: node.Name}
+		p := members.Peer{Name: node.Name, Running: running[node.Name]}
 		for _, ip := range internalIPs(node) {
 			p.Addrs = append(p.Addrs, netip.AddrPortFrom(ip, uint16(port)))
 		}

@@ -50,14 +50,30 @@ func (s *Speaker) watchSpeakerPods(ctx context.Context) (corelisters.PodLister, 
 // being deleted: the speakers the API server lists as running. A speaker
 // cut off from the others by a blocked port stays Ready, so it counts; a
 // node that is gone stops counting once its pods are marked not Ready.
-func runningSpeakers(pods []*corev1.Pod) int {
+func runningSpeakers(pods []*corev1.Pod) int { return len(nodesWithRunningSpeaker(pods)) }
+
+// nodesWithRunningSpeaker returns the nodes that runningSpeakers counts.
+func nodesWithRunningSpeaker(pods []*corev1.Pod) map[string]bool {
 	nodes := map[string]bool{}
 	for _, pod := range pods {
 		if pod.DeletionTimestamp == nil && pod.Spec.NodeName != "" && podReady(pod) {
 			nodes[pod.Spec.NodeName] = true
 		}
 	}
-	return len(nodes)
+	return nodes
+}
+
+// runningNodes returns the nodes whose speaker the API server lists as
+// running; none before the pods are known.
+func (s *Speaker) runningNodes() map[string]bool {
+	if s.speakerPods == nil {
+		return nil
+	}
+	pods, err := s.speakerPods.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	return nodesWithRunningSpeaker(pods)
 }
 
 func podReady(pod *corev1.Pod) bool {

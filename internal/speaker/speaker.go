@@ -92,6 +92,9 @@ type Speaker struct {
 	// elector is shared by the plans, for its cache of balancing tables.
 	elector *election.Elector
 	status  *statusWriter
+	// claims are the Services other nodes announce, read while this node
+	// answers addresses without quorum.
+	claims claims
 	// interfaces remembers departed speakers' interfaces (used by
 	// reconcile only).
 	interfaces interfaceMemory
@@ -408,6 +411,7 @@ func (s *Speaker) snapshot() *announce.Snapshot {
 	}
 	snap.Quorum = s.quorum(snap.Members)
 	snap.Answering = answering(s.applied)
+	snap.ClaimedElsewhere = s.claims.snapshot()
 	return snap
 }
 
@@ -433,7 +437,7 @@ func (s *Speaker) replan(snap *announce.Snapshot, changedServices []string) anno
 		p.planner.SetMembers(snap.Members, snap.Quorum)
 		p.members = snap.Members
 	}
-	p.planner.SetQuorum(snap.Quorum, snap.Answering)
+	p.planner.SetQuorum(snap.Quorum, snap.Answering, snap.ClaimedElsewhere)
 	return p.planner.Plan()
 }
 
@@ -498,6 +502,7 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	snap := s.snapshot()
 	plan := s.replan(snap, changedServices)
 	s.applyL2(plan.L2)
+	s.claims.setCutOff(!snap.Quorum.Held() && len(plan.L2) > 0)
 	if again := announce.Reannounce(s.applied.L2, plan.L2, reannounce); len(again) > 0 {
 		s.log.Info("announcing kept addresses again after a membership change", "addresses", len(again))
 		s.announcer.Reannounce(again)

@@ -128,9 +128,11 @@ func TestPeersOf(t *testing.T) {
 		n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: name})
 		return n
 	}
-	got := peersOf([]*corev1.Node{node("self", "10.0.0.1"), node("b", "10.0.0.2", "fd00::2"), node("c")}, "self", 7946)
-	want := []members.Peer{{Name: "b", Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:7946"), netip.MustParseAddrPort("[fd00::2]:7946")}}, {Name: "c"}}
-	if !slices.EqualFunc(got, want, func(a, b members.Peer) bool { return a.Name == b.Name && slices.Equal(a.Addrs, b.Addrs) }) {
+	got := peersOf([]*corev1.Node{node("self", "10.0.0.1"), node("b", "10.0.0.2", "fd00::2"), node("c")}, "self", 7946, map[string]bool{"b": true, "self": true})
+	want := []members.Peer{{Name: "b", Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:7946"), netip.MustParseAddrPort("[fd00::2]:7946")}, Running: true}, {Name: "c"}}
+	if !slices.EqualFunc(got, want, func(a, b members.Peer) bool {
+		return a.Name == b.Name && slices.Equal(a.Addrs, b.Addrs) && a.Running == b.Running
+	}) {
 		t.Errorf("peersOf = %v, want %v", got, want)
 	}
 }

@@ -73,6 +73,13 @@ type statusWriter struct {
 	// written is what the objects say, per Service; only run's goroutine
 	// touches it.
 	written map[string]serviceState
+	// rewriting are the Services whose deleted ServiceL2Status is being
+	// written again (rewriteMissing): this node never stopped announcing
+	// them, so writing it is no takeover and deletes no other node's object
+	// — in particular not the one a node with quorum wrote after taking the
+	// address over from this one, cut off (see claims.go). Only run's
+	// goroutine touches it.
+	rewriting map[string]bool
 	// reported holds the NoEligibleNode Event messages written, by Service;
 	// only update's caller touches it.
 	reported map[string]string
@@ -92,7 +99,7 @@ func newStatusWriter(clients *k8s.Clients, recorder record.EventRecorder, servic
 	return &statusWriter{clients: clients, recorder: recorder, services: services, namespace: namespace, node: node,
 		nodeLabel: k8s.LabelValue(node), log: log,
 		queue:   workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[string]{Name: "status"}),
-		desired: map[string]serviceState{}, written: map[string]serviceState{}, reported: map[string]string{},
+		desired: map[string]serviceState{}, written: map[string]serviceState{}, rewriting: map[string]bool{}, reported: map[string]string{},
 		stopped: make(chan struct{})}
 }
 
@@ -221,6 +228,7 @@ func (w *statusWriter) rewriteMissing(ctx context.Context) error {
 		st := w.written[key]
 		st.l2 = false
 		w.written[key] = st
+		w.rewriting[key] = true
 		w.queue.Add(key)
 	}
 	return nil
@@ -307,12 +315,13 @@ func (w *statusWriter) writeService(ctx context.Context, key string, have, want 
 			if err := w.annotateL2(ctx, namespace, name, want.l2Election); err != nil {
 				return err
 			}
-			if !have.l2 {
+			if !have.l2 && !w.rewriting[key] {
 				if err := w.removeOtherL2(ctx, namespace, name); err != nil {
 					return err
 				}
 				w.event(namespace, name, "layer2")
 			}
+			delete(w.rewriting, key)
 		} else if err := w.remove(ctx, "servicel2statuses", "l2", namespace, name); err != nil {
 			return err
 		}

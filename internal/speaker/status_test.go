@@ -67,6 +67,10 @@ type fakeStatusAPI struct {
 	// collectionDeletes are "resource labelSelector" of the collection
 	// deletes.
 	collectionDeletes []string
+	// othersL2, when set, is listed for a Service's ServiceL2Status objects
+	// (another node's); deleted are the names of the objects deleted.
+	othersL2 string
+	deleted  []string
 }
 
 func (f *fakeStatusAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -79,8 +83,19 @@ func (f *fakeStatusAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case r.Method == http.MethodGet:
-		f.selectors = append(f.selectors, r.URL.Query().Get("labelSelector"))
+		selector := r.URL.Query().Get("labelSelector")
+		f.selectors = append(f.selectors, selector)
+		if f.othersL2 != "" && strings.Contains(selector, LabelServiceName+"=") {
+			fmt.Fprintf(w, `{"kind":"List","apiVersion":"metallb.io/v1beta1","items":[{"metadata":{"name":%q,"labels":{%q:"node2"}}}]}`, f.othersL2, LabelNode)
+			return
+		}
 		fmt.Fprint(w, `{"kind":"List","apiVersion":"metallb.io/v1beta1","items":[]}`)
+	case r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "statuses"):
+		f.collectionDeletes = append(f.collectionDeletes, path.Base(r.URL.Path)+" "+r.URL.Query().Get("labelSelector"))
+		fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Success"}`)
+	case r.Method == http.MethodDelete:
+		f.deleted = append(f.deleted, path.Base(r.URL.Path))
+		fmt.Fprint(w, `{}`)
 	case r.Method == http.MethodPost:
 		var obj metav1.PartialObjectMetadata
 		if err := json.NewDecoder(r.Body).Decode(&obj); err != nil {
@@ -104,9 +119,6 @@ func (f *fakeStatusAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPatch:
 		f.patched <- path.Base(path.Dir(r.URL.Path))
 		fmt.Fprint(w, `{}`)
-	case r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "statuses"):
-		f.collectionDeletes = append(f.collectionDeletes, path.Base(r.URL.Path)+" "+r.URL.Query().Get("labelSelector"))
-		fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Success"}`)
 	default:
 		fail(http.StatusMethodNotAllowed, "MethodNotAllowed", r.Method)
 	}
@@ -201,6 +213,48 @@ func TestDeletedL2StatusIsWrittenAgain(t *testing.T) {
 				t.Fatalf("write %d of the ServiceL2Status status never came", i)
 			}
 		}
+	}
+}
+
+// TestRewriteIsNoTakeover: a node taking an address over deletes the other
+// nodes' ServiceL2Status objects of the Service; writing its own object
+// again after it was deleted (the recheck) is no takeover and deletes
+// nothing: a node cut off from the others must not delete the object the
+// node that took its address over wrote (the claim it yields to), and
+// writes no second nodeAssigned Event.
+func TestRewriteIsNoTakeover(t *testing.T) {
+	fake := &fakeStatusAPI{patched: make(chan string, 100), othersL2: "l2-node2-web"}
+	api := httptest.NewServer(fake)
+	defer api.Close()
+	services := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	services.Add(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}})
+	recorder := record.NewFakeRecorder(10)
+	w := newStatusWriter(clientsFor(t, api), recorder, corelisters.NewServiceLister(services), "metallb-system", "node1", slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer func() { cancel(); <-w.stopped }()
+	go w.run(ctx)
+
+	w.update(announce.Plan{L2: []announce.L2Announcement{{IP: netip.MustParseAddr("192.0.2.1"), Service: "default/web"}}})
+	want := w.objectName("l2", "default", "web")
+	for i, step := range []func(){func() {}, w.recheck} {
+		step()
+		for written := false; !written; {
+			select {
+			case name := <-fake.patched:
+				written = name == want
+			case <-time.After(30 * time.Second):
+				t.Fatalf("write %d of the ServiceL2Status status never came", i)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // a deletion would follow the write
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if !slices.Equal(fake.deleted, []string{"l2-node2-web"}) {
+		t.Errorf("deleted %v, want node2's object once (at the takeover), not again at the rewrite", fake.deleted)
+	}
+	if n := len(recorder.Events); n != 1 {
+		t.Errorf("%d events, want one nodeAssigned", n)
 	}
 }
 
