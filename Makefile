@@ -52,18 +52,13 @@ HELM := $(GO) run ./e2etest/cmd/lab helm
 helm:
 	$(HELM) version --short
 
-# Run every fuzz target for FUZZTIME on top of its seed corpus, one worker at a time so that a loaded
-# machine does not starve the fuzzer; a failing target's whole output is printed.
+# Run every fuzz target for FUZZTIME on top of its seed corpus (.ci/fuzz-target.sh: one worker at a
+# time; a failing target's whole output is printed; Go's coordinator deadline race is retried).
 FUZZTIMEOUT ?= 5m
 fuzz:
-	@set -e; log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
-	for pkg in $$($(GO) list ./internal/... ./e2etest/lab); do \
+	@set -e; for pkg in $$($(GO) list ./internal/... ./e2etest/lab); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-	    if ! $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s \
-	        -parallel 1 -timeout $(FUZZTIMEOUT) $$pkg >"$$log" 2>&1; then \
-	      cat "$$log"; echo "FAIL: fuzz $$pkg $$target"; exit 1; \
-	    fi; \
+	    .ci/fuzz-target.sh $$pkg $$target $(FUZZTIME) $(FUZZTIMEOUT); \
 	  done; \
 	done
 
