@@ -109,7 +109,7 @@ func joinFromClient(l *lab.Lab, m *members.List, peers []netip.AddrPort) (int, e
 // allSeeMembers checks that every speaker counts want live members.
 func allSeeMembers(l *lab.Lab, want int) error {
 	for _, n := range l.Nodes() {
-		got, err := memberCount(context.Background(), l, n.Index)
+		got, err := l.MemberCount(context.Background(), n.Index)
 		if err != nil {
 			return err
 		}

@@ -206,7 +206,7 @@ func watchRing(ctx context.Context, l *lab.Lab) *ringWatcher {
 		defer w.done.Done()
 		for ctx.Err() == nil {
 			for _, n := range l.Nodes() {
-				if got, err := memberCount(ctx, l, n.Index); err == nil {
+				if got, err := l.MemberCount(ctx, n.Index); err == nil {
 					w.min = min(w.min, got)
 					w.samples++
 				}

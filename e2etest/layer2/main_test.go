@@ -16,7 +16,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -337,39 +336,9 @@ func restartSpeaker(tb testing.TB, l *lab.Lab, i int) {
 	})
 }
 
-// memberCount returns the number of live memberlist members node i's speaker
-// reports (its ironlb_memberlist_members gauge).
-func memberCount(ctx context.Context, l *lab.Lab, i int) (int, error) {
-	body, err := l.Node(i).Exec(ctx, "curl", "-sf", "--max-time", "2", "http://127.0.0.1:7472/metrics")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(body) {
-		if value, ok := strings.CutPrefix(line, "ironlb_memberlist_members "); ok {
-			var n int
-			if _, err := fmt.Sscan(value, &n); err != nil {
-				return 0, fmt.Errorf("%s: %q: %w", l.Node(i).Name, line, err)
-			}
-			return n, nil
-		}
-	}
-	return 0, fmt.Errorf("%s: no ironlb_memberlist_members in /metrics", l.Node(i).Name)
-}
-
 // waitMembers waits until every speaker runs and sees all of them as live
 // members.
 func waitMembers(tb testing.TB, l *lab.Lab) {
 	tb.Helper()
-	lab.Eventually(tb, 30*time.Second, "every speaker sees every other", func() error {
-		for _, n := range l.Nodes() {
-			got, err := memberCount(context.Background(), l, n.Index)
-			if err != nil {
-				return err
-			}
-			if got != l.NodeCount() {
-				return fmt.Errorf("%s sees %d members, want %d", n.Name, got, l.NodeCount())
-			}
-		}
-		return nil
-	})
+	lab.Eventually(tb, 30*time.Second, "every speaker sees every other", func() error { return l.EverySpeakerSeesAll(context.Background()) })
 }

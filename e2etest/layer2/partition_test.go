@@ -34,9 +34,9 @@ func TestBlockedMemberlistPortMakesNoSecondAnswerer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer capture.Close()
-	blockMemberlist(t, l, cut, "-I")
+	l.BlockMemberlist(t, cut, "-I")
 	lab.Eventually(t, 15*time.Second, cutName+" sees only itself", func() error {
-		n, err := memberCount(ctx, l, cut)
+		n, err := l.MemberCount(ctx, cut)
 		if err != nil {
 			return err
 		}
@@ -54,7 +54,7 @@ func TestBlockedMemberlistPortMakesNoSecondAnswerer(t *testing.T) {
 	checkOnlyOwnerAnnounced(t, l, capture, svc, owner, "while "+cutName+" is cut off")
 
 	healed := time.Now()
-	blockMemberlist(t, l, cut, "-D")
+	l.BlockMemberlist(t, cut, "-D")
 	waitMembers(t, l)
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -91,30 +91,6 @@ func checkOnlyOwnerAnnounced(t *testing.T, l *lab.Lab, capture *lab.Capture, svc
 func TestCrashFailoverCountingSpeakerPods(t *testing.T) {
 	runSpeakerPods(t, setup(t))
 	testFailover(t, syscall.SIGKILL)
-}
-
-// blockMemberlist inserts (-I) or deletes (-D) the rules dropping memberlist
-// traffic, both protocols and directions, in node i's namespace; inserted
-// rules are deleted when the test ends if the test did not.
-func blockMemberlist(t *testing.T, l *lab.Lab, i int, op string) {
-	t.Helper()
-	var rules [][]string
-	for _, proto := range []string{"tcp", "udp"} {
-		rules = append(rules, []string{"INPUT", "-p", proto, "--dport", "7946", "-j", "DROP"},
-			[]string{"OUTPUT", "-p", proto, "--dport", "7946", "-j", "DROP"})
-	}
-	for _, rule := range rules {
-		if _, err := l.Node(i).Exec(t.Context(), "iptables", append([]string{op}, rule...)...); err != nil {
-			t.Fatalf("iptables %s %v on %s: %v", op, rule, l.Node(i).Name, err)
-		}
-	}
-	if op == "-I" {
-		t.Cleanup(func() {
-			for _, rule := range rules {
-				l.Node(i).Exec(context.Background(), "iptables", append([]string{"-D"}, rule...)...) //nolint:errcheck // gone if the test deleted it
-			}
-		})
-	}
 }
 
 // runSpeakerPods creates one Ready speaker pod per lab node, as the

@@ -102,7 +102,7 @@ func TestStartingSpeakerJoinsOnlyWhenItCanAnswer(t *testing.T) {
 	for range 8 {
 		time.Sleep(250 * time.Millisecond)
 		for _, o := range others {
-			if got, err := memberCount(ctx, l, o); err != nil || got != n-1 {
+			if got, err := l.MemberCount(ctx, o); err != nil || got != n-1 {
 				t.Fatalf("%s sees %d members (%v) while %s's speaker has no valid configuration, want %d", lab.NodeName(o), got, err, lab.NodeName(i), n-1)
 			}
 		}

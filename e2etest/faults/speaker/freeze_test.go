@@ -64,7 +64,7 @@ func TestOwnerFrozen(t *testing.T) {
 
 			var settled time.Time
 			lab.Eventually(t, 20*time.Second, owner+" answers alone again and the router's entry names it", func() error {
-				if err := allSeeAll(ctx, l); err != nil {
+				if err := l.EverySpeakerSeesAll(ctx); err != nil {
 					return err
 				}
 				_, router, err := neighborsOf(l, ip)

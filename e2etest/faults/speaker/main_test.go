@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -157,41 +156,8 @@ func arpAnswerers(ctx context.Context, l *lab.Lab, ip netip.Addr) ([]string, err
 	return out, nil
 }
 
-// memberCount returns the number of live memberlist members node i's speaker
-// reports (its ironlb_memberlist_members gauge).
-func memberCount(ctx context.Context, l *lab.Lab, i int) (int, error) {
-	body, err := l.Node(i).Exec(ctx, "curl", "-sf", "--max-time", "2", "http://127.0.0.1:7472/metrics")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(body) {
-		if value, ok := strings.CutPrefix(line, "ironlb_memberlist_members "); ok {
-			var n int
-			if _, err := fmt.Sscan(value, &n); err != nil {
-				return 0, fmt.Errorf("%s: %q: %w", l.Node(i).Name, line, err)
-			}
-			return n, nil
-		}
-	}
-	return 0, fmt.Errorf("%s: no ironlb_memberlist_members in /metrics", l.Node(i).Name)
-}
-
-// allSeeAll reports nil once every speaker sees every other as a member.
-func allSeeAll(ctx context.Context, l *lab.Lab) error {
-	for _, n := range l.Nodes() {
-		got, err := memberCount(ctx, l, n.Index)
-		if err != nil {
-			return err
-		}
-		if got != l.NodeCount() {
-			return fmt.Errorf("%s sees %d members, want %d", n.Name, got, l.NodeCount())
-		}
-	}
-	return nil
-}
-
 // waitMembers waits until every speaker sees every other.
 func waitMembers(tb testing.TB, l *lab.Lab) {
 	tb.Helper()
-	lab.Eventually(tb, time.Minute, "every speaker sees every other", func() error { return allSeeAll(context.Background(), l) })
+	lab.Eventually(tb, time.Minute, "every speaker sees every other", func() error { return l.EverySpeakerSeesAll(context.Background()) })
 }

@@ -1,7 +1,6 @@
 package speaker
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -61,17 +60,17 @@ func blockAndHeal(t *testing.T, l *lab.Lab, ip netip.Addr, owner string, cut int
 	time.Sleep(time.Second)
 
 	blocked := time.Now()
-	blockMemberlist(t, l, cut, "-I")
+	l.BlockMemberlist(t, cut, "-I")
 	time.Sleep(blockDuration)
 	during := tl.summarize(blocked, time.Now())
 	clientDuring, routerDuring, _ := neighborsOf(l, ip)
-	blockMemberlist(t, l, cut, "-D")
+	l.BlockMemberlist(t, cut, "-D")
 	healed := time.Now()
 
 	var rejoined, right time.Time
 	deadline := healed.Add(30 * time.Second)
 	for (rejoined.IsZero() || right.IsZero()) && time.Now().Before(deadline) {
-		if rejoined.IsZero() && allSeeAll(ctx, l) == nil {
+		if rejoined.IsZero() && l.EverySpeakerSeesAll(ctx) == nil {
 			rejoined = time.Now()
 		}
 		if right.IsZero() && wantNeighbors(l, ip, owner) == nil {
@@ -125,28 +124,4 @@ func wantNeighbors(l *lab.Lab, ip netip.Addr, node string) error {
 		return fmt.Errorf("client's entry names %q, router's %q; want %s", client, router, node)
 	}
 	return nil
-}
-
-// blockMemberlist inserts (-I) or deletes (-D) the rules dropping memberlist
-// traffic, both protocols and directions, in node i's namespace; inserted
-// rules are deleted when the test ends if the test did not.
-func blockMemberlist(t *testing.T, l *lab.Lab, i int, op string) {
-	t.Helper()
-	var rules [][]string
-	for _, proto := range []string{"tcp", "udp"} {
-		rules = append(rules, []string{"INPUT", "-p", proto, "--dport", "7946", "-j", "DROP"},
-			[]string{"OUTPUT", "-p", proto, "--dport", "7946", "-j", "DROP"})
-	}
-	for _, rule := range rules {
-		if _, err := l.Node(i).Exec(context.Background(), "iptables", append([]string{op}, rule...)...); err != nil {
-			t.Fatalf("iptables %s %v on %s: %v", op, rule, l.Node(i).Name, err)
-		}
-	}
-	if op == "-I" {
-		t.Cleanup(func() {
-			for _, rule := range rules {
-				l.Node(i).Exec(context.Background(), "iptables", append([]string{"-D"}, rule...)...) //nolint:errcheck // gone if the test deleted it
-			}
-		})
-	}
 }
