@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
 )
@@ -117,9 +118,19 @@ func runSpeakerPods(t *testing.T, l *lab.Lab) {
 		t.Cleanup(func() {
 			pods.Delete(context.Background(), created.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}) //nolint:errcheck // the lab goes away anyway
 		})
-		created.Status.Phase = corev1.PodRunning
-		created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-		if _, err := pods.UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		// The node's kubelet may write the pod's status meanwhile: read it
+		// again on a conflict.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			current, err := pods.Get(ctx, created.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			current.Status.Phase = corev1.PodRunning
+			current.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+			_, err = pods.UpdateStatus(ctx, current, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
