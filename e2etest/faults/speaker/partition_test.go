@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
+	"github.com/ironlb/ironlb/internal/members"
 )
 
 // blockDuration is how long the fault table's partition lasts.
@@ -98,9 +99,10 @@ func blockAndHeal(t *testing.T, l *lab.Lab, ip netip.Addr, owner string, cut int
 		}
 		return
 	}
-	// The cut-off owner gives the address up once the majority's new owner
-	// has written its ServiceL2Status: well within the block's first 10 s.
-	if late := tl.summarize(blocked.Add(10*time.Second), blocked.Add(blockDuration)); late.twoAnswerers > 0 || len(late.byNode) != 1 {
+	// The cut-off owner gives the address up once it lost quorum and the
+	// majority's new owner has written its ServiceL2Status: within
+	// cutOffYieldBound of the block.
+	if late := tl.summarize(blocked.Add(cutOffYieldBound()), blocked.Add(blockDuration)); late.twoAnswerers > 0 || len(late.byNode) != 1 {
 		t.Errorf("later in the block, the address still had two answerers or none: %s", late.describe(blocked))
 	}
 }
@@ -124,4 +126,15 @@ func wantNeighbors(l *lab.Lab, ip netip.Addr, node string) error {
 		return fmt.Errorf("client's entry names %q, router's %q; want %s", client, router, node)
 	}
 	return nil
+}
+
+// cutOffYieldBound is how long into a block the cut-off owner may still
+// answer. It loses quorum once its suspicions of the others run out; with
+// nobody left to confirm them they last memberlist's longest suspicion
+// timeout (its SuspicionMaxTimeoutMult, 6, times SuspicionMult probe
+// intervals: 9 s with the shipped timing, 1.8 s with the fast one). It then
+// reads the majority's claim within a second; the rest is margin.
+func cutOffYieldBound() time.Duration {
+	cfg := members.DefaultConfig()
+	return 6*time.Duration(cfg.SuspicionMult)*cfg.ProbeInterval + 2*cfg.ProbeInterval + 2*time.Second
 }
