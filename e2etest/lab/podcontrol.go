@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/webhook"
 )
 
@@ -277,7 +278,7 @@ func (l *Lab) scaleController(ctx context.Context, replicas int32) error {
 		var ready int32
 		var states []string
 		for _, pod := range pods.Items {
-			if pod.DeletionTimestamp == nil && podReady(&pod) {
+			if pod.DeletionTimestamp == nil && k8s.PodReady(&pod) {
 				ready++
 			}
 			states = append(states, pod.Name+" "+string(pod.Status.Phase))
@@ -377,7 +378,7 @@ func (l *Lab) KillControllerContainer(ctx context.Context) error {
 			return false, err.Error()
 		}
 		got := containerRestarts(now, "controller")
-		return got > restarts && podReady(now), fmt.Sprintf("controller pod %s: %d restarts (was %d), ready %v", pod.Name, got, restarts, podReady(now))
+		return got > restarts && k8s.PodReady(now), fmt.Sprintf("controller pod %s: %d restarts (was %d), ready %v", pod.Name, got, restarts, k8s.PodReady(now))
 	})
 }
 
@@ -408,16 +409,6 @@ func mergePatch(patch map[string]any) []byte {
 	return data
 }
 
-// podReady reports whether pod's Ready condition is True.
-func podReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // ControllerPod returns the Ready controller pod that is not being deleted.
 func (l *Lab) ControllerPod(ctx context.Context) (*corev1.Pod, error) {
 	pods, err := l.kube.CoreV1().Pods(IronLBNamespace).List(ctx, metav1.ListOptions{LabelSelector: "component=controller"})
@@ -425,7 +416,7 @@ func (l *Lab) ControllerPod(ctx context.Context) (*corev1.Pod, error) {
 		return nil, err
 	}
 	for i := range pods.Items {
-		if pods.Items[i].DeletionTimestamp == nil && podReady(&pods.Items[i]) {
+		if pods.Items[i].DeletionTimestamp == nil && k8s.PodReady(&pods.Items[i]) {
 			return &pods.Items[i], nil
 		}
 	}

@@ -44,10 +44,11 @@ const (
 	// data last seen, the key the running speakers hold.
 	SecretRecreate
 	// SecretCreateFresh: there is no Secret, none was seen and no speaker
-	// runs (a new installation): a random key is created.
+	// is Ready (a new installation, whose speakers wait for the Secret
+	// without a key and so never become Ready): a random key is created.
 	SecretCreateFresh
 	// SecretWaitForOperator: there is no Secret, none was seen by this
-	// controller, but speakers run with a key it cannot know. A fresh key
+	// controller, but Ready speakers run with a key it cannot know. A fresh key
 	// would split them from the speakers restarted next, so nothing is
 	// created; the operator restores the Secret (docs/layer2.md).
 	SecretWaitForOperator
@@ -55,13 +56,13 @@ const (
 
 // DecideMemberlistSecret is the one rule for the memberlist Secret: never
 // create a key other than the one the running speakers use.
-func DecideMemberlistSecret(exists bool, remembered map[string][]byte, speakersRunning bool) SecretAction {
+func DecideMemberlistSecret(exists bool, remembered map[string][]byte, speakersHoldKey bool) SecretAction {
 	switch {
 	case exists:
 		return SecretKeep
 	case remembered[MemberlistSecretKey] != nil:
 		return SecretRecreate
-	case !speakersRunning:
+	case !speakersHoldKey:
 		return SecretCreateFresh
 	default:
 		return SecretWaitForOperator
@@ -150,7 +151,10 @@ func (k *MemberlistSecretKeeper) reconcile(ctx context.Context, secret *corev1.S
 			return fmt.Errorf("listing the speaker pods: %w", err)
 		}
 		for _, p := range pods.Items {
-			if p.Status.Phase == corev1.PodRunning {
+			// A Running speaker that is not Ready may be one waiting
+			// for this very Secret (the volume is optional); only a
+			// Ready speaker is known to hold a key.
+			if p.DeletionTimestamp == nil && PodReady(&p) {
 				speakers = append(speakers, p)
 			}
 		}

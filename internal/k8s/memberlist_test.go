@@ -22,7 +22,7 @@ func TestDecideMemberlistSecret(t *testing.T) {
 		name            string
 		exists          bool
 		remembered      map[string][]byte
-		speakersRunning bool
+		speakersHoldKey bool
 		want            SecretAction
 	}{
 		{"exists", true, nil, true, SecretKeep},
@@ -34,7 +34,7 @@ func TestDecideMemberlistSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := DecideMemberlistSecret(tt.exists, tt.remembered, tt.speakersRunning); got != tt.want {
+			if got := DecideMemberlistSecret(tt.exists, tt.remembered, tt.speakersHoldKey); got != tt.want {
 				t.Fatalf("DecideMemberlistSecret = %d, want %d", got, tt.want)
 			}
 		})
@@ -43,10 +43,17 @@ func TestDecideMemberlistSecret(t *testing.T) {
 
 const testNamespace = "metallb-system"
 
-func speakerPod() *corev1.Pod {
+// speakerPod is a running speaker pod, Ready when it holds a key.
+func speakerPod(ready bool) *corev1.Pod {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "speaker-abcde", Namespace: testNamespace, Labels: map[string]string{"app": "metallb", "component": "speaker"}},
-		Status:     corev1.PodStatus{Phase: corev1.PodRunning},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: status},
+		}},
 	}
 }
 
@@ -85,7 +92,18 @@ func getSecret(kube *fake.Clientset) (*corev1.Secret, error) {
 }
 
 func TestKeeperCreatesAKeyOnANewInstallation(t *testing.T) {
-	kube, _, _ := runKeeper(t)
+	for name, objects := range map[string][]runtime.Object{
+		"no speaker yet": nil,
+		// The Secret volume is optional: speakers start first and wait,
+		// Running but not Ready, for the key this keeper creates.
+		"speakers waiting for the key": {speakerPod(false)},
+	} {
+		t.Run(name, func(t *testing.T) { testKeeperCreatesAKey(t, objects) })
+	}
+}
+
+func testKeeperCreatesAKey(t *testing.T, objects []runtime.Object) {
+	kube, _, _ := runKeeper(t, objects...)
 	eventually(t, "the Secret is created", func() bool { _, err := getSecret(kube); return err == nil })
 	secret, _ := getSecret(kube)
 	if n := len(secret.Data[MemberlistSecretKey]); n < 128 {
@@ -101,7 +119,7 @@ func TestKeeperRecreatesADeletedSecretWithTheSameKey(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: MemberlistSecret, Namespace: testNamespace},
 		Data:       map[string][]byte{MemberlistSecretKey: []byte("the key the speakers hold, 32+ bytes"), "secretkey.next": []byte("the next key, already accepted....")},
 	}
-	kube, k, _ := runKeeper(t, original, speakerPod())
+	kube, k, _ := runKeeper(t, original, speakerPod(true))
 	eventually(t, "the keeper saw the Secret", func() bool {
 		k.mu.Lock()
 		defer k.mu.Unlock()
@@ -118,10 +136,10 @@ func TestKeeperRecreatesADeletedSecretWithTheSameKey(t *testing.T) {
 }
 
 // TestKeeperInventsNoKeyWhileSpeakersRun: a controller that starts while
-// the Secret is missing and speakers run creates nothing and says why in an
+// the Secret is missing and Ready speakers run creates nothing and says why in an
 // Event on a speaker pod.
 func TestKeeperInventsNoKeyWhileSpeakersRun(t *testing.T) {
-	kube, _, recorder := runKeeper(t, speakerPod())
+	kube, _, recorder := runKeeper(t, speakerPod(true))
 	select {
 	case event := <-recorder.Events:
 		if !strings.Contains(event, ReasonMemberlistSecretMissing) || !strings.Contains(event, "not creating a new key") {

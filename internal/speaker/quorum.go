@@ -15,6 +15,7 @@ import (
 
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/election"
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 // speakerPodSelector selects the speaker pods of the shipped DaemonSet in
@@ -56,7 +57,7 @@ func runningSpeakers(pods []*corev1.Pod) int { return len(nodesWithRunningSpeake
 func nodesWithRunningSpeaker(pods []*corev1.Pod) map[string]bool {
 	nodes := map[string]bool{}
 	for _, pod := range pods {
-		if pod.DeletionTimestamp == nil && pod.Spec.NodeName != "" && podReady(pod) {
+		if pod.DeletionTimestamp == nil && pod.Spec.NodeName != "" && k8s.PodReady(pod) {
 			nodes[pod.Spec.NodeName] = true
 		}
 	}
@@ -74,15 +75,6 @@ func (s *Speaker) runningNodes() map[string]bool {
 		return nil
 	}
 	return nodesWithRunningSpeaker(pods)
-}
-
-func podReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // quorum returns what this speaker sees against what runs; the zero
