@@ -36,10 +36,16 @@ func buildIronLB(ctx context.Context, repo string) (ironlbBinaries, error) {
 // runs. With Options.Webhook it first registers the validating webhook.
 // In pods mode it rolls out a new pod of the controller Deployment with the
 // manifest's args plus Options.ControllerArgs (the running pod, if any,
-// stops first) and waits until it is Ready.
+// stops first) and waits until it is Ready and the API server reaches its
+// webhook through the Service (a Ready pod's endpoint reaches kube-proxy a
+// moment later).
 func (l *Lab) StartController() error {
 	if l.opts.Pods {
-		return l.rolloutController(context.Background())
+		ctx := context.Background()
+		if err := l.rolloutController(ctx); err != nil {
+			return err
+		}
+		return l.WaitWebhook(ctx, podWait)
 	}
 	if l.controller != nil {
 		l.controller.Stop(5 * time.Second)
