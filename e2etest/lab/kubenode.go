@@ -191,6 +191,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "1Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
 nodeStatusReportFrequency: 10s
+syncFrequency: 10s
 `, k.cgroupRoot(), k.socket(), cp.ca.certPath(), filepath.Join(k.dataDir, "pod-logs"))
 	configPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
