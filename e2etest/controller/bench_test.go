@@ -15,12 +15,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
+	ctrl "github.com/ironlb/ironlb/internal/controller"
+	"github.com/ironlb/ironlb/internal/ipam"
 )
 
 // benchPool holds 65,536 addresses, far more than the benchmark hands out.
@@ -37,6 +40,9 @@ const benchPool = "198.19.0.0/16"
 // the kubelet starts again has reconciled every Service, and reports how
 // many Services' addresses changed (changed-ips, which must be 0) and how
 // long that took from the kill (restart-s).
+//
+// status-floor-s is the API server's share: the time the controller's
+// status writes alone take, without the controller (statusWriteFloor).
 func BenchmarkControllerAssign(b *testing.B) {
 	l := lab.Shared(b)
 	if err := l.Apply(b.Context(), pool("bench", fmt.Sprintf("{addresses: [%s]}", benchPool))); err != nil {
@@ -51,7 +57,7 @@ func BenchmarkControllerAssign(b *testing.B) {
 	}
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			var assign, rollout time.Duration
+			var assign, rollout, floor time.Duration
 			for i := range b.N {
 				b.StopTimer()
 				if err := l.KillController(syscall.SIGTERM); err != nil {
@@ -81,11 +87,13 @@ func BenchmarkControllerAssign(b *testing.B) {
 				}
 				watch.stop()
 				deleteServices(b, kube, services)
+				floor += statusWriteFloor(b, kube, ns, n)
 			}
 			perRun := assign.Seconds() / float64(b.N)
 			b.ReportMetric(perRun, "assign-s")
 			b.ReportMetric(float64(n)/perRun, "services/s")
 			b.ReportMetric(rollout.Seconds()/float64(b.N), "rollout-assign-s")
+			b.ReportMetric(floor.Seconds()/float64(b.N), "status-floor-s")
 		})
 	}
 }
@@ -153,6 +161,63 @@ func forEach(b testing.TB, services []*corev1.Service, do func(context.Context, 
 	if err, _ := firstErr.Load().(error); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// floorClass is a load-balancer class ironlb does not serve: Services of
+// it are left alone by the controller (and by kube-controller-manager).
+const floorClass = "bench.ironlb.io/status-floor"
+
+// statusWriteFloor creates n Services of floorClass in ns and returns how
+// long controller.DefaultWorkers writers take to give each an address
+// with the patch the controller writes (controller.StatusPatch, on the
+// status subresource): what assigning n Services costs the API server,
+// the bound under assign-s. The Services are deleted afterwards.
+func statusWriteFloor(b *testing.B, kube kubernetes.Interface, ns string, n int) time.Duration {
+	services := make([]*corev1.Service, n)
+	for i := range services {
+		services[i] = newService(ns, fmt.Sprintf("floor-%05d", i), func(s *corev1.Service) {
+			s.Spec.LoadBalancerClass = ptr.To(floorClass)
+		})
+	}
+	forEach(b, services, func(ctx context.Context, svc *corev1.Service) error {
+		_, err := kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+		return err
+	})
+	patches := make([][]byte, n)
+	for i, svc := range services {
+		ip := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		patch, _, err := ctrl.StatusPatch(svc, ipam.Assignment{Pool: "floor", IPs: []netip.Addr{ip}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		patches[i] = patch
+	}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for range ctrl.DefaultWorkers {
+		wg.Go(func() {
+			for i := range work {
+				svc := services[i]
+				_, err := kube.CoreV1().Services(ns).Patch(b.Context(), svc.Name, types.MergePatchType, patches[i], metav1.PatchOptions{}, "status")
+				if err != nil {
+					failed.CompareAndSwap(nil, fmt.Errorf("status of %s/%s: %w", ns, svc.Name, err))
+				}
+			}
+		})
+	}
+	for i := range services {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	took := time.Since(start)
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	deleteServices(b, kube, services)
+	return took
 }
 
 // assignedWatch follows the Services of one namespace through an informer,
