@@ -195,38 +195,7 @@ func TestPodMonitorsSelectThePods(t *testing.T) {
 		default:
 			continue
 		}
-		var pm struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-			Metadata   struct {
-				Name      string            `json:"name"`
-				Namespace string            `json:"namespace"`
-				Labels    map[string]string `json:"labels"`
-			} `json:"metadata"`
-			Spec struct {
-				Selector struct {
-					MatchLabels map[string]string `json:"matchLabels"`
-				} `json:"selector"`
-				NamespaceSelector struct {
-					MatchNames []string `json:"matchNames"`
-				} `json:"namespaceSelector"`
-				PodMetricsEndpoints []struct {
-					Port      string `json:"port"`
-					Path      string `json:"path"`
-					Scheme    string `json:"scheme"`
-					TLSConfig struct {
-						InsecureSkipVerify bool `json:"insecureSkipVerify"`
-					} `json:"tlsConfig"`
-					Authorization struct {
-						Type        string `json:"type"`
-						Credentials struct {
-							Name string `json:"name"`
-							Key  string `json:"key"`
-						} `json:"credentials"`
-					} `json:"authorization"`
-				} `json:"podMetricsEndpoints"`
-			} `json:"spec"`
-		}
+		var pm PodMonitor
 		if err := yaml.UnmarshalStrict(doc, &pm); err != nil {
 			t.Fatal(err)
 		}

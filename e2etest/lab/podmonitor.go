@@ -16,47 +16,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ironlb/ironlb/manifests"
 )
 
-// podMonitor is the part of a monitoring.coreos.com/v1 PodMonitor that the
-// lab's Prometheus honours.
-type podMonitor struct {
-	Kind     string `json:"kind"`
-	Metadata struct {
-		Name string `json:"name"`
-	} `json:"metadata"`
-	Spec struct {
-		Selector struct {
-			MatchLabels map[string]string `json:"matchLabels"`
-		} `json:"selector"`
-		NamespaceSelector struct {
-			MatchNames []string `json:"matchNames"`
-		} `json:"namespaceSelector"`
-		PodMetricsEndpoints []struct {
-			Port      string `json:"port"`
-			Path      string `json:"path"`
-			Scheme    string `json:"scheme"`
-			TLSConfig struct {
-				InsecureSkipVerify bool `json:"insecureSkipVerify"`
-			} `json:"tlsConfig"`
-			Authorization struct {
-				Credentials struct {
-					Name string `json:"name"`
-				} `json:"credentials"`
-			} `json:"authorization"`
-		} `json:"podMetricsEndpoints"`
-	} `json:"spec"`
-}
-
 // readPodMonitors returns the PodMonitors of a YAML file.
-func readPodMonitors(file string) ([]podMonitor, error) {
+func readPodMonitors(file string) ([]manifests.PodMonitor, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	var monitors []podMonitor
+	var monitors []manifests.PodMonitor
 	for doc := range bytes.SplitSeq(data, []byte("\n---")) {
-		var m podMonitor
+		var m manifests.PodMonitor
 		if err := yaml.Unmarshal(doc, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
@@ -78,7 +50,7 @@ func readPodMonitors(file string) ([]podMonitor, error) {
 // authorization credentials reads its bearer token from tokenFile (the
 // operator reads the Secret; the lab requests a token of the same
 // ServiceAccount, see MetricsReaderToken).
-func podMonitorJob(m podMonitor, dir, tokenFile string) map[string]any {
+func podMonitorJob(m manifests.PodMonitor, dir, tokenFile string) map[string]any {
 	ep := m.Spec.PodMetricsEndpoints[0]
 	path := ep.Path
 	if path == "" {
@@ -105,7 +77,7 @@ func podMonitorJob(m podMonitor, dir, tokenFile string) map[string]any {
 }
 
 // targetsFile is where the targets of m's job are.
-func targetsFile(dir string, m podMonitor) string {
+func targetsFile(dir string, m manifests.PodMonitor) string {
 	return filepath.Join(dir, "targets-"+m.Metadata.Name+".json")
 }
 
@@ -119,7 +91,7 @@ type fileTargets struct {
 // with its labels, not being deleted, with an IP) and have a container port
 // named as m's endpoint: one target each, labelled with the pod's name and
 // namespace.
-func podMonitorTargets(pods []corev1.Pod, m podMonitor) []fileTargets {
+func podMonitorTargets(pods []corev1.Pod, m manifests.PodMonitor) []fileTargets {
 	selector := labels.SelectorFromSet(m.Spec.Selector.MatchLabels)
 	port := m.Spec.PodMetricsEndpoints[0].Port
 	out := []fileTargets{}
@@ -145,7 +117,7 @@ func podMonitorTargets(pods []corev1.Pod, m podMonitor) []fileTargets {
 // writePodMonitorTargets writes every monitor's targets file now and then
 // every 500 ms until ctx ends, so that Prometheus follows pods that come
 // and go.
-func (l *Lab) writePodMonitorTargets(ctx context.Context, monitors []podMonitor, dir string) error {
+func (l *Lab) writePodMonitorTargets(ctx context.Context, monitors []manifests.PodMonitor, dir string) error {
 	write := func() error {
 		pods, err := l.kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 		if err != nil {
