@@ -271,6 +271,9 @@ func uninstallCommand(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// One deletion per speaker's ConfigurationState: client-go's default
+	// limit (5 a second) would make a large cluster's uninstall wait.
+	cfg.QPS, cfg.Burst = 100, 200
 	client, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return err

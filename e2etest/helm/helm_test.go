@@ -206,6 +206,7 @@ func reinstall(t *testing.T, l *lab.Lab, ip netip.Addr) {
 		t.Errorf("Service web: IP %v (err %v) after the second install, want %s as before", now, err, ip)
 	}
 	if err := l.Client().WaitAnswer(ctx, ip, 2*time.Minute); err != nil {
-		t.Error(err)
+		t.Fatal(err)
 	}
+	t.Logf("second helm install: Service web answers on %s as before", ip)
 }
