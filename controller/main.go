@@ -7,6 +7,7 @@
 //	controller status                     print each LoadBalancer IP and who announces it
 //	controller validate -f FILE...        check a configuration, as the cluster would
 //	controller convert-configmap -f FILE  turn a legacy MetalLB ConfigMap into CRs
+//	controller uninstall                  stop ironlb and delete what it wrote (helm uninstall's hook)
 //	controller help [SUBCOMMAND]          list the subcommands, or one's flags
 //	controller --version                  print the version and source revision
 package main
@@ -27,6 +28,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/dynamic"
+
 	"github.com/ironlb/ironlb/internal/cli"
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/configstate"
@@ -37,6 +40,7 @@ import (
 	"github.com/ironlb/ironlb/internal/metrics"
 	"github.com/ironlb/ironlb/internal/metricsauth"
 	"github.com/ironlb/ironlb/internal/statusview"
+	"github.com/ironlb/ironlb/internal/uninstall"
 	"github.com/ironlb/ironlb/internal/webhook"
 )
 
@@ -64,6 +68,7 @@ func program(stdin io.Reader) cli.Program {
 				Run: func(args []string, stdout, stderr io.Writer) error {
 					return convertConfigMap(args, stdin, stdout, stderr)
 				}},
+			{Name: "uninstall", Summary: "stop the speakers and the controller, then delete what they wrote (the chart's pre-delete hook)", Run: uninstallCommand},
 		},
 		Default: func(args []string, _, stderr io.Writer) error { return serve(args, stderr) },
 		DefaultFlags: func() *flag.FlagSet {
@@ -242,6 +247,45 @@ func status(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return statusview.Render(stdout, statusview.Build(in))
+}
+
+// uninstallCommand stops ironlb in its namespace and deletes the state it
+// wrote at run time (internal/uninstall); the chart runs it before
+// `helm uninstall` deletes the release's objects.
+func uninstallCommand(args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("uninstall", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (empty: in-cluster configuration)")
+	namespace := fs.String("namespace", "metallb-system", "ironlb's namespace")
+	timeout := fs.Duration("timeout", uninstall.DefaultTimeout, "how long to wait for the speakers and the controller to stop")
+	var logOpts logging.Options
+	logOpts.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := logOpts.Setup(stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := k8s.RESTConfig(*kubeconfig, "ironlb-uninstall")
+	if err != nil {
+		return err
+	}
+	// One deletion per speaker's ConfigurationState: client-go's default
+	// limit (5 a second) would make a large cluster's uninstall wait.
+	cfg.QPS, cfg.Burst = 100, 200
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	u := &uninstall.Uninstaller{Client: client, Namespace: *namespace, Timeout: *timeout, Log: log}
+	if err := u.Run(ctx); err != nil {
+		return fmt.Errorf("uninstall: %w", err)
+	}
+	log.Info("ironlb uninstalled: only the configuration and the CRDs are left", "namespace", *namespace)
+	return nil
 }
 
 // fileList collects repeated -f flags; "-" means standard input.

@@ -16,7 +16,9 @@ import (
 // the release's ownership metadata, then `helm upgrade --install` takes
 // them over.
 func adopt(ctx context.Context, l *lab.Lab) (string, error) {
-	rendered, err := l.Helm(ctx, "", "template", release, l.ChartPath(), "--namespace", lab.IronLBNamespace)
+	// Without the hooks: the uninstall Job and its RBAC exist only during
+	// `helm uninstall`; there is nothing of them to annotate.
+	rendered, err := l.Helm(ctx, "", "template", release, l.ChartPath(), "--namespace", lab.IronLBNamespace, "--no-hooks")
 	if err != nil {
 		return "", err
 	}

@@ -2,11 +2,13 @@ package helm
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
+	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/version"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -19,8 +21,10 @@ const upgradeTag = version.Version + "-upgrade"
 // created gets every pod Ready and a Service answered; `helm upgrade` to a
 // new image tag and log levels rolls the speaker DaemonSet (every speaker
 // replaced, on the new image) under load while the Service keeps its IP;
-// `helm uninstall` removes every object of the release but the CRDs, and
-// leaves the user's configuration.
+// `helm uninstall` (its pre-delete hook) removes every object of the
+// release but the CRDs and all that ironlb wrote at run time, and leaves
+// the user's configuration, with which a second `helm install` serves the
+// Service on the same IP.
 func TestInstallUpgradeUninstall(t *testing.T) {
 	l := lab.Shared(t)
 	ctx := t.Context()
@@ -48,6 +52,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 
 	upgrade(t, l)
 	uninstall(t, l)
+	reinstall(t, l, ip)
 }
 
 // upgrade runs `helm upgrade` to upgradeTag with debug logs under load and
@@ -119,33 +124,32 @@ func upgrade(t *testing.T, l *lab.Lab) {
 	}
 }
 
-// uninstall runs `helm uninstall` and checks what is left: nothing the
-// chart rendered but the CRDs, and the user's configuration.
+// uninstall runs `helm uninstall --wait` on the running release, as
+// docs/helm.md says, and checks what is left: of what the chart rendered,
+// the CRDs only; the user's configuration; nothing ironlb wrote at run
+// time; no pod; none of the hook's objects. The hook used every grant of
+// its Role but the rare ones (the lab's TestMain fails the run on any 403).
 func uninstall(t *testing.T, l *lab.Lab) {
 	ctx := t.Context()
 	rendered, err := l.Helm(ctx, "", "get", "manifest", release, "--namespace", lab.IronLBNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As docs/helm.md says: the pods first, while their RBAC still exists.
-	// `helm uninstall` deletes everything at once, and a speaker stopping
-	// after its Role is gone cannot delete its status objects (403).
-	if _, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "delete", "--wait=true", "--timeout=2m",
-		"daemonset/speaker", "deployment/controller"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.WaitNoIronLBPods(ctx, 2*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := l.Helm(ctx, "", "uninstall", release, "--namespace", lab.IronLBNamespace, "--wait", "--timeout=3m"); err != nil {
+	start := time.Now()
+	out, err := l.Helm(ctx, "", "uninstall", release, "--namespace", lab.IronLBNamespace, "--wait", "--timeout=3m")
+	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	out, err := l.Kubectl(ctx, rendered, "get", "--ignore-not-found", "-f", "-", "-o", "custom-columns=KIND:.kind,NAME:.metadata.name", "--no-headers")
+	t.Logf("helm uninstall --wait: done in %s; its output:\n%s", time.Since(start).Round(100*time.Millisecond), out)
+	if !strings.Contains(out, "ironlb uninstalled") {
+		t.Error("helm uninstall did not print the hook's log")
+	}
+	left, err := l.Kubectl(ctx, rendered, "get", "--ignore-not-found", "-f", "-", "-o", "custom-columns=KIND:.kind,NAME:.metadata.name", "--no-headers")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var crds int
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(left), "\n") {
 		kind, _, _ := strings.Cut(line, " ")
 		switch {
 		case line == "":
@@ -156,20 +160,53 @@ func uninstall(t *testing.T, l *lab.Lab) {
 		}
 	}
 	if crds != 9 {
-		t.Errorf("%d metallb.io CRDs left after helm uninstall, want all 9 (kept):\n%s", crds, out)
+		t.Errorf("%d metallb.io CRDs left after helm uninstall, want all 9 (kept):\n%s", crds, left)
 	}
 	for _, object := range []string{"ipaddresspool/helm", "l2advertisement/helm"} {
 		if _, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "get", object); err != nil {
 			t.Errorf("the user's %s is gone after helm uninstall: %v", object, err)
 		}
 	}
-	statuses, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "get", "servicel2statuses,servicebgpstatuses", "-o", "name")
-	if err != nil || strings.TrimSpace(statuses) != "" {
-		t.Errorf("status objects left after the speakers stopped: %v\n%s", err, statuses)
+	state, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "get", "--ignore-not-found", "-o", "name",
+		"secret/memberlist", "secret/webhook-server-cert", "lease/ironlb-controller", "serviceaccount/ironlb-uninstall",
+		"role/ironlb-uninstall", "rolebinding/ironlb-uninstall", "job/ironlb-uninstall")
+	if err != nil || strings.TrimSpace(state) != "" {
+		t.Errorf("left after helm uninstall (%v):\n%s", err, state)
 	}
-	left, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "get", "secrets,leases,configurationstates", "-o", "name")
+	all, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "get", "configurationstates,servicel2statuses,servicebgpstatuses", "-o", "name")
+	if err != nil || strings.TrimSpace(all) != "" {
+		t.Errorf("state ironlb wrote at run time left after helm uninstall (%v):\n%s", err, all)
+	}
+	// The Job's pod goes with it, in the background.
+	if err := l.WaitNoIronLBPods(ctx, time.Minute); err != nil {
+		t.Error(err)
+	}
+	used, err := l.UsedRequests()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("state ironlb wrote at run time, left in %s after helm uninstall:\n%s", lab.IronLBNamespace, left)
+	for _, u := range k8s.UnusedGrants(k8s.UninstallPermissions, used["ironlb-uninstall"]) {
+		if u.Rare == "" {
+			t.Errorf("the uninstall hook's Role grants %s, which it did not use", u.Grant)
+		}
+	}
+}
+
+// reinstall installs the release again after the uninstall: the Service
+// keeps the address it had, and answers on it.
+func reinstall(t *testing.T, l *lab.Lab, ip netip.Addr) {
+	ctx := t.Context()
+	if out, err := l.Helm(ctx, "", "install", release, l.ChartPath(), "--namespace", lab.IronLBNamespace, "--wait", "--timeout=5m"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if err := l.WaitIronLBReady(ctx, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if now, err := l.WaitServiceIP(ctx, "default", "web", time.Minute); err != nil || now != ip {
+		t.Errorf("Service web: IP %v (err %v) after the second install, want %s as before", now, err, ip)
+	}
+	if err := l.Client().WaitAnswer(ctx, ip, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("second helm install: Service web answers on %s as before", ip)
 }

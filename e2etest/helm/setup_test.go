@@ -123,7 +123,12 @@ func removeAll(ctx context.Context, l *lab.Lab, name string) error {
 	kube := l.KubeClient()
 	kube.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{})
 	kube.AppsV1().DaemonSets("default").Delete(ctx, name, metav1.DeleteOptions{})
-	// ironlb's pods first, while their RBAC exists (docs/helm.md, Uninstall).
+	// The chart's pre-delete hook stops the pods first (docs/helm.md, Uninstall).
+	if out, err := l.Helm(ctx, "", "uninstall", release, "--namespace", lab.IronLBNamespace, "--wait", "--ignore-not-found"); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	// A plain-manifest install that was never adopted: its pods first,
+	// while their RBAC exists.
 	if _, err := l.Kubectl(ctx, "", "-n", lab.IronLBNamespace, "delete", "--ignore-not-found", "--wait=true", "--timeout=2m",
 		"daemonset/speaker", "deployment/controller"); err != nil {
 		return err
@@ -131,10 +136,6 @@ func removeAll(ctx context.Context, l *lab.Lab, name string) error {
 	if err := l.WaitNoIronLBPods(ctx, 2*time.Minute); err != nil {
 		return err
 	}
-	if out, err := l.Helm(ctx, "", "uninstall", release, "--namespace", lab.IronLBNamespace, "--wait", "--ignore-not-found"); err != nil {
-		return fmt.Errorf("%w: %s", err, out)
-	}
-	// A plain-manifest install that was never adopted.
 	if _, err := l.Kubectl(ctx, "", "delete", "--ignore-not-found", "--wait=true", "--timeout=2m", "-f", l.ManifestPath("metallb-native.yaml")); err != nil {
 		return err
 	}

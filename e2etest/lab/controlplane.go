@@ -158,10 +158,11 @@ func startControlPlane(ctx context.Context, bins KubeBinaries, logDir, kubeconfi
 const controllerManagerControllers = "namespace,garbagecollector,serviceaccount"
 
 // podsControllers are the controllers a real cluster runs for what the lab
-// creates when pods run: workloads, their EndpointSlices, service accounts
-// and their tokens, kube-root-ca.crt in every namespace, node lifecycle.
+// creates when pods run: workloads (Jobs too: the chart's uninstall hook),
+// their EndpointSlices, service accounts and their tokens, kube-root-ca.crt
+// in every namespace, node lifecycle.
 // Pod CIDRs are the lab's (PodCIDR), so nodeipam stays off.
-const podsControllers = "deployment,replicaset,daemonset,endpointslice,endpointslicemirroring,endpoint," +
+const podsControllers = "deployment,replicaset,daemonset,job,endpointslice,endpointslicemirroring,endpoint," +
 	"serviceaccount,serviceaccount-token,namespace,garbagecollector,nodelifecycle,podgc," +
 	"root-ca-cert-publisher,ttl-after-finished,clusterrole-aggregation"
 

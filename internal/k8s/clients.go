@@ -51,17 +51,10 @@ type Clients struct {
 // client-go's defaults (5/10): writing the status of thousands of Services
 // must not wait on a client-side limiter.
 func NewClients(kubeconfig, userAgent string) (*Clients, error) {
-	var cfg *rest.Config
-	var err error
-	if kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	} else {
-		cfg, err = rest.InClusterConfig()
-	}
+	cfg, err := RESTConfig(kubeconfig, userAgent)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+		return nil, err
 	}
-	cfg.UserAgent = userAgent
 	cfg.QPS = 1000
 	cfg.Burst = 2000
 	kube, err := kubernetes.NewForConfig(builtinConfig(cfg))
@@ -77,6 +70,23 @@ func NewClients(kubeconfig, userAgent string) (*Clients, error) {
 		return nil, err
 	}
 	return &Clients{Kube: kube, MetalLBv1beta1: v1, MetalLBv1beta2: v2}, nil
+}
+
+// RESTConfig is the client configuration of the kubeconfig at path, or the
+// in-cluster configuration when path is empty, sent as userAgent.
+func RESTConfig(kubeconfig, userAgent string) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	cfg.UserAgent = userAgent
+	return cfg, nil
 }
 
 // builtinConfig returns cfg speaking protobuf, which the API server encodes

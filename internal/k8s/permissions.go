@@ -81,6 +81,20 @@ var SpeakerPermissions = append([]Permission{
 	{Namespaced: true, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}, UsedBy: "speaker quorum: the Ready speaker pods (runningSpeakers)"},
 }, metricsAuth...)
 
+// UninstallPermissions are what `controller uninstall` needs, run by the
+// chart's pre-delete hook with a ServiceAccount of its own that exists only
+// while `helm uninstall` runs (internal/uninstall).
+var UninstallPermissions = []Permission{
+	{Namespaced: true, Group: "apps", Resources: []string{"daemonsets"}, Names: []string{"speaker"}, Verbs: []string{"delete", "get"}, UsedBy: "uninstall.Uninstaller stops the speakers and waits until they are gone"},
+	{Namespaced: true, Group: "apps", Resources: []string{"deployments"}, Names: []string{"controller"}, Verbs: []string{"delete", "get"}, UsedBy: "uninstall.Uninstaller stops the controller and waits until it is gone"},
+	{Namespaced: true, Resources: []string{"secrets"}, Names: []string{MemberlistSecret, "webhook-server-cert"}, Verbs: []string{"delete"}, UsedBy: "uninstall.Uninstaller deletes the Secrets the controller created"},
+	{Namespaced: true, Group: "coordination.k8s.io", Resources: []string{"leases"}, Names: []string{"ironlb-controller"}, Verbs: []string{"delete"}, UsedBy: "uninstall.Uninstaller deletes the controller's Lease"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates", "servicel2statuses", "servicebgpstatuses"}, Verbs: []string{"list"}, UsedBy: "uninstall.Uninstaller finds the state ironlb wrote"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates"}, Verbs: []string{"delete"}, UsedBy: "uninstall.Uninstaller deletes the ConfigurationStates"},
+	{Namespaced: true, Group: "metallb.io", Resources: []string{"servicel2statuses", "servicebgpstatuses"}, Verbs: []string{"delete"}, UsedBy: "uninstall.Uninstaller deletes the status objects a speaker could not withdraw",
+		Rare: "TestRunWhenPodsDoNotStop (internal/uninstall): stopped speakers withdraw their own"},
+}
+
 // Request is one API request, as the API server's audit log records it.
 type Request struct {
 	Namespace string // empty for a cluster-scoped request
