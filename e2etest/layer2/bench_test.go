@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
@@ -33,7 +34,8 @@ const pollInterval = 10 * time.Millisecond
 // old owner's kube-ipvs0 keeps answering until the client's neighbour entry
 // moves, so the measure ends at the first answer from a different node.
 // garp-p50-ms and garp-p99-ms end instead with the new owner's first
-// gratuitous ARP captured at the client.
+// gratuitous ARP captured at the client. In pods mode only the speaker
+// container is killed (crashSpeaker): the pod stays, as after a real crash.
 func BenchmarkL2FailoverCrash(b *testing.B) { benchFailover(b, syscall.SIGKILL) }
 
 // BenchmarkL2FailoverGraceful is BenchmarkL2FailoverCrash with SIGTERM.
@@ -55,6 +57,9 @@ func benchFailover(b *testing.B, sig syscall.Signal) {
 	for range trials {
 		t := failoverTrial(b, l, svc, i, sig)
 		ipv4, ipv6, announced = append(ipv4, t.ipv4), append(ipv6, t.ipv6), append(announced, t.announced)
+		if t.crashedPod != "" {
+			deletePod(b, l, t.crashedPod)
+		}
 		if err := l.StartSpeaker(i); err != nil {
 			b.Fatal(err)
 		}
@@ -76,6 +81,9 @@ type failover struct {
 	// another node, as the client's kernel received it: the takeover without
 	// the resolution of the 10 ms polling.
 	announced time.Duration
+	// crashedPod is the speaker pod whose container a SIGKILL in pods mode
+	// crashed; the pod is left to the kubelet, which restarts the container.
+	crashedPod string
 }
 
 // failoverTrial kills node i's speaker, which owns svc, with sig and
@@ -107,8 +115,11 @@ func failoverTrial(b *testing.B, l *lab.Lab, svc service, i int, sig syscall.Sig
 			b.Fatalf("the client never reached %s at %v", owner, svc.IPs())
 		}
 	}
+	crashed := ""
 	start := time.Now()
-	if err := l.KillSpeaker(i, sig); err != nil {
+	if l.Pods() && sig == syscall.SIGKILL {
+		crashed = crashSpeaker(ctx, b, l, i)
+	} else if err := l.KillSpeaker(i, sig); err != nil {
 		b.Fatal(err)
 	}
 	moved := map[netip.Addr]time.Duration{}
@@ -128,7 +139,40 @@ func failoverTrial(b *testing.B, l *lab.Lab, svc service, i int, sig syscall.Sig
 	if err != nil {
 		b.Fatalf("%v: no gratuitous ARP for %s from another node than %s: %v", sig, svc.IPv4, owner, err)
 	}
-	return failover{ipv4: moved[svc.IPv4], ipv6: moved[svc.IPv6], announced: garp.Time.Sub(start)}
+	return failover{ipv4: moved[svc.IPv4], ipv6: moved[svc.IPv6], announced: garp.Time.Sub(start), crashedPod: crashed}
+}
+
+// crashSpeaker SIGKILLs node i's speaker container through containerd and
+// returns its pod's name. Only the container dies, as in a real crash: the
+// pod stays, the kubelet posts it NotReady and starts the container again.
+// (KillSpeaker would also have the pod deleted at once, which tells the
+// other speakers of the loss sooner than a crash does.)
+func crashSpeaker(ctx context.Context, b *testing.B, l *lab.Lab, i int) string {
+	pod, err := l.SpeakerPod(ctx, i)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := l.KillSpeakerContainer(ctx, i); err != nil {
+		b.Fatal(err)
+	}
+	return pod.Name
+}
+
+// deletePod deletes a crashed speaker pod and waits until it is gone, so
+// that the next trial crashes a new pod: the kubelet's restart back-off
+// (10 s, 20 s, ...) would otherwise grow from trial to trial.
+func deletePod(b *testing.B, l *lab.Lab, name string) {
+	ctx := context.Background()
+	pods := l.KubeClient().CoreV1().Pods(lab.IronLBNamespace)
+	if err := pods.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		b.Fatal(err)
+	}
+	lab.Eventually(b, 2*time.Minute, "crashed speaker pod "+name+" deleted", func() error {
+		if _, err := pods.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("pod %s still there (%v)", name, err)
+		}
+		return nil
+	})
 }
 
 // answer is one HTTP answer the client got.
