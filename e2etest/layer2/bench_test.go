@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 // trials is how many times each lab benchmark measures; the percentiles are
@@ -35,7 +36,9 @@ const pollInterval = 10 * time.Millisecond
 // moves, so the measure ends at the first answer from a different node.
 // garp-p50-ms and garp-p99-ms end instead with the new owner's first
 // gratuitous ARP captured at the client. In pods mode only the speaker
-// container is killed (crashSpeaker): the pod stays, as after a real crash.
+// container is killed (watchCrash): the pod stays, as after a real crash;
+// notready-p50-ms and notready-p99-ms end when a watch of the API server
+// sees the pod NotReady.
 func BenchmarkL2FailoverCrash(b *testing.B) { benchFailover(b, syscall.SIGKILL) }
 
 // BenchmarkL2FailoverGraceful is BenchmarkL2FailoverCrash with SIGTERM.
@@ -53,11 +56,12 @@ func benchFailover(b *testing.B, sig syscall.Signal) {
 	i := nodeIndex(b, l, owner)
 	restartSpeaker(b, l, i)
 	logLoad(b)
-	var ipv4, ipv6, announced []time.Duration
+	var ipv4, ipv6, announced, notReady []time.Duration
 	for range trials {
 		t := failoverTrial(b, l, svc, i, sig)
 		ipv4, ipv6, announced = append(ipv4, t.ipv4), append(ipv6, t.ipv6), append(announced, t.announced)
 		if t.crashedPod != "" {
+			notReady = append(notReady, t.notReady)
 			deletePod(b, l, t.crashedPod)
 		}
 		if err := l.StartSpeaker(i); err != nil {
@@ -69,6 +73,9 @@ func benchFailover(b *testing.B, sig syscall.Signal) {
 	reportPercentiles(b, "", ipv4)
 	reportPercentiles(b, "ipv6-", ipv6)
 	reportPercentiles(b, "garp-", announced)
+	if len(notReady) > 0 {
+		reportPercentiles(b, "notready-", notReady)
+	}
 	logLoad(b)
 }
 
@@ -83,7 +90,9 @@ type failover struct {
 	announced time.Duration
 	// crashedPod is the speaker pod whose container a SIGKILL in pods mode
 	// crashed; the pod is left to the kubelet, which restarts the container.
+	// notReady ends when a watch of the API server saw the pod NotReady.
 	crashedPod string
+	notReady   time.Duration
 }
 
 // failoverTrial kills node i's speaker, which owns svc, with sig and
@@ -115,10 +124,15 @@ func failoverTrial(b *testing.B, l *lab.Lab, svc service, i int, sig syscall.Sig
 			b.Fatalf("the client never reached %s at %v", owner, svc.IPs())
 		}
 	}
-	crashed := ""
-	start := time.Now()
+	var crash *crashWatch
 	if l.Pods() && sig == syscall.SIGKILL {
-		crashed = crashSpeaker(ctx, b, l, i)
+		crash = watchCrash(ctx, b, l, i)
+	}
+	start := time.Now()
+	if crash != nil {
+		if err := l.KillSpeakerContainer(ctx, i); err != nil {
+			b.Fatal(err)
+		}
 	} else if err := l.KillSpeaker(i, sig); err != nil {
 		b.Fatal(err)
 	}
@@ -139,23 +153,52 @@ func failoverTrial(b *testing.B, l *lab.Lab, svc service, i int, sig syscall.Sig
 	if err != nil {
 		b.Fatalf("%v: no gratuitous ARP for %s from another node than %s: %v", sig, svc.IPv4, owner, err)
 	}
-	return failover{ipv4: moved[svc.IPv4], ipv6: moved[svc.IPv6], announced: garp.Time.Sub(start), crashedPod: crashed}
+	t := failover{ipv4: moved[svc.IPv4], ipv6: moved[svc.IPv6], announced: garp.Time.Sub(start)}
+	if crash != nil {
+		t.crashedPod = crash.pod
+		select {
+		case at := <-crash.notReady:
+			t.notReady = at.Sub(start)
+		case <-ctx.Done():
+			b.Fatalf("the watch never saw speaker pod %s NotReady", crash.pod)
+		}
+	}
+	return t
 }
 
-// crashSpeaker SIGKILLs node i's speaker container through containerd and
-// returns its pod's name. Only the container dies, as in a real crash: the
-// pod stays, the kubelet posts it NotReady and starts the container again.
-// (KillSpeaker would also have the pod deleted at once, which tells the
-// other speakers of the loss sooner than a crash does.)
-func crashSpeaker(ctx context.Context, b *testing.B, l *lab.Lab, i int) string {
+// crashWatch is a crashed speaker pod and when a watch saw it NotReady.
+type crashWatch struct {
+	pod      string
+	notReady <-chan time.Time
+}
+
+// watchCrash starts watching node i's speaker pod, before its container is
+// killed, for the moment the kubelet's NotReady reaches a watcher of the
+// API server: the speakers learn of the crash then. Only the container
+// dies, as in a real crash: the pod stays and the kubelet starts the
+// container again (KillSpeaker would also have the pod deleted at once,
+// which tells the speakers sooner than a crash does).
+func watchCrash(ctx context.Context, b *testing.B, l *lab.Lab, i int) *crashWatch {
 	pod, err := l.SpeakerPod(ctx, i)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := l.KillSpeakerContainer(ctx, i); err != nil {
+	w, err := l.KubeClient().CoreV1().Pods(lab.IronLBNamespace).Watch(ctx, metav1.ListOptions{
+		FieldSelector: "metadata.name=" + pod.Name, ResourceVersion: pod.ResourceVersion})
+	if err != nil {
 		b.Fatal(err)
 	}
-	return pod.Name
+	notReady := make(chan time.Time, 1)
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && !k8s.PodReady(p) {
+				notReady <- time.Now()
+				return
+			}
+		}
+	}()
+	return &crashWatch{pod: pod.Name, notReady: notReady}
 }
 
 // deletePod deletes a crashed speaker pod and waits until it is gone, so
