@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"slices"
@@ -127,6 +128,11 @@ func failoverTrial(b *testing.B, l *lab.Lab, svc service, i int, sig syscall.Sig
 	var crash *crashWatch
 	if l.Pods() && sig == syscall.SIGKILL {
 		crash = watchCrash(ctx, b, l, i)
+		// The kubelet notices a dead container at its next relist, once a
+		// second. Each trial follows the pod's start by a chain of polls,
+		// so without this the kills would fall at about the same point of
+		// that second every time; a crash falls anywhere in it.
+		time.Sleep(rand.N(relistPeriod))
 	}
 	start := time.Now()
 	if crash != nil {
@@ -165,6 +171,10 @@ func failoverTrial(b *testing.B, l *lab.Lab, svc service, i int, sig syscall.Sig
 	}
 	return t
 }
+
+// relistPeriod is how often the kubelet lists the containers to notice
+// state changes (its PLEG relist period, fixed at 1 s).
+const relistPeriod = time.Second
 
 // crashWatch is a crashed speaker pod and when a watch saw it NotReady.
 type crashWatch struct {
