@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // speakerPod returns a speaker pod on node, Ready or not, being deleted or
@@ -104,6 +105,36 @@ func TestMemberLeft(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := memberLeft(tt.before, tt.after); got != tt.want {
 				t.Errorf("memberLeft = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSpeakerPodUpdateAsksForPlan: the pod informer's update handler asks
+// for a plan when a pod stops or starts running, and only then.
+func TestSpeakerPodUpdateAsksForPlan(t *testing.T) {
+	ready := speakerPod("a", true, false)
+	relabelled := ready.DeepCopy()
+	relabelled.Labels = map[string]string{"x": "y"}
+	tests := []struct {
+		name         string
+		old, updated any
+		want         bool
+	}{
+		{"crash: NotReady", ready, speakerPod("a", false, false), true},
+		{"metadata only", ready, relabelled, false},
+		{"not a pod (a tombstone)", ready, cache.DeletedFinalStateUnknown{Obj: ready}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Speaker{changed: make(chan struct{}, 1)}
+			s.speakerPodUpdated(tt.old, tt.updated)
+			asked := len(s.changed) == 1
+			if asked != tt.want {
+				t.Errorf("plan asked: %v, want %v", asked, tt.want)
+			}
+			if asked && !s.contextChanged {
+				t.Error("a pod change is not marked as a change of the plan's context (contextChanged): the plan would be skipped")
 			}
 		})
 	}
