@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"slices"
@@ -14,9 +15,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
+	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 // trials is how many times each lab benchmark measures; the percentiles are
@@ -33,7 +36,10 @@ const pollInterval = 10 * time.Millisecond
 // old owner's kube-ipvs0 keeps answering until the client's neighbour entry
 // moves, so the measure ends at the first answer from a different node.
 // garp-p50-ms and garp-p99-ms end instead with the new owner's first
-// gratuitous ARP captured at the client.
+// gratuitous ARP captured at the client. In pods mode only the speaker
+// container is killed (watchCrash): the pod stays, as after a real crash;
+// notready-p50-ms and notready-p99-ms end when a watch of the API server
+// sees the pod NotReady.
 func BenchmarkL2FailoverCrash(b *testing.B) { benchFailover(b, syscall.SIGKILL) }
 
 // BenchmarkL2FailoverGraceful is BenchmarkL2FailoverCrash with SIGTERM.
@@ -51,10 +57,14 @@ func benchFailover(b *testing.B, sig syscall.Signal) {
 	i := nodeIndex(b, l, owner)
 	restartSpeaker(b, l, i)
 	logLoad(b)
-	var ipv4, ipv6, announced []time.Duration
+	var ipv4, ipv6, announced, notReady []time.Duration
 	for range trials {
 		t := failoverTrial(b, l, svc, i, sig)
 		ipv4, ipv6, announced = append(ipv4, t.ipv4), append(ipv6, t.ipv6), append(announced, t.announced)
+		if t.crashedPod != "" {
+			notReady = append(notReady, t.notReady)
+			deletePod(b, l, t.crashedPod)
+		}
 		if err := l.StartSpeaker(i); err != nil {
 			b.Fatal(err)
 		}
@@ -64,6 +74,9 @@ func benchFailover(b *testing.B, sig syscall.Signal) {
 	reportPercentiles(b, "", ipv4)
 	reportPercentiles(b, "ipv6-", ipv6)
 	reportPercentiles(b, "garp-", announced)
+	if len(notReady) > 0 {
+		reportPercentiles(b, "notready-", notReady)
+	}
 	logLoad(b)
 }
 
@@ -76,6 +89,11 @@ type failover struct {
 	// another node, as the client's kernel received it: the takeover without
 	// the resolution of the 10 ms polling.
 	announced time.Duration
+	// crashedPod is the speaker pod whose container a SIGKILL in pods mode
+	// crashed; the pod is left to the kubelet, which restarts the container.
+	// notReady ends when a watch of the API server saw the pod NotReady.
+	crashedPod string
+	notReady   time.Duration
 }
 
 // failoverTrial kills node i's speaker, which owns svc, with sig and
@@ -107,8 +125,21 @@ func failoverTrial(b *testing.B, l *lab.Lab, svc service, i int, sig syscall.Sig
 			b.Fatalf("the client never reached %s at %v", owner, svc.IPs())
 		}
 	}
+	var crash *crashWatch
+	if l.Pods() && sig == syscall.SIGKILL {
+		crash = watchCrash(ctx, b, l, i)
+		// The kubelet notices a dead container at its next relist, once a
+		// second. Each trial follows the pod's start by a chain of polls,
+		// so without this the kills would fall at about the same point of
+		// that second every time; a crash falls anywhere in it.
+		time.Sleep(rand.N(relistPeriod))
+	}
 	start := time.Now()
-	if err := l.KillSpeaker(i, sig); err != nil {
+	if crash != nil {
+		if err := l.KillSpeakerContainer(ctx, i); err != nil {
+			b.Fatal(err)
+		}
+	} else if err := l.KillSpeaker(i, sig); err != nil {
 		b.Fatal(err)
 	}
 	moved := map[netip.Addr]time.Duration{}
@@ -128,7 +159,73 @@ func failoverTrial(b *testing.B, l *lab.Lab, svc service, i int, sig syscall.Sig
 	if err != nil {
 		b.Fatalf("%v: no gratuitous ARP for %s from another node than %s: %v", sig, svc.IPv4, owner, err)
 	}
-	return failover{ipv4: moved[svc.IPv4], ipv6: moved[svc.IPv6], announced: garp.Time.Sub(start)}
+	t := failover{ipv4: moved[svc.IPv4], ipv6: moved[svc.IPv6], announced: garp.Time.Sub(start)}
+	if crash != nil {
+		t.crashedPod = crash.pod
+		select {
+		case at := <-crash.notReady:
+			t.notReady = at.Sub(start)
+		case <-ctx.Done():
+			b.Fatalf("the watch never saw speaker pod %s NotReady", crash.pod)
+		}
+	}
+	return t
+}
+
+// relistPeriod is how often the kubelet lists the containers to notice
+// state changes (its PLEG relist period, fixed at 1 s).
+const relistPeriod = time.Second
+
+// crashWatch is a crashed speaker pod and when a watch saw it NotReady.
+type crashWatch struct {
+	pod      string
+	notReady <-chan time.Time
+}
+
+// watchCrash starts watching node i's speaker pod, before its container is
+// killed, for the moment the kubelet's NotReady reaches a watcher of the
+// API server: the speakers learn of the crash then. Only the container
+// dies, as in a real crash: the pod stays and the kubelet starts the
+// container again (KillSpeaker would also have the pod deleted at once,
+// which tells the speakers sooner than a crash does).
+func watchCrash(ctx context.Context, b *testing.B, l *lab.Lab, i int) *crashWatch {
+	pod, err := l.SpeakerPod(ctx, i)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := l.KubeClient().CoreV1().Pods(lab.IronLBNamespace).Watch(ctx, metav1.ListOptions{
+		FieldSelector: "metadata.name=" + pod.Name, ResourceVersion: pod.ResourceVersion})
+	if err != nil {
+		b.Fatal(err)
+	}
+	notReady := make(chan time.Time, 1)
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && !k8s.PodReady(p) {
+				notReady <- time.Now()
+				return
+			}
+		}
+	}()
+	return &crashWatch{pod: pod.Name, notReady: notReady}
+}
+
+// deletePod deletes a crashed speaker pod and waits until it is gone, so
+// that the next trial crashes a new pod: the kubelet's restart back-off
+// (10 s, 20 s, ...) would otherwise grow from trial to trial.
+func deletePod(b *testing.B, l *lab.Lab, name string) {
+	ctx := context.Background()
+	pods := l.KubeClient().CoreV1().Pods(lab.IronLBNamespace)
+	if err := pods.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		b.Fatal(err)
+	}
+	lab.Eventually(b, 2*time.Minute, "crashed speaker pod "+name+" deleted", func() error {
+		if _, err := pods.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("pod %s still there (%v)", name, err)
+		}
+		return nil
+	})
 }
 
 // answer is one HTTP answer the client got.

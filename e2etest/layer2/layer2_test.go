@@ -132,7 +132,32 @@ func testFailover(t *testing.T, sig syscall.Signal) {
 	}
 	waitMembers(t, l)
 	waitOwner(t, l, svc, "the IPs return to "+owner, is(owner))
-	// Stable: nothing moves, nobody else answers.
+	checkStaysWith(t, l, svc, owner)
+}
+
+// TestCrashedContainerRestarted: the owner's speaker container crashes and
+// its kubelet starts it again, the pod staying. The addresses move away
+// while the pod is NotReady and come back once it is Ready, where they stay
+// with one answerer.
+func TestCrashedContainerRestarted(t *testing.T) {
+	l := setup(t)
+	svc := createService(t, "restarted", nil)
+	owner := waitOwner(t, l, svc, "the Service has an owner", anyNode)
+	i := nodeIndex(t, l, owner)
+	restartSpeaker(t, l, i)
+	if err := l.KillSpeakerContainer(t.Context(), i); err != nil {
+		t.Fatal(err)
+	}
+	successor := waitOwner(t, l, svc, "another node takes over while "+owner+"'s speaker restarts", isNot(owner))
+	t.Logf("%s took over from %s", successor, owner)
+	waitOwner(t, l, svc, "the IPs return to "+owner+" once its pod is Ready again", is(owner))
+	checkStaysWith(t, l, svc, owner)
+}
+
+// checkStaysWith checks for 1.5 s that owner keeps svc's addresses and
+// that no other node announces them.
+func checkStaysWith(t *testing.T, l *lab.Lab, svc service, owner string) {
+	t.Helper()
 	capture, err := l.Client().CaptureNeighbors()
 	if err != nil {
 		t.Fatal(err)

@@ -98,7 +98,8 @@ type Node struct {
 	// Name is the Kubernetes node name, unique among the nodes passed in.
 	Name string
 	// Member is true while the node's speaker is a live member
-	// (memberlist, or node readiness when memberlist is disabled).
+	// (memberlist, less the nodes whose speaker pod is known and not
+	// Ready or being deleted; node readiness when memberlist is disabled).
 	Member bool
 	// ExcludedByLabel is true when the node carries the label
 	// node.kubernetes.io/exclude-from-external-load-balancers.

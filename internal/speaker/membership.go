@@ -110,7 +110,6 @@ func (s *Speaker) followMembers(ctx context.Context) {
 		case live := <-s.members.Changes():
 			s.pendingMu.Lock()
 			lost := len(live) < s.lastMembers
-			s.membersLeft = s.membersLeft || lost
 			s.lastMembers = len(live)
 			s.reannounce = true
 			s.pendingMu.Unlock()
@@ -187,7 +186,7 @@ func (s *Speaker) joinNodes(backoff *members.JoinBackoff) {
 	if err != nil {
 		return
 	}
-	peers := peersOf(nodes, s.opts.NodeName, s.opts.MemberlistPort, s.runningNodes())
+	peers := peersOf(nodes, s.opts.NodeName, s.opts.MemberlistPort, nodesWithRunningSpeaker(s.listSpeakerPods()))
 	due := backoff.Due(time.Now(), s.members.Members(), peers)
 	if len(due) == 0 {
 		return

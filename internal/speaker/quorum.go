@@ -15,7 +15,6 @@ import (
 
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/election"
-	"github.com/ironlb/ironlb/internal/k8s"
 )
 
 // speakerPodSelector selects the speaker pods of the shipped DaemonSet in
@@ -31,20 +30,32 @@ const (
 )
 
 // watchSpeakerPods starts an informer on the speaker pods and returns their
-// lister; a change asks for a new plan.
+// lister; a pod added or deleted, or one that starts or stops running, asks
+// for a new plan at once (the main loop coalesces bursts): that is how a
+// crashed speaker's failover starts.
 func (s *Speaker) watchSpeakerPods(ctx context.Context) (corelisters.PodLister, cache.InformerSynced, error) {
 	factory := informers.NewSharedInformerFactoryWithOptions(s.clients.Kube, 0, informers.WithNamespace(s.opts.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = speakerPodSelector }))
 	informer := factory.Core().V1().Pods().Informer()
 	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { s.signal(true) },
-		UpdateFunc: func(any, any) { s.signal(true) },
+		UpdateFunc: s.speakerPodUpdated,
 		DeleteFunc: func(any) { s.signal(true) },
 	}); err != nil {
 		return nil, nil, err
 	}
 	factory.Start(ctx.Done())
 	return factory.Core().V1().Pods().Lister(), informer.HasSynced, nil
+}
+
+// speakerPodUpdated asks for a plan when a speaker pod's update changes
+// what the plan reads of it.
+func (s *Speaker) speakerPodUpdated(old, updated any) {
+	before, okBefore := old.(*corev1.Pod)
+	after, okAfter := updated.(*corev1.Pod)
+	if !okBefore || !okAfter || podChangesLiveness(before, after) {
+		s.signal(true)
+	}
 }
 
 // runningSpeakers counts the nodes with a Ready speaker pod that is not
@@ -57,16 +68,16 @@ func runningSpeakers(pods []*corev1.Pod) int { return len(nodesWithRunningSpeake
 func nodesWithRunningSpeaker(pods []*corev1.Pod) map[string]bool {
 	nodes := map[string]bool{}
 	for _, pod := range pods {
-		if pod.DeletionTimestamp == nil && pod.Spec.NodeName != "" && k8s.PodReady(pod) {
+		if speakerRunning(pod) {
 			nodes[pod.Spec.NodeName] = true
 		}
 	}
 	return nodes
 }
 
-// runningNodes returns the nodes whose speaker the API server lists as
-// running; none before the pods are known.
-func (s *Speaker) runningNodes() map[string]bool {
+// listSpeakerPods returns the speaker pods the informer knows; none
+// without memberlist or before they are known.
+func (s *Speaker) listSpeakerPods() []*corev1.Pod {
 	if s.speakerPods == nil {
 		return nil
 	}
@@ -74,17 +85,14 @@ func (s *Speaker) runningNodes() map[string]bool {
 	if err != nil {
 		return nil
 	}
-	return nodesWithRunningSpeaker(pods)
+	return pods
 }
 
-// quorum returns what this speaker sees against what runs; the zero
-// Quorum (always held) without memberlist or before the pods are known.
-func (s *Speaker) quorum(members map[string]bool) election.Quorum {
-	if s.members == nil || s.speakerPods == nil {
-		return election.Quorum{}
-	}
-	pods, err := s.speakerPods.List(labels.Everything())
-	if err != nil {
+// quorum returns what this speaker sees (its live members) against what
+// runs; the zero Quorum (always held) without memberlist or before the pods
+// are known.
+func (s *Speaker) quorum(members map[string]bool, pods []*corev1.Pod) election.Quorum {
+	if s.members == nil {
 		return election.Quorum{}
 	}
 	return election.Quorum{Seen: len(members), Running: runningSpeakers(pods), Degraded: s.members.HealthScore() > 0}

@@ -5,22 +5,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestRunningSpeakers(t *testing.T) {
-	pod := func(node string, ready bool, deleting bool) *corev1.Pod {
-		p := &corev1.Pod{Spec: corev1.PodSpec{NodeName: node}}
-		status := corev1.ConditionFalse
-		if ready {
-			status = corev1.ConditionTrue
-		}
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: status}}
-		if deleting {
-			p.DeletionTimestamp = &metav1.Time{}
-		}
-		return p
-	}
+	pod := speakerPod
 	tests := []struct {
 		name string
 		pods []*corev1.Pod

@@ -106,12 +106,11 @@ type Speaker struct {
 	applied announce.Plan
 	changed chan struct{}
 
-	// pendingSince is when the oldest change not yet applied arrived, and
-	// membersLeft whether a member left since the last plan: they time
-	// announcements and failovers for the metrics.
+	// pendingSince is when the oldest change not yet applied arrived: it
+	// times announcements and failovers for the metrics. lastMembers is the
+	// memberlist member count last seen.
 	pendingMu    sync.Mutex
 	pendingSince time.Time
-	membersLeft  bool
 	lastMembers  int
 	// contextChanged is set when something other than a Service or its
 	// endpoints changed since the last plan: a Node, the members, the
@@ -391,11 +390,13 @@ func coalesceWait(lastCost, sinceLast time.Duration) time.Duration {
 func (s *Speaker) snapshot() *announce.Snapshot {
 	snap := &announce.Snapshot{Config: s.cfg, Self: s.opts.NodeName, Nodes: map[string]announce.Node{}, Members: map[string]bool{}}
 	metaByNode := map[string][]byte{}
+	pods := s.listSpeakerPods()
 	if s.members != nil {
 		for _, m := range s.members.Members() {
 			snap.Members[m.Name] = true
 			metaByNode[m.Name] = m.Meta
 		}
+		snap.Members = liveMembers(snap.Members, pods)
 	}
 	nodes, _ := s.nodes.List(labels.Everything())
 	names := make([]string, len(nodes))
@@ -409,7 +410,7 @@ func (s *Speaker) snapshot() *announce.Snapshot {
 			snap.Members[node.Name] = true
 		}
 	}
-	snap.Quorum = s.quorum(snap.Members)
+	snap.Quorum = s.quorum(snap.Members, pods)
 	snap.Answering = answering(s.applied)
 	snap.ClaimedElsewhere = s.claims.snapshot()
 	return snap
@@ -488,8 +489,8 @@ func indexByService(obj any) ([]string, error) {
 // reconcile computes the plan and applies what changed.
 func (s *Speaker) reconcile(ctx context.Context) {
 	s.pendingMu.Lock()
-	since, membersLeft, contextChanged, reannounce := s.pendingSince, s.membersLeft, s.contextChanged, s.reannounce
-	s.pendingSince, s.membersLeft, s.contextChanged, s.reannounce = time.Time{}, false, false, false
+	since, contextChanged, reannounce := s.pendingSince, s.contextChanged, s.reannounce
+	s.pendingSince, s.contextChanged, s.reannounce = time.Time{}, false, false
 	s.pendingMu.Unlock()
 	if since.IsZero() {
 		since = time.Now()
@@ -500,6 +501,8 @@ func (s *Speaker) reconcile(ctx context.Context) {
 	}
 
 	snap := s.snapshot()
+	// A member left: its addresses taken over now are a failover.
+	membersLeft := memberLeft(s.planned.members, snap.Members)
 	plan := s.replan(snap, changedServices)
 	s.applyL2(plan.L2)
 	s.claims.setCutOff(!snap.Quorum.Held() && len(plan.L2) > 0)
