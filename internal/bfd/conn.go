@@ -28,8 +28,8 @@ type Options struct {
 	// Port is the port received on and sent to; 0: [ControlPort]. Only tests change it.
 	Port int
 	// OnChange is called, from the Conn's goroutine, when a session changes
-	// state. It must not block.
-	OnChange func(peer netip.Addr, st Status)
+	// state, with the state it left. It must not block nor call the Conn.
+	OnChange func(peer netip.Addr, from State, st Status)
 	Logger   *slog.Logger
 }
 
@@ -232,10 +232,11 @@ func (c *Conn) apply(ps *peerSession, out Output) {
 	case ps.state == StateUp:
 		ps.counters.DownEvents++
 	}
+	from := ps.state
 	ps.state = out.State
-	c.log.Info("bfd: session state changed", "peer", ps.peer, "state", out.State, "diag", out.Diag)
+	c.log.Info("bfd: session state changed", "peer", ps.peer, "from", from, "state", out.State, "diag", out.Diag)
 	if c.opts.OnChange != nil {
-		c.opts.OnChange(ps.peer, ps.session.Status())
+		c.opts.OnChange(ps.peer, from, ps.session.Status())
 	}
 }
 

@@ -32,7 +32,7 @@ func shell(t *testing.T, addr netip.Addr, port int) (*Conn, <-chan change, conte
 	t.Helper()
 	changes := make(chan change, 16)
 	c, err := Listen(Options{ListenAddrs: []netip.Addr{addr}, Port: port, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
-		OnChange: func(peer netip.Addr, st Status) { changes <- change{peer, st} }})
+		OnChange: func(peer netip.Addr, _ State, st Status) { changes <- change{peer, st} }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -306,3 +306,11 @@ func (s *Session) packet() Packet {
 		DesiredMinTx: s.sentTx, RequiredMinRx: s.sentRx,
 	}
 }
+
+// PathFailed reports whether a session that left state from for st has
+// detected a failure of the path: it was Up and is no longer, and the peer did
+// not take it down on purpose (AdminDown, which RFC 5882 §3.2 says must not
+// be taken for a failure). Clients such as BGP reset their session on it.
+func PathFailed(from State, st Status) bool {
+	return from == StateUp && st.State != StateUp && st.RemoteState != StateAdminDown && st.State != StateAdminDown
+}

@@ -240,3 +240,25 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("Status = %+v, want %+v", got, want)
 	}
 }
+
+// RFC 5882 §3.2: only a session that was Up and failed (not one the peer or
+// we took AdminDown) is a path failure.
+func TestPathFailed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		from State
+		st   Status
+		want bool
+	}{
+		{"detection time expired in Up", StateUp, Status{State: StateDown, RemoteState: StateDown, Diag: DiagControlDetectionTimeExpired}, true},
+		{"peer signalled Down in Up", StateUp, Status{State: StateDown, RemoteState: StateDown, Diag: DiagNeighborSignaledSessionDown}, true},
+		{"peer went AdminDown", StateUp, Status{State: StateDown, RemoteState: StateAdminDown, Diag: DiagNeighborSignaledSessionDown}, false},
+		{"we went AdminDown", StateUp, Status{State: StateAdminDown, Diag: DiagAdministrativelyDown}, false},
+		{"never came Up", StateInit, Status{State: StateDown, Diag: DiagControlDetectionTimeExpired}, false},
+		{"came Up", StateInit, Status{State: StateUp}, false},
+	} {
+		if got := PathFailed(tc.from, tc.st); got != tc.want {
+			t.Errorf("%s: PathFailed = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -135,6 +135,8 @@ type Peer struct {
 	Password        string
 	GracefulRestart bool
 	EBGPMultiHop    bool
+	// BFD is the BFDProfile the session uses; nil: none.
+	BFD *BFDProfile
 	// DualStackAddressFamily carries both families on one session.
 	// (spec.disableMP, deprecated by MetalLB in its favour, changes nothing:
 	// a session carries only its own family unless this is set.)
