@@ -158,10 +158,10 @@ type BFDProfile struct {
 	ReceiveInterval  time.Duration
 	TransmitInterval time.Duration
 	DetectMultiplier uint32
-	EchoInterval     time.Duration
-	EchoMode         bool
 	PassiveMode      bool
-	MinimumTTL       uint32
+	// MinimumTTL is validated as MetalLB does; single-hop sessions require
+	// TTL 255 regardless (RFC 5881 §5), and multi-hop is refused.
+	MinimumTTL uint32
 }
 
 // Selectors is a list of label selectors that match when any of them does;
