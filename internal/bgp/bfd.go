@@ -133,10 +133,16 @@ func (s *Speaker) startBFD() error {
 	return nil
 }
 
-// stopBFD closes the BFD sessions; the peers see them go silent.
-func (s *Speaker) stopBFD() {
+// stopBFD ends the BFD sessions, telling each peer AdminDown so that it does
+// not take the end for a failure (RFC 5882 §3.2), and closes the sockets.
+func (s *Speaker) stopBFD(ctx context.Context) {
 	if s.bfd.conn == nil {
 		return
+	}
+	for addr := range s.bfd.applied {
+		if err := s.bfd.conn.Remove(ctx, addr); err != nil {
+			s.log.Warn("bfd session not closed cleanly", "address", addr, "error", err)
+		}
 	}
 	s.bfd.stop()
 	<-s.bfd.done

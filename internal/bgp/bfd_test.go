@@ -138,3 +138,52 @@ func freeUDPPort(t testing.TB) int {
 	defer l.Close()
 	return l.LocalAddr().(*net.UDPAddr).Port
 }
+
+// Close ends the BFD sessions with AdminDown: the router's session goes
+// Down with "neighbor signaled session down" and its remote state AdminDown,
+// which RFC 5882 §3.2 says is no path failure.
+func TestSpeakerCloseTellsBFDPeersAdminDown(t *testing.T) {
+	router := newTestRouter(t, "127.0.0.2", 64500, routerOptions{})
+	bfdPort := freeUDPPort(t)
+	changes := make(chan bfd.Status, 16)
+	routerBFD, err := bfd.Listen(bfd.Options{ListenAddrs: []netip.Addr{router.addr}, Port: bfdPort, Logger: testLogger(t),
+		OnChange: func(_ netip.Addr, from bfd.State, st bfd.Status) {
+			if from == bfd.StateUp {
+				changes <- st
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routerCtx, stopRouterBFD := context.WithCancel(context.Background())
+	routerDone := make(chan struct{})
+	go func() { routerBFD.Run(routerCtx); close(routerDone) }()
+	t.Cleanup(func() { stopRouterBFD(); <-routerDone })
+	ctx := context.Background()
+	if err := routerBFD.Set(ctx, ip(speakerAddr), bfd.SessionSpec{Config: bfd.Config{DesiredMinTx: 30 * time.Millisecond, RequiredMinRx: 30 * time.Millisecond, DetectMult: 3}, Source: router.addr, MinTTL: 255}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ctx, Config{RouterID: ip("10.255.0.1"), Logger: testLogger(t), BFDListenAddrs: []netip.Addr{ip(speakerAddr)}, BFDPort: bfdPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := router.peer("r")
+	p.BFD = fastBFD
+	if err := s.SetPeers(ctx, []bgpspec.Peer{p}); err != nil {
+		t.Fatalf("SetPeers() error = %v", err)
+	}
+	waitBFD(t, s, "r", func(st BFDStatus) bool { return st.State == bfd.StateUp })
+	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.Close(closeCtx); err != nil {
+		t.Fatalf("Close() error = %v", err)
+	}
+	select {
+	case st := <-changes:
+		if st.RemoteState != bfd.StateAdminDown || st.Diag != bfd.DiagNeighborSignaledSessionDown || bfd.PathFailed(bfd.StateUp, st) {
+			t.Fatalf("router's session after Close: %+v, want Down because the speaker went AdminDown", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the router's BFD session did not leave Up after Close")
+	}
+}

@@ -458,7 +458,7 @@ func (s *Speaker) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	defer s.gobgp.stop()
-	defer s.stopBFD()
+	defer s.stopBFD(ctx)
 	srv := s.gobgp.srv
 	var errs []error
 	// Deleting every local path queues a withdrawal to each established session; the
