@@ -187,3 +187,40 @@ func TestSpeakerCloseTellsBFDPeersAdminDown(t *testing.T) {
 		t.Fatal("the router's BFD session did not leave Up after Close")
 	}
 }
+
+// A BFD port that cannot be opened fails only the peers that use BFD, as a
+// *PeerError naming them; their BGP sessions come up without BFD, and the
+// next SetPeers tries BFD again.
+func TestSpeakerBFDPortTaken(t *testing.T) {
+	router := newTestRouter(t, "127.0.0.2", 64500, routerOptions{})
+	plain := newTestRouter(t, "127.0.0.3", 64500, routerOptions{})
+	bfdPort := freeUDPPort(t)
+	taken, err := net.ListenPacket("udp4", netip.AddrPortFrom(ip(speakerAddr), uint16(bfdPort)).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := New(ctx, Config{RouterID: ip("10.255.0.1"), Logger: testLogger(t),
+		BFDListenAddrs: []netip.Addr{ip(speakerAddr)}, BFDPort: bfdPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	withBFD := router.peer("r")
+	withBFD.BFD = fastBFD
+	peers := []bgpspec.Peer{withBFD, plain.peer("plain")}
+	failed := FailedPeers(s.SetPeers(ctx, peers))
+	if len(failed) != 1 || failed["r"] == nil || !strings.Contains(failed["r"].Error(), "starting BFD") {
+		t.Fatalf("SetPeers failed peers = %v, want r only, for BFD", failed)
+	}
+	waitEstablished(t, s, "r", "plain")
+
+	_ = taken.Close()
+	if err := s.SetPeers(ctx, peers); err != nil {
+		t.Fatalf("SetPeers() once the port is free: %v", err)
+	}
+	all, err := s.BFDStatus(ctx)
+	if err != nil || len(all) != 1 || all[0].Name != "r" {
+		t.Fatalf("BFD sessions %+v, %v; want one, to r", all, err)
+	}
+}
