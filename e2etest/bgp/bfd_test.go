@@ -67,7 +67,8 @@ var birdBFDLine = regexp.MustCompile(`(?m)^(\S+)\s+\S+\s+(\w+)\s+\S+(?:\s+\S+)?\
 // TestBFDIntervalsWithBIRD: every node's BFD session comes Up with BIRD 2,
 // each side with other intervals, and BIRD shows the ones RFC 5880
 // prescribes: it sends at max(its 200 ms, our 150 ms receive) and detects
-// after our 3 × max(its 100 ms receive, our 100 ms transmit).
+// after our 3 × max(its 100 ms receive, our 100 ms transmit). Every speaker
+// exports the session as metallb_bfd_session_up 1.
 func TestBFDIntervalsWithBIRD(t *testing.T) {
 	l := lab.Shared(t)
 	config := bfdRouterConfig(t, l.NodeCount(), "min rx interval 100 ms; min tx interval 200 ms; multiplier 5;")
@@ -85,6 +86,19 @@ func TestBFDIntervalsWithBIRD(t *testing.T) {
 		}
 		if up != l.NodeCount() {
 			return fmt.Errorf("%d of %d sessions Up with the RFC's intervals:\n%s", up, l.NodeCount(), out)
+		}
+		return nil
+	})
+	want := fmt.Sprintf("metallb_bfd_session_up{peer=%q} 1", lab.RouterIPv4.String())
+	lab.Eventually(t, 30*time.Second, "every speaker exports "+want, func() error {
+		for i := 1; i <= l.NodeCount(); i++ {
+			body, err := lab.Scrape(t.Context(), l.SpeakerMetricsURL(i))
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(body, want) || !strings.Contains(body, "metallb_bfd_control_packet_input{") {
+				return fmt.Errorf("node%d's speaker does not export %s", i, want)
+			}
 		}
 		return nil
 	})
