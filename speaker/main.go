@@ -116,6 +116,7 @@ func serve(args []string, stderr io.Writer) error {
 			Speaker: metrics.NewSpeaker(reg, *f.nodeName),
 			Layer2:  metrics.NewLayer2(reg),
 			BGP:     metrics.NewBGP(reg),
+			BFD:     metrics.NewBFD(reg),
 			Client:  metrics.NewK8sClient(reg),
 		},
 	}

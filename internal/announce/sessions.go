@@ -88,6 +88,20 @@ func sortedPeerNames(cfg *config.Config) []string {
 	return names
 }
 
+// bfdFor translates a peer's BFDProfile; nil is no BFD.
+func bfdFor(p *config.BFDProfile) bgpspec.BFD {
+	if p == nil {
+		return bgpspec.BFD{}
+	}
+	return bgpspec.BFD{
+		Profile:          p.Name,
+		ReceiveInterval:  p.ReceiveInterval,
+		TransmitInterval: p.TransmitInterval,
+		DetectMultiplier: uint8(p.DetectMultiplier),
+		PassiveMode:      p.PassiveMode,
+	}
+}
+
 // sessionFor translates a configured peer into a session of node, with a
 // problem when the node cannot carry its second family.
 func sessionFor(p *config.Peer, node Node) (bgpspec.Peer, *PeerProblem) {
@@ -109,6 +123,7 @@ func sessionFor(p *config.Peer, node Node) (bgpspec.Peer, *PeerProblem) {
 		Password:               p.Password,
 		DualStackAddressFamily: p.DualStackAddressFamily,
 		GracefulRestart:        p.GracefulRestart,
+		BFD:                    bfdFor(p.BFD),
 	}
 	for _, addr := range node.Addresses {
 		if addr.Is4() && !out.NextHopIPv4.IsValid() {

@@ -30,11 +30,17 @@ type birdLab struct {
 	birdASN  uint32
 	birdCmd  *exec.Cmd
 	birdDone chan struct{}
+	// bfd, when set, is BIRD's "protocol bfd" body; the IPv4 session then
+	// has "bfd on" and waits 1 s after an error instead of 60.
+	bfd string
 }
 
 // newBirdLab builds the namespace and starts BIRD; everything is torn down at cleanup.
 // It skips the test when not root or when BIRD or iproute2 are missing.
-func newBirdLab(t *testing.T) *birdLab {
+func newBirdLab(t *testing.T) *birdLab { return newBirdLabWithBFD(t, "") }
+
+// newBirdLabWithBFD is newBirdLab with BIRD's BFD configured by bfd (see birdLab.bfd).
+func newBirdLabWithBFD(t *testing.T, bfd string) *birdLab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a network namespace")
@@ -55,6 +61,7 @@ func newBirdLab(t *testing.T) *birdLab {
 		hostV6:  fmt.Sprintf("fd4c:b9d0:%x::1", n),
 		birdV6:  fmt.Sprintf("fd4c:b9d0:%x::2", n),
 		birdASN: 64500,
+		bfd:     bfd,
 	}
 	hostIf, birdIf := "ilbh"+tag, "ilbr"+tag
 	lab.run("ip", "netns", "add", lab.netns)
@@ -90,8 +97,15 @@ func (l *birdLab) startBird() {
 	dir := l.t.TempDir()
 	conf := filepath.Join(dir, "bird.conf")
 	l.socket = filepath.Join(dir, "bird.ctl")
+	bfdProtocol, bfdOn := "", ""
+	if l.bfd != "" {
+		// BIRD waits 60 s by default before it takes a session again after
+		// an error such as a BFD failure.
+		bfdProtocol, bfdOn = "protocol bfd {\n"+l.bfd+"\n}", "bfd on; error wait time 1, 5;"
+	}
 	config := fmt.Sprintf(`
 router id 10.255.255.2;
+%[7]s
 protocol device {}
 protocol kernel kernel4 { ipv4 { import none; export all; }; }
 protocol kernel kernel6 { ipv6 { import none; export all; }; }
@@ -100,6 +114,7 @@ protocol bgp speaker4 {
 	neighbor %[2]s as %[6]d;
 	passive on;
 	graceful restart on;
+	%[8]s
 	ipv4 { import all; export none; };
 	ipv6 { import all; export none; };
 }
@@ -109,7 +124,7 @@ protocol bgp speaker6 {
 	passive on;
 	ipv6 { import all; export none; };
 }
-`, l.birdV4, l.hostV4, l.birdV6, l.hostV6, l.birdASN, speakerASN)
+`, l.birdV4, l.hostV4, l.birdV6, l.hostV6, l.birdASN, speakerASN, bfdProtocol, bfdOn)
 	if err := os.WriteFile(conf, []byte(config), 0o600); err != nil {
 		l.t.Fatal(err)
 	}

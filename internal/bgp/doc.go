@@ -13,5 +13,9 @@
 // every route and closes the sessions, for SIGTERM. [Speaker.Status] reports each
 // session's state and last error for metrics and status.
 //
+// A peer whose BFD field is set also gets a BFD session (package bfd) to its
+// address; when that session fails, the speaker resets the BGP session.
+// [Speaker.BFDStatus] reports the BFD sessions.
+//
 // The package has no Kubernetes dependencies.
 package bgp

@@ -78,6 +78,9 @@ func neighborFor(p bgpspec.Peer, vrf string) *api.Peer {
 			ConnectRetry:      uint64(connectTime(p) / time.Second),
 			HoldTime:          uint64(holdTime(p) / time.Second),
 			KeepaliveInterval: uint64(keepaliveTime(p) / time.Second),
+			// Only a BFD failure resets a session (resetForBFD): dial again
+			// as after any failure, not after gobgp's 30 s default.
+			IdleHoldTimeAfterReset: uint64(connectTime(p) / time.Second),
 		}},
 		AfiSafis: afiSafis,
 	}

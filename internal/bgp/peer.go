@@ -127,7 +127,14 @@ type peerChange struct {
 // rather than updated in place (gobgp keys neighbours by address).
 func (c peerChange) needsNewNeighbor() bool { return c.old.Address != c.new.Address }
 
-// planPeers compares applied and desired peers by name. Unchanged peers appear nowhere.
+// withoutBFD is p without its BFD session, which gobgp does not hold.
+func withoutBFD(p bgpspec.Peer) bgpspec.Peer {
+	p.BFD = bgpspec.BFD{}
+	return p
+}
+
+// planPeers compares applied and desired peers by name. Unchanged peers
+// appear nowhere; nor do peers whose BFD session alone changed (applyBFD's).
 func planPeers(applied map[string]bgpspec.Peer, desired []bgpspec.Peer) peerPlan {
 	var plan peerPlan
 	wanted := make(map[string]bool, len(desired))
@@ -137,7 +144,7 @@ func planPeers(applied map[string]bgpspec.Peer, desired []bgpspec.Peer) peerPlan
 		switch {
 		case !ok:
 			plan.add = append(plan.add, p)
-		case old != p:
+		case withoutBFD(old) != withoutBFD(p):
 			plan.change = append(plan.change, peerChange{old: old, new: p})
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
 
+	"github.com/ironlb/ironlb/internal/bfd"
 	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
@@ -37,6 +38,15 @@ type Config struct {
 	// OnStateChange, if set, is called from a speaker goroutine each time a session
 	// changes state. It must not block; it may call Status.
 	OnStateChange func(PeerStatus)
+	// OnBFDStateChange, if set, is called from the BFD goroutine each time a
+	// BFD session changes state (its counters are not filled in). It must not
+	// block nor call the Speaker.
+	OnBFDStateChange func(BFDStatus)
+	// BFDListenAddrs and BFDPort are where BFD control packets are received
+	// and the port they are sent to; zero values: every address, port 3784.
+	// Only tests change them.
+	BFDListenAddrs []netip.Addr
+	BFDPort        int
 }
 
 // Speaker keeps BGP sessions and advertisements in line with the desired state it is
@@ -57,6 +67,7 @@ type Speaker struct {
 	gobgp    *gobgpInstance
 	sessions map[string]*session // applied peers by name
 	routes   bgpspec.Routes      // routes of the last SetRoutes, by peer
+	bfd      bfdSessions
 	nextVRF  uint32
 	closed   bool
 }
@@ -84,7 +95,8 @@ func New(ctx context.Context, cfg Config) (*Speaker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Speaker{cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}}
+	s := &Speaker{cfg: cfg, log: cfg.Logger, sessions: map[string]*session{},
+		bfd: bfdSessions{applied: map[netip.Addr]bfd.SessionSpec{}}}
 	inst, err := s.startGobgp(ctx, cfg.RouterID)
 	if err != nil {
 		return nil, err
@@ -195,6 +207,8 @@ func (s *Speaker) setPeers(ctx context.Context, peers []bgpspec.Peer) error {
 	}
 	errs := peerErrors{}
 	s.applyPeerPlan(ctx, planPeers(applied, peers), errs)
+	s.takeBFD(peers)
+	s.applyBFD(ctx, errs)
 	// The routes were planned for the previous peers: what no longer fits a
 	// changed session is withdrawn, and reported only if SetRoutes asks again.
 	s.applyAdverts(ctx, errs, false)
@@ -444,6 +458,7 @@ func (s *Speaker) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	defer s.gobgp.stop()
+	defer s.stopBFD(ctx)
 	srv := s.gobgp.srv
 	var errs []error
 	// Deleting every local path queues a withdrawal to each established session; the

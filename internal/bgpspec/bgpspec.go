@@ -40,7 +40,26 @@ type Peer struct {
 	NextHopIPv4, NextHopIPv6 netip.Addr
 	// GracefulRestart offers the graceful restart capability (RFC 4724).
 	GracefulRestart bool
+	// BFD, when its Profile is set, is the BFD session (RFC 5880, single
+	// hop) kept with the peer; its failure resets the BGP session.
+	BFD BFD
 }
+
+// BFD is a BFDProfile as one session uses it; the zero value is no BFD.
+type BFD struct {
+	// Profile is the BFDProfile's name.
+	Profile string
+	// ReceiveInterval is the least interval between received control
+	// packets the node accepts; TransmitInterval the least it sends at.
+	ReceiveInterval, TransmitInterval time.Duration
+	// DetectMultiplier is how many packets may be lost before the session fails.
+	DetectMultiplier uint8
+	// PassiveMode waits for the peer's first packet before sending.
+	PassiveMode bool
+}
+
+// Enabled reports whether the session uses BFD.
+func (b BFD) Enabled() bool { return b.Profile != "" }
 
 // IsInternal reports whether the session is iBGP.
 func (p Peer) IsInternal() bool { return p.MyASN == p.PeerASN }

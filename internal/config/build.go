@@ -396,10 +396,16 @@ func (b *builder) bfdProfiles() map[string]*BFDProfile {
 			ReceiveInterval:  ms("spec.receiveInterval", in.Spec.ReceiveInterval, 300, 10, 60000),
 			TransmitInterval: ms("spec.transmitInterval", in.Spec.TransmitInterval, 300, 10, 60000),
 			DetectMultiplier: b.bounded(obj, "spec.detectMultiplier", in.Spec.DetectMultiplier, 3, 2, 255, &valid),
-			EchoInterval:     ms("spec.echoInterval", in.Spec.EchoInterval, 50, 10, 60000),
-			EchoMode:         in.Spec.EchoMode != nil && *in.Spec.EchoMode,
 			PassiveMode:      in.Spec.PassiveMode != nil && *in.Spec.PassiveMode,
 			MinimumTTL:       b.bounded(obj, "spec.minimumTtl", in.Spec.MinimumTTL, 254, 1, 254, &valid),
+		}
+		if in.Spec.EchoMode != nil && *in.Spec.EchoMode {
+			b.add(obj, "spec.echoMode", "the BFD echo function is not supported: remove echoMode (control packets alone detect failures)")
+			valid = false
+		}
+		if in.Spec.EchoInterval != nil {
+			b.add(obj, "spec.echoInterval", "the BFD echo function is not supported: remove echoInterval")
+			valid = false
 		}
 		if valid {
 			profiles[p.Name] = p

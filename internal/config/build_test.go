@@ -268,9 +268,14 @@ func TestRejections(t *testing.T) {
 			[]string{`BGPPeer metallb-system/p: spec.passwordSecret: Secret metallb-system/s has type "", want kubernetes.io/basic-auth`}},
 		{"unknown BFD profile", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, bfdProfile: fast}"),
 			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: unknown BFDProfile "fast"`}},
-		{"BFD not supported yet", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, bfdProfile: fast}") +
+		{"multi-hop BFD", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, ebgpMultiHop: true, bfdProfile: fast}") +
 			"apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\n",
-			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: BFD is not supported yet`}},
+			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: multi-hop BFD (RFC 5883) is not supported: remove bfdProfile or ebgpMultiHop`}},
+		{"BFD echo function", "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: e, namespace: metallb-system}\nspec: {echoMode: true, echoInterval: 50}\n",
+			[]string{
+				`BFDProfile metallb-system/e: spec.echoInterval: the BFD echo function is not supported: remove echoInterval`,
+				`BFDProfile metallb-system/e: spec.echoMode: the BFD echo function is not supported: remove echoMode`,
+			}},
 		{"VRF not supported yet", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red}"),
 			[]string{`BGPPeer metallb-system/p: spec.vrf: VRFs are not supported yet`}},
 		{"BFD profile bounds", "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: b, namespace: metallb-system}\nspec: {receiveInterval: 5, detectMultiplier: 1, minimumTtl: 255}\n",

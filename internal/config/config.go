@@ -135,6 +135,8 @@ type Peer struct {
 	Password        string
 	GracefulRestart bool
 	EBGPMultiHop    bool
+	// BFD is the BFDProfile the session uses; nil: none.
+	BFD *BFDProfile
 	// DualStackAddressFamily carries both families on one session.
 	// (spec.disableMP, deprecated by MetalLB in its favour, changes nothing:
 	// a session carries only its own family unless this is set.)
@@ -156,10 +158,10 @@ type BFDProfile struct {
 	ReceiveInterval  time.Duration
 	TransmitInterval time.Duration
 	DetectMultiplier uint32
-	EchoInterval     time.Duration
-	EchoMode         bool
 	PassiveMode      bool
-	MinimumTTL       uint32
+	// MinimumTTL is validated as MetalLB does; single-hop sessions require
+	// TTL 255 regardless (RFC 5881 §5), and multi-hop is refused.
+	MinimumTTL uint32
 }
 
 // Selectors is a list of label selectors that match when any of them does;

@@ -132,10 +132,14 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 	b.peerPassword(obj, in, p)
 	b.checkPassword(obj, p)
 	if spec.BFDProfile != "" {
-		if _, known := bfd[spec.BFDProfile]; !known && indexByName(b.res.BFDProfiles, spec.BFDProfile) < 0 {
+		profile, known := bfd[spec.BFDProfile]
+		switch {
+		case !known && indexByName(b.res.BFDProfiles, spec.BFDProfile) < 0:
 			b.add(obj, "spec.bfdProfile", "unknown BFDProfile %q", spec.BFDProfile)
-		} else {
-			b.add(obj, "spec.bfdProfile", "BFD is not supported yet: remove bfdProfile (the session then relies on holdTime)")
+		case p.EBGPMultiHop:
+			b.add(obj, "spec.bfdProfile", "multi-hop BFD (RFC 5883) is not supported: remove bfdProfile or ebgpMultiHop")
+		default:
+			p.BFD = profile // nil when the profile is invalid: its own errors refuse the configuration
 		}
 	}
 	if spec.VRFName != "" {

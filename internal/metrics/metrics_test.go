@@ -291,6 +291,7 @@ func familyNames(t *testing.T) []string {
 	l.ResponseSent(ip)
 	l.GratuitousSent(ip)
 	NewBGP(reg).SessionAdded("192.0.2.1:179")
+	NewBFD(reg).Set(map[string]BFDSession{"192.0.2.1": {}})
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -308,8 +309,8 @@ func TestEveryFamilyIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := familyNames(t)
-	if len(names) != 23 {
-		t.Errorf("%d families, want 23: %v", len(names), names)
+	if len(names) != 30 {
+		t.Errorf("%d families, want 30: %v", len(names), names)
 	}
 	for _, name := range names {
 		if !strings.Contains(string(doc), "`"+name+"`") {
@@ -330,4 +331,50 @@ func TestNewRegistryHasRuntimeMetrics(t *testing.T) {
 	if !goroutines {
 		t.Error("go_goroutines missing from NewRegistry")
 	}
+}
+
+func TestBFDSessions(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := NewBFD(reg)
+	b.Set(map[string]BFDSession{
+		"192.0.2.1":   {Up: true, ControlIn: 10, ControlOut: 12, UpEvents: 1},
+		"2001:db8::1": {ControlOut: 3, UpEvents: 1, DownEvents: 1},
+		"192.0.2.99":  {Up: true},
+	})
+	b.Set(map[string]BFDSession{ // 192.0.2.99 removed
+		"192.0.2.1":   {Up: true, ControlIn: 10, ControlOut: 12, UpEvents: 1},
+		"2001:db8::1": {ControlOut: 3, UpEvents: 1, DownEvents: 1},
+	})
+	b.SessionState("192.0.2.1", false)
+	b.SessionState("192.0.2.50", true) // unknown: ignored
+	compare(t, reg, `
+# HELP metallb_bfd_control_packet_input Number of received BFD control packets
+# TYPE metallb_bfd_control_packet_input counter
+metallb_bfd_control_packet_input{peer="192.0.2.1"} 10
+metallb_bfd_control_packet_input{peer="2001:db8::1"} 0
+# HELP metallb_bfd_control_packet_output Number of sent BFD control packets
+# TYPE metallb_bfd_control_packet_output counter
+metallb_bfd_control_packet_output{peer="192.0.2.1"} 12
+metallb_bfd_control_packet_output{peer="2001:db8::1"} 3
+# HELP metallb_bfd_echo_packet_input Number of received BFD echo packets
+# TYPE metallb_bfd_echo_packet_input counter
+metallb_bfd_echo_packet_input{peer="192.0.2.1"} 0
+metallb_bfd_echo_packet_input{peer="2001:db8::1"} 0
+# HELP metallb_bfd_echo_packet_output Number of sent BFD echo packets
+# TYPE metallb_bfd_echo_packet_output counter
+metallb_bfd_echo_packet_output{peer="192.0.2.1"} 0
+metallb_bfd_echo_packet_output{peer="2001:db8::1"} 0
+# HELP metallb_bfd_session_down_events Number of BFD session down events
+# TYPE metallb_bfd_session_down_events counter
+metallb_bfd_session_down_events{peer="192.0.2.1"} 0
+metallb_bfd_session_down_events{peer="2001:db8::1"} 1
+# HELP metallb_bfd_session_up BFD session state (1 is up, 0 is down)
+# TYPE metallb_bfd_session_up gauge
+metallb_bfd_session_up{peer="192.0.2.1"} 0
+metallb_bfd_session_up{peer="2001:db8::1"} 0
+# HELP metallb_bfd_session_up_events Number of BFD session up events
+# TYPE metallb_bfd_session_up_events counter
+metallb_bfd_session_up_events{peer="192.0.2.1"} 1
+metallb_bfd_session_up_events{peer="2001:db8::1"} 1
+`)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/api/v1beta2"
+	"github.com/ironlb/ironlb/internal/bfd"
 	"github.com/ironlb/ironlb/internal/bgp"
 )
 
@@ -209,6 +210,9 @@ func (s *Speaker) startBGP(ctx context.Context, routerID netip.Addr) error {
 		OnStateChange: func(st bgp.PeerStatus) {
 			s.log.Info("BGP session state", "peer", st.Name, "state", st.State.String(), "lastError", st.LastError)
 			s.bgpMetrics.observe(st)
+		},
+		OnBFDStateChange: func(st bgp.BFDStatus) {
+			s.opts.Metrics.BFD.SessionState(st.Address.String(), st.State == bfd.StateUp)
 		},
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ironlb/ironlb/internal/announce"
+	"github.com/ironlb/ironlb/internal/bfd"
 	"github.com/ironlb/ironlb/internal/bgp"
 	"github.com/ironlb/ironlb/internal/bgpspec"
 	"github.com/ironlb/ironlb/internal/layer2"
@@ -17,6 +18,7 @@ type Metrics struct {
 	Speaker *metrics.Speaker
 	Layer2  *metrics.Layer2
 	BGP     *metrics.BGP
+	BFD     *metrics.BFD
 	Client  *metrics.K8sClient
 }
 
@@ -160,4 +162,17 @@ func (b *bgpSessions) observe(statuses ...bgp.PeerStatus) {
 		}
 		b.updates[st.Name] = st.UpdatesSent
 	}
+}
+
+// bfdSnapshot is metallb_bfd_*'s view of the BFD sessions, by peer address.
+func bfdSnapshot(sessions []bgp.BFDStatus) map[string]metrics.BFDSession {
+	out := make(map[string]metrics.BFDSession, len(sessions))
+	for _, st := range sessions {
+		out[st.Address.String()] = metrics.BFDSession{
+			Up:        st.State == bfd.StateUp,
+			ControlIn: st.ControlIn, ControlOut: st.ControlOut,
+			UpEvents: st.UpEvents, DownEvents: st.DownEvents,
+		}
+	}
+	return out
 }

@@ -2,10 +2,14 @@ package speaker
 
 import (
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/ironlb/ironlb/internal/announce"
+	"github.com/ironlb/ironlb/internal/bfd"
+	"github.com/ironlb/ironlb/internal/bgp"
+	"github.com/ironlb/ironlb/internal/metrics"
 )
 
 func TestNewBGPAddresses(t *testing.T) {
@@ -33,5 +37,25 @@ func TestNewBGPAddresses(t *testing.T) {
 				t.Errorf("newBGPAddresses = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// metallb_bfd_* shows each BFD session by its peer's address: Up or not, and
+// the session's own counters.
+func TestBFDSnapshot(t *testing.T) {
+	got := bfdSnapshot([]bgp.BFDStatus{
+		{Name: "a", Address: netip.MustParseAddr("192.0.2.1"), PeerStatus: bfd.PeerStatus{
+			Status:   bfd.Status{State: bfd.StateUp},
+			Counters: bfd.Counters{ControlIn: 5, ControlOut: 6, UpEvents: 1}}},
+		{Name: "b", Address: netip.MustParseAddr("2001:db8::1"), PeerStatus: bfd.PeerStatus{
+			Status:   bfd.Status{State: bfd.StateInit},
+			Counters: bfd.Counters{ControlOut: 2, UpEvents: 1, DownEvents: 1}}},
+	})
+	want := map[string]metrics.BFDSession{
+		"192.0.2.1":   {Up: true, ControlIn: 5, ControlOut: 6, UpEvents: 1},
+		"2001:db8::1": {ControlOut: 2, UpEvents: 1, DownEvents: 1},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("bfdSnapshot = %+v, want %+v", got, want)
 	}
 }

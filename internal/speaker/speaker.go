@@ -558,8 +558,8 @@ func logOwnershipChanges(log *slog.Logger, before, after []announce.L2Announceme
 	}
 }
 
-// pollBGPStatus refreshes the BGP metrics that change without a state
-// change: prefixes advertised and UPDATEs sent.
+// pollBGPStatus refreshes the BGP and BFD metrics that change without a
+// state change: prefixes advertised, UPDATEs sent, BFD packets and events.
 func (s *Speaker) pollBGPStatus(stop <-chan struct{}) {
 	ticker := time.NewTicker(2 * time.Second)
 	defer ticker.Stop()
@@ -569,6 +569,11 @@ func (s *Speaker) pollBGPStatus(stop <-chan struct{}) {
 			return
 		case <-ticker.C:
 			s.bgpMetrics.observe(s.bgpState.speaker.Status()...)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if sessions, err := s.bgpState.speaker.BFDStatus(ctx); err == nil {
+				s.opts.Metrics.BFD.Set(bfdSnapshot(sessions))
+			}
+			cancel()
 		}
 	}
 }

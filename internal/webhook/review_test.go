@@ -167,7 +167,7 @@ func TestReview(t *testing.T) {
 			wantMessage: []string{"IPAddressPool default/a: metadata.namespace: must be metallb-system"},
 		},
 		{
-			name: "BGPPeer with BFD refused",
+			name: "BGPPeer naming an unknown BFDProfile refused",
 			op:   admissionv1.Create,
 			object: `
 apiVersion: metallb.io/v1beta2

@@ -1,0 +1,125 @@
+package bgp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ironlb/ironlb/internal/bfd"
+	"github.com/ironlb/ironlb/internal/bgpspec"
+)
+
+const frrDir = "/usr/lib/frr"
+
+// startFRRBFD runs FRR's zebra and bfdd in the lab's namespace, as user frr,
+// with their own sockets in a temporary directory, and returns that
+// directory (vtysh's --vty_socket). bfdd keeps one session with the host's
+// end of the veth: receive 200 ms, transmit 300 ms, multiplier 4.
+func (l *birdLab) startFRRBFD() string {
+	l.t.Helper()
+	if _, err := os.Stat(filepath.Join(frrDir, "bfdd")); err != nil {
+		l.t.Skipf("FRR's bfdd is not installed: %v", err)
+	}
+	// Not t.TempDir(): user frr must traverse the path, and its parent is 0700.
+	dir, err := os.MkdirTemp("", "ironlb-frr-bfd")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		l.t.Fatal(err)
+	}
+	configs := map[string]string{
+		"zebra": "hostname router\nlog stdout\n",
+		"bfdd": fmt.Sprintf("hostname router\nlog stdout\nbfd\n peer %s local-address %s\n  receive-interval 200\n  transmit-interval 300\n  detect-multiplier 4\n !\n!\n",
+			l.hostV4, l.birdV4),
+	}
+	for daemon, config := range configs {
+		if err := os.WriteFile(filepath.Join(dir, daemon+".conf"), []byte(config), 0o644); err != nil {
+			l.t.Fatal(err)
+		}
+	}
+	l.run("chown", "-R", "frr:frr", dir)
+	for _, daemon := range []string{"zebra", "bfdd"} {
+		cmd := exec.Command("ip", "netns", "exec", l.netns, filepath.Join(frrDir, daemon),
+			"-u", "frr", "-g", "frr", "-f", filepath.Join(dir, daemon+".conf"), "-i", filepath.Join(dir, daemon+".pid"),
+			"-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "-P", "0", "--log", "stdout")
+		if daemon == "bfdd" {
+			cmd.Args = append(cmd.Args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
+		}
+		cmd.Stdout, cmd.Stderr = testWriterFor(l.t), testWriterFor(l.t)
+		if err := cmd.Start(); err != nil {
+			l.t.Fatalf("starting %s: %v", daemon, err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		l.t.Cleanup(func() {
+			_ = cmd.Process.Kill() // the PID we started (ip netns exec execs the daemon in place)
+			<-done
+		})
+		eventually(l.t, 10*time.Second, func() (bool, string) {
+			_, err := os.Stat(filepath.Join(dir, daemon+".vty"))
+			return err == nil, daemon + " has no vty socket yet"
+		})
+	}
+	return dir
+}
+
+// frrBFDPeer is what "show bfd peers json" says of one peer.
+type frrBFDPeer struct {
+	Peer                   string `json:"peer"`
+	Status                 string `json:"status"`
+	DetectMultiplier       int    `json:"detect-multiplier"`
+	ReceiveInterval        int    `json:"receive-interval"`
+	TransmitInterval       int    `json:"transmit-interval"`
+	RemoteDetectMultiplier int    `json:"remote-detect-multiplier"`
+	RemoteReceiveInterval  int    `json:"remote-receive-interval"`
+	RemoteTransmitInterval int    `json:"remote-transmit-interval"`
+}
+
+// TestBFDWithFRR: a session with FRR's bfdd (receive 200 ms, transmit 300 ms
+// × 4 there; 150 ms, 100 ms × 3 here) comes Up; FRR sees our intervals and
+// we negotiate as RFC 5880 §6.8.2–§6.8.4 prescribe: send every max(100, 200)
+// ms, detect after 4 × max(150, 300) ms.
+func TestBFDWithFRR(t *testing.T) {
+	lab := newBirdLab(t)
+	vty := lab.startFRRBFD()
+	ctx := context.Background()
+	s, err := New(ctx, Config{RouterID: ip("10.255.0.1"), Logger: testLogger(t), BFDListenAddrs: []netip.Addr{ip(lab.hostV4)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	peer := bgpspec.Peer{Name: "frr", MyASN: speakerASN, PeerASN: lab.birdASN,
+		Address: ip(lab.birdV4), SourceAddress: ip(lab.hostV4), ConnectTime: time.Second, BFD: birdTestBFD}
+	if err := s.SetPeers(ctx, []bgpspec.Peer{peer}); err != nil {
+		t.Fatalf("SetPeers() error = %v", err)
+	}
+	waitBFD(t, s, "frr", func(st BFDStatus) bool {
+		return st.State == bfd.StateUp && st.TxInterval == 200*time.Millisecond && st.DetectionTime == 1200*time.Millisecond
+	})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		out, err := exec.Command("vtysh", "--vty_socket", vty, "-c", "show bfd peers json").CombinedOutput()
+		if err != nil {
+			return false, fmt.Sprintf("vtysh: %v: %s", err, out)
+		}
+		var peers []frrBFDPeer
+		if err := json.Unmarshal(out, &peers); err != nil {
+			return false, fmt.Sprintf("%v: %s", err, out)
+		}
+		want := frrBFDPeer{Peer: lab.hostV4, Status: "up", DetectMultiplier: 4, ReceiveInterval: 200, TransmitInterval: 300,
+			RemoteDetectMultiplier: 3, RemoteReceiveInterval: 150, RemoteTransmitInterval: 100}
+		for _, p := range peers {
+			if p == want {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("FRR's peers %+v, want %+v", peers, want)
+	})
+}
