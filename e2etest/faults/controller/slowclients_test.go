@@ -243,6 +243,11 @@ func TestSlowAndIdleConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The controller was rolled out by the test before: its webhook
+	// endpoint may not have reached kube-proxy yet.
+	if err := l.WaitWebhook(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	quiet, err := webhookLatencies(ctx, l, 40)
 	if err != nil {
 		t.Fatal(err)
