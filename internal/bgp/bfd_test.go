@@ -60,10 +60,7 @@ func TestSpeakerBFDFailureResetsSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	routerCtx, stopRouterBFD := context.WithCancel(context.Background())
-	routerDone := make(chan struct{})
-	go func() { routerBFD.Run(routerCtx); close(routerDone) }()
-	t.Cleanup(func() { stopRouterBFD(); <-routerDone })
+	stopRouterBFD := runRouterBFD(t, routerBFD)
 	ctx := context.Background()
 	routerSpec := bfd.SessionSpec{Config: bfd.Config{DesiredMinTx: 30 * time.Millisecond, RequiredMinRx: 30 * time.Millisecond, DetectMult: 3}, Source: router.addr, MinTTL: 255}
 	if err := routerBFD.Set(ctx, ip(speakerAddr), routerSpec); err != nil {
@@ -128,6 +125,17 @@ func waitBFD(t *testing.T, s *Speaker, name string, cond func(BFDStatus) bool) {
 	})
 }
 
+// runRouterBFD runs the test router's BFD until the test ends or stop is
+// called (a router gone silent).
+func runRouterBFD(t *testing.T, routerBFD *bfd.Conn) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { routerBFD.Run(ctx); close(done) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
 // freeUDPPort returns a UDP port free on the loopback addresses.
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
@@ -155,10 +163,7 @@ func TestSpeakerCloseTellsBFDPeersAdminDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	routerCtx, stopRouterBFD := context.WithCancel(context.Background())
-	routerDone := make(chan struct{})
-	go func() { routerBFD.Run(routerCtx); close(routerDone) }()
-	t.Cleanup(func() { stopRouterBFD(); <-routerDone })
+	runRouterBFD(t, routerBFD)
 	ctx := context.Background()
 	if err := routerBFD.Set(ctx, ip(speakerAddr), bfd.SessionSpec{Config: bfd.Config{DesiredMinTx: 30 * time.Millisecond, RequiredMinRx: 30 * time.Millisecond, DetectMult: 3}, Source: router.addr, MinTTL: 255}); err != nil {
 		t.Fatal(err)
