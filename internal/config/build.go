@@ -403,10 +403,10 @@ func (b *builder) bfdProfiles() map[string]*BFDProfile {
 			b.add(obj, "spec.echoMode", "the BFD echo function is not supported: remove echoMode (control packets alone detect failures)")
 			valid = false
 		}
-		if in.Spec.EchoInterval != nil {
-			b.add(obj, "spec.echoInterval", "the BFD echo function is not supported: remove echoInterval")
-			valid = false
-		}
+		// echoInterval without echoMode does nothing, in MetalLB too: MetalLB
+		// configurations set it beside echoMode false, so it is accepted
+		// (within MetalLB's bounds) and only echoMode true is refused.
+		b.bounded(obj, "spec.echoInterval", in.Spec.EchoInterval, 50, 10, 60000, &valid)
 		if valid {
 			profiles[p.Name] = p
 		}

@@ -272,15 +272,13 @@ func TestRejections(t *testing.T) {
 			"apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\n",
 			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: multi-hop BFD (RFC 5883) is not supported: remove bfdProfile or ebgpMultiHop`}},
 		{"BFD echo function", "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: e, namespace: metallb-system}\nspec: {echoMode: true, echoInterval: 50}\n",
-			[]string{
-				`BFDProfile metallb-system/e: spec.echoInterval: the BFD echo function is not supported: remove echoInterval`,
-				`BFDProfile metallb-system/e: spec.echoMode: the BFD echo function is not supported: remove echoMode`,
-			}},
+			[]string{`BFDProfile metallb-system/e: spec.echoMode: the BFD echo function is not supported: remove echoMode`}},
 		{"VRF not supported yet", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red}"),
 			[]string{`BGPPeer metallb-system/p: spec.vrf: VRFs are not supported yet`}},
-		{"BFD profile bounds", "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: b, namespace: metallb-system}\nspec: {receiveInterval: 5, detectMultiplier: 1, minimumTtl: 255}\n",
+		{"BFD profile bounds", "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: b, namespace: metallb-system}\nspec: {receiveInterval: 5, detectMultiplier: 1, minimumTtl: 255, echoInterval: 5}\n",
 			[]string{
 				`BFDProfile metallb-system/b: spec.detectMultiplier: must be between 2 and 255, got 1`,
+				`BFDProfile metallb-system/b: spec.echoInterval: must be between 10 and 60000, got 5`,
 				`BFDProfile metallb-system/b: spec.minimumTtl: must be between 1 and 254, got 255`,
 				`BFDProfile metallb-system/b: spec.receiveInterval: must be between 10 and 60000, got 5`,
 			}},
