@@ -2,6 +2,7 @@ package layer2
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"syscall"
@@ -138,19 +139,38 @@ func testFailover(t *testing.T, sig syscall.Signal) {
 // TestCrashedContainerRestarted: the owner's speaker container crashes and
 // its kubelet starts it again, the pod staying. The addresses move away
 // while the pod is NotReady and come back once it is Ready, where they stay
-// with one answerer.
+// with one answerer. The pod may be NotReady for well under a second (the
+// kubelet probes readiness every 5 s, the first probe of the new container
+// can come at once), too short to poll: the takeover is read from the
+// announcements the client received.
 func TestCrashedContainerRestarted(t *testing.T) {
 	l := setup(t)
 	svc := createService(t, "restarted", nil)
 	owner := waitOwner(t, l, svc, "the Service has an owner", anyNode)
 	i := nodeIndex(t, l, owner)
 	restartSpeaker(t, l, i)
+	capture, err := l.Client().CaptureNeighbors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer capture.Close()
 	if err := l.KillSpeakerContainer(t.Context(), i); err != nil {
 		t.Fatal(err)
 	}
-	successor := waitOwner(t, l, svc, "another node takes over while "+owner+"'s speaker restarts", isNot(owner))
+	var successor string
+	lab.Eventually(t, 20*time.Second, "another node announces the IPs while "+owner+"'s speaker restarts", func() error {
+		for _, f := range capture.Frames() {
+			if n := nodeOfMAC(l, f.Source); n != owner && (f.Announces(svc.IPv4) || f.Announces(svc.IPv6)) {
+				successor = n
+				return nil
+			}
+		}
+		return errors.New("no announcement from another node yet")
+	})
 	t.Logf("%s took over from %s", successor, owner)
-	waitOwner(t, l, svc, "the IPs return to "+owner+" once its pod is Ready again", is(owner))
+	// The kubelet starts the container again after its crash back-off
+	// (10 s, 20 s, … per restart of the same pod), then probes it.
+	waitOwnerWithin(t, l, svc, "the IPs return to "+owner+" once its pod is Ready again", is(owner), time.Minute)
 	checkStaysWith(t, l, svc, owner)
 }
 

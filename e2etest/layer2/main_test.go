@@ -299,9 +299,15 @@ func checkOwner(ctx context.Context, l *lab.Lab, svc service, node string) error
 // (see checkOwner) for which want is true, and returns it.
 func waitOwner(tb testing.TB, l *lab.Lab, svc service, what string, want func(node string) bool) string {
 	tb.Helper()
+	return waitOwnerWithin(tb, l, svc, what, want, 20*time.Second)
+}
+
+// waitOwnerWithin is waitOwner with another bound than 20 s.
+func waitOwnerWithin(tb testing.TB, l *lab.Lab, svc service, what string, want func(node string) bool, timeout time.Duration) string {
+	tb.Helper()
 	ctx := context.Background()
 	var node string
-	lab.Eventually(tb, 20*time.Second, what, func() error {
+	lab.Eventually(tb, timeout, what, func() error {
 		var err error
 		if node, err = statusOwner(ctx, l, svc.Service); err != nil {
 			return err
