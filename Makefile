@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -buildid= -X github.com/ironlb/ironlb/internal/version.Revisi
 # only when we are root.
 IS_ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help build images test unit fuzz lint helm manifests manifests-check demo e2e soak bench bench-lab lab-down clean
+.PHONY: help build images test checks unit fuzz lint helm manifests manifests-check demo e2e soak bench bench-lab lab-down clean
 
 help:
 	@echo "make build      build bin/controller and bin/speaker"
@@ -36,12 +36,21 @@ build:
 images: build
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./internal/images/cmd/build-images -bin $(BIN) -out dist -revision $(REVISION)
 
-test: lint unit fuzz
+# As root the e2e suite runs beside the checks: the lab mostly waits on kubelets and the network, so the
+# two share CI's 2 cores without either waiting for the other. Their lines interleave, each line whole.
+test:
 ifeq ($(IS_ROOT),yes)
-	$(MAKE) e2e
+	$(MAKE) -j2 --output-sync=line checks e2e
 else
+	$(MAKE) checks
 	@echo "not root: skipping the e2e suite (it needs network namespaces)"
 endif
+
+# What needs no lab, one after the other: lint, unit tests, fuzzing.
+checks:
+	$(MAKE) lint
+	$(MAKE) unit
+	$(MAKE) fuzz
 
 # The chart's render tests in manifests run `helm template`: build helm first, visibly.
 unit: helm

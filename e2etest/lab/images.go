@@ -2,7 +2,10 @@ package lab
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +25,10 @@ const (
 )
 
 // labLDFlags build the images' binaries like `make images` does, with
-// "lab" as the revision they report.
-const labLDFlags = "-s -w -buildid= -X github.com/ironlb/ironlb/internal/version.Revision=lab"
+// "lab" as the revision they report. Unlike `make images` they keep Go's
+// build ID, which lets `go build` leave an up-to-date binary untouched and
+// so the archive made from it.
+const labLDFlags = "-s -w -X github.com/ironlb/ironlb/internal/version.Revision=lab"
 
 // labImages are the docker-archive tarballs the lab imports into every
 // node.
@@ -63,10 +68,54 @@ func buildImages(ctx context.Context, repo string) (labImages, error) {
 	for _, spec := range specs {
 		name := spec.Entrypoint[0][1:]
 		archive := filepath.Join(dir, name+".tar")
-		if err := imagebuild.WriteDockerArchive(archive, spec); err != nil {
+		if err := writeArchive(archive, spec); err != nil {
 			return labImages{}, fmt.Errorf("image %s: %w", spec.Ref, err)
 		}
 		built.archives = append(built.archives, archive)
 	}
 	return built, nil
+}
+
+// writeArchive writes spec's docker archive to path unless the archive there
+// was written from the same spec and the same files, as its stamp file
+// (path.stamp) records.
+func writeArchive(path string, spec imagebuild.Spec) error {
+	stamp, err := archiveStamp(spec)
+	if err != nil {
+		return err
+	}
+	if written, err := os.ReadFile(path + ".stamp"); err == nil && string(written) == stamp {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+	}
+	if err := imagebuild.WriteDockerArchive(path, spec); err != nil {
+		return err
+	}
+	return os.WriteFile(path+".stamp", []byte(stamp), 0o644)
+}
+
+// archiveStamp identifies what an archive is written from: the spec and the
+// contents of the files it copies (`go build` rewrites an up-to-date binary,
+// so its modification time says nothing).
+func archiveStamp(spec imagebuild.Spec) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%#v\n", spec)
+	for _, f := range spec.Files {
+		if err := hashFile(h, f.Source); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashFile writes the contents of the file at path to h.
+func hashFile(h io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(h, f)
+	return err
 }

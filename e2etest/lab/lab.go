@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -179,11 +180,13 @@ func (l *Lab) up(ctx context.Context) error {
 	for i := 1; i <= l.opts.Nodes; i++ {
 		l.nodes = append(l.nodes, &Node{Index: i, Host: Host{Name: NodeName(i), NS: Namespace(NodeNS(i)), IPv4: NodeIPv4(i), IPv6: NodeIPv6(i), logDir: logDir}})
 	}
+	// In pods mode the nodes' containerds start and import images while the
+	// router and the control plane start.
+	nodesPrepared := make(chan error, 1)
 	if l.opts.Pods {
-		if err := l.prepareKubeNodes(ctx, logDir); err != nil {
-			return err
-		}
+		go func() { nodesPrepared <- l.prepareKubeNodes(ctx, logDir) }()
 	} else {
+		nodesPrepared <- nil
 		for _, n := range l.nodes {
 			var err error
 			n.backend, err = n.Start("backend-"+n.Name, l.bins.lab, "backend", "--name", n.Name, "--listen", ":80")
@@ -192,12 +195,11 @@ func (l *Lab) up(ctx context.Context) error {
 			}
 		}
 	}
-	if err := l.router.UseDefault(ctx, l.opts.Router); err != nil {
-		return err
+	err := l.startRouterAndControlPlane(ctx, logDir)
+	if prepareErr := <-nodesPrepared; err == nil {
+		err = prepareErr
 	}
-	l.logf("lab: starting etcd and kube-apiserver %s on %s:%d", KubeVersion, ControlPlaneIPv4, APIServerPort)
-	var err error
-	if l.cp, err = startControlPlane(ctx, l.kubeBins, logDir, l.Kubeconfig(), l.opts.Pods); err != nil {
+	if err != nil {
 		return err
 	}
 	if l.kube, l.dyn, err = l.cp.clients(); err != nil {
@@ -248,6 +250,18 @@ func (l *Lab) up(ctx context.Context) error {
 	return nil
 }
 
+// startRouterAndControlPlane starts the router with the lab's default
+// configuration, etcd and the API server.
+func (l *Lab) startRouterAndControlPlane(ctx context.Context, logDir string) error {
+	if err := l.router.UseDefault(ctx, l.opts.Router); err != nil {
+		return err
+	}
+	l.logf("lab: starting etcd and kube-apiserver %s on %s:%d", KubeVersion, ControlPlaneIPv4, APIServerPort)
+	var err error
+	l.cp, err = startControlPlane(ctx, l.kubeBins, logDir, l.Kubeconfig(), l.opts.Pods)
+	return err
+}
+
 // waitBackends waits until the client reaches every node's backend.
 func (l *Lab) waitBackends(ctx context.Context) error {
 	for _, n := range l.nodes {
@@ -288,9 +302,13 @@ func (l *Lab) Down() error {
 	if l.router != nil {
 		l.router.Stop()
 	}
+	// Each node's kube-proxy, kubelet and containerd stop in order, the
+	// nodes side by side.
+	var nodes sync.WaitGroup
 	for _, k := range l.kubeNodes {
-		k.stop()
+		nodes.Go(k.stop)
 	}
+	nodes.Wait()
 	if l.cp != nil {
 		l.cp.stop()
 	}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,22 +27,30 @@ func (l *Lab) prepareKubeNodes(ctx context.Context, logDir string) error {
 	}
 	l.logf("lab: starting containerd in %d node namespaces and importing %d images", l.opts.Nodes, len(l.images.archives))
 	for i := 1; i <= l.opts.Nodes; i++ {
-		k := newKubeNode(i)
-		l.kubeNodes = append(l.kubeNodes, k)
-		if err := createCgroupRoot(k.cgroupRoot()); err != nil {
-			return err
-		}
-		if err := k.startContainerd(ctx, logDir); err != nil {
-			return err
-		}
-		if err := k.importImages(ctx, l.images.archives); err != nil {
-			return err
-		}
-		if err := k.writeCNIConfig(); err != nil {
-			return err
-		}
+		l.kubeNodes = append(l.kubeNodes, newKubeNode(i))
 	}
-	return nil
+	// The nodes are independent: prepare them side by side (containerd's
+	// start and the imports are most of a lab's bring-up).
+	var nodes errgroup.Group
+	for _, k := range l.kubeNodes {
+		nodes.Go(func() error { return k.prepare(ctx, logDir, l.images.archives) })
+	}
+	return nodes.Wait()
+}
+
+// prepare readies one node for its kubelet: a cgroup root, a running
+// containerd with every lab image imported, and the CNI configuration.
+func (k *kubeNode) prepare(ctx context.Context, logDir string, archives []string) error {
+	if err := createCgroupRoot(k.cgroupRoot()); err != nil {
+		return err
+	}
+	if err := k.startContainerd(ctx, logDir); err != nil {
+		return err
+	}
+	if err := k.importImages(ctx, archives); err != nil {
+		return err
+	}
+	return k.writeCNIConfig()
 }
 
 // upPods brings up the rest of a lab with real nodes once the API server
