@@ -23,6 +23,7 @@ import (
 	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/logging"
 	"github.com/ironlb/ironlb/internal/members"
+	"github.com/ironlb/ironlb/internal/memlimit"
 	"github.com/ironlb/ironlb/internal/metrics"
 	"github.com/ironlb/ironlb/internal/metricsauth"
 	"github.com/ironlb/ironlb/internal/speaker"
@@ -100,6 +101,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	memlimit.Apply(log)
 	reg := metrics.NewRegistry()
 	opts := speaker.Options{
 		NodeName:            *f.nodeName,

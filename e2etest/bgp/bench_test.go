@@ -3,8 +3,11 @@ package bgp
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -230,6 +233,7 @@ func scaleRun(b *testing.B, n int) {
 	waitAllSessions(b, l)
 	rss, peak := speakersMemory(b, l)
 	logGoMemory(b, l, 1)
+	saveHeapProfile(b, l, 1)
 	allAssigned := <-assigned
 	b.Logf("n=%d: writes took %s (create call p50 %s, p99 %s); all assigned %s and all routed %s after the last write; speaker RSS %.1f MiB idle, %.1f MiB after",
 		n, lastWrite.Sub(firstWrite).Round(time.Millisecond), percentile(calls, 0.5).Round(time.Millisecond), percentile(calls, 0.99).Round(time.Millisecond),
@@ -332,6 +336,41 @@ func logGoMemory(b *testing.B, l *lab.Lab, i int) {
 		}
 	}
 	b.Logf("node%d's speaker: %s", i, strings.Join(lines, ", "))
+}
+
+// heapProfileAddr is where a speaker built with -tags heapprofile serves
+// net/http/pprof (speaker/heapprofile.go).
+const heapProfileAddr = "127.0.0.1:6061"
+
+// saveHeapProfile writes node i's speaker's heap profile (in use and
+// allocated, pprof format) to the file IRONLB_HEAP_PROFILE names, when it
+// is set: run the benchmark with GOFLAGS=-tags=heapprofile so that the
+// lab's speaker image serves it, and read it with `go tool pprof`.
+func saveHeapProfile(b *testing.B, l *lab.Lab, i int) {
+	path := os.Getenv("IRONLB_HEAP_PROFILE")
+	if path == "" {
+		return
+	}
+	n := l.Node(i)
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: n.NS.DialContext}}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(b.Context(), http.MethodGet, "http://"+heapProfileAddr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatalf("heap profile of %s's speaker (built with -tags heapprofile?): %v", n.Name, err)
+	}
+	defer resp.Body.Close()
+	profile, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("heap profile of %s's speaker: %s, %v", n.Name, resp.Status, err)
+	}
+	if err := os.WriteFile(path, profile, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s's speaker's heap profile: %s", n.Name, path)
 }
 
 // routeCount follows how many host routes within a prefix the router's

@@ -1,9 +1,6 @@
 package k8s
 
 import (
-	"maps"
-
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -37,24 +34,4 @@ func onAnyChange(notify func()) cache.ResourceEventHandlerFuncs {
 		UpdateFunc: func(any, any) { notify() },
 		DeleteFunc: func(any) { notify() },
 	}
-}
-
-// lastAppliedAnnotation is where kubectl apply keeps a copy of the object.
-const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
-
-// TrimForCache is an informer transform that drops what a watcher of
-// Services, EndpointSlices or Nodes never reads but would keep in memory
-// for every object: managed fields and kubectl's last-applied copy.
-func TrimForCache(obj any) (any, error) {
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return obj, nil // a tombstone: its object was trimmed when it was added
-	}
-	m.SetManagedFields(nil)
-	if annotations := m.GetAnnotations(); annotations[lastAppliedAnnotation] != "" {
-		trimmed := maps.Clone(annotations)
-		delete(trimmed, lastAppliedAnnotation)
-		m.SetAnnotations(trimmed)
-	}
-	return obj, nil
 }

@@ -140,10 +140,11 @@ func roundTrip[T any](tb testing.TB, obj *T) *T {
 	if err := json.Unmarshal(data, out); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := k8s.TrimForCache(out); err != nil {
+	trimmed, err := trimForSpeaker(out)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return out
+	return trimmed.(*T)
 }
 
 func mustAdd(tb testing.TB, store cache.Store, obj any) {

@@ -218,7 +218,7 @@ func (s *Speaker) nodeUpdated(old, updated any) {
 // answer: caches synced, responders started, first valid configuration.
 func (s *Speaker) Run(ctx context.Context) error {
 	s.runDone = ctx.Done()
-	factory := informers.NewSharedInformerFactoryWithOptions(s.clients.Kube, 0, informers.WithTransform(k8s.TrimForCache))
+	factory := informers.NewSharedInformerFactoryWithOptions(s.clients.Kube, 0, informers.WithTransform(trimForSpeaker))
 	svcInformer := factory.Core().V1().Services().Informer()
 	nodeInformer := factory.Core().V1().Nodes().Informer()
 	epInformer := factory.Discovery().V1().EndpointSlices().Informer()
