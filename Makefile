@@ -18,7 +18,7 @@ IS_ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 help:
 	@echo "make build      build bin/controller and bin/speaker"
 	@echo "make images     build dist/controller.tar and dist/speaker.tar (docker-archive images)"
-	@echo "make test       lint, unit tests (race), fuzz smoke, manifests check, e2e (as root)"
+	@echo "make test       lint, unit tests (race), fuzz smoke, manifests check; e2e beside them (as root)"
 	@echo "make demo       run ironlb on the local lab (KEEP=1 leaves it up)"
 	@echo "make e2e        end-to-end tests on the lab (root)"
 	@echo "make soak       churn with kills and an invariant checker (root; IRONLB_SOAK_DURATION=2h)"
