@@ -1,14 +1,46 @@
 // Package members tells each speaker which other speakers are alive, using
-// hashicorp/memberlist (SWIM gossip with Lifeguard) over TCP and UDP.
+// hashicorp/memberlist (SWIM gossip with Lifeguard) over TCP and UDP, and
+// learns within milliseconds that a speaker's process exited.
 //
 // Gossip is encrypted with a key derived from the memberlist Secret
 // (DeriveKey); a process without the key can neither join nor change what
 // the members see. The keys change while the member runs (SetKeys): during a
 // rotation it accepts the old and the new key, and messages no key decrypts
 // are counted (Config.OnDecryptFailure). The shipped timing (DefaultConfig)
-// holds a CPU-starved member alive and detects a crash in 2–3 s; FastConfig
-// detects it in about 0.6 s but declares a starved member dead. A graceful
-// Leave is seen by the others within one gossip round.
+// holds a CPU-starved member alive and detects a silent member (a frozen,
+// powered-off or cut-off node) in 2–5 s; FastConfig does so in about 0.6 s
+// but declares a starved member dead. A graceful Leave is seen by the others
+// within one gossip round.
+//
+// # Exit watch
+//
+// A process that exits is not silent: its kernel closes its sockets and
+// refuses connections to its port. Each member holds one idle TCP stream to
+// every other member (of each pair the one with the smaller name dials, from
+// its bind address) on the memberlist port itself: a stream starting with
+// heldStreamMarker goes to the exit watch, every other one to memberlist.
+// When a held stream ends (end of file or reset) the member dials the
+// other's port once: only a refused connection — nobody listens: the process
+// exited — marks that member gone, and a gone member leaves the live set
+// (Members, Changes) at once. A timeout or an answer is no verdict: a frozen
+// or partitioned node keeps its sockets open, and memberlist's probes decide
+// as before. A gone member comes back when a later dial at its port is
+// answered (gone members are dialed every redialInterval while memberlist
+// lists them) or when memberlist adds it anew. Leave and Shutdown close the
+// streams, so a graceful exit is seen the same way.
+//
+// The streams carry nothing and are not authenticated. An attacker on the
+// path can reset a stream (the member dials, is answered: no verdict) or
+// forge a refusal of that dial, which drops a running member from the live
+// set until the next dial is answered — no more than dropping its memberlist
+// packets achieves. A stranger can open a held stream only from a member's
+// address (another address is closed at once); a member holds at most one
+// stream per other member, a newer one from the same address replaces the
+// older, and the first byte of any connection must arrive within the stream
+// timeout, as memberlist requires of its own streams. A firewall that
+// rejects TCP to the port (TCP reset or ICMP port unreachable) looks like
+// an exited process; one that drops it does not. Config.ProbesOnly turns
+// the watch off.
 package members
 
 import (
@@ -16,7 +48,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -67,6 +98,10 @@ type Config struct {
 	// another process that none of the keys decrypts: a speaker with a
 	// different key, or a stranger on the port.
 	OnDecryptFailure func()
+	// ProbesOnly turns the exit watch off (no held streams): a member whose
+	// process exited is then detected by memberlist's probes and suspicion
+	// alone, as in MetalLB.
+	ProbesOnly bool
 }
 
 // DefaultConfig returns the shipped timing: a probe every 500 ms with a
@@ -142,8 +177,15 @@ type List struct {
 	// dead and it refuted them.
 	accused chan struct{}
 
-	mu      sync.Mutex // guards live, meta, stopped and sends on changes
-	live    map[string]Member
+	// watch holds a stream to every other member; nil with ProbesOnly.
+	watch *exitWatch
+
+	mu sync.Mutex // guards alive, gone, meta, stopped and sends on changes
+	// alive are the members memberlist lists as alive; gone those of them
+	// whose process exited (the exit watch's verdict). The live members
+	// are alive less gone.
+	alive   map[string]Member
+	gone    map[string]bool
 	meta    []byte
 	stopped bool
 }
@@ -193,7 +235,8 @@ func New(cfg Config) (*List, error) {
 		cfg:     cfg,
 		changes: make(chan []Member, 1),
 		accused: make(chan struct{}, 1),
-		live:    make(map[string]Member),
+		alive:   make(map[string]Member),
+		gone:    make(map[string]bool),
 		meta:    slices.Clone(cfg.Meta),
 	}
 	mc := memberlist.DefaultLANConfig()
@@ -218,12 +261,44 @@ func New(cfg Config) (*List, error) {
 	mc.Logger = newLogLogger(logger, l.signalAccused, cfg.OnDecryptFailure)
 	mc.Events = (*events)(l)
 	mc.Delegate = (*delegate)(l)
+	if !cfg.ProbesOnly {
+		if err := l.startExitWatch(mc); err != nil {
+			return nil, fmt.Errorf("members: starting memberlist for node %q on %s: %w", cfg.NodeName, net.JoinHostPort(mc.BindAddr, strconv.Itoa(cfg.Port)), err)
+		}
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if mc.Transport != nil {
+			mc.Transport.Shutdown()
+		}
 		return nil, fmt.Errorf("members: starting memberlist for node %q on %s: %w", cfg.NodeName, net.JoinHostPort(mc.BindAddr, strconv.Itoa(cfg.Port)), err)
 	}
 	l.ml = ml
 	return l, nil
+}
+
+// startExitWatch opens memberlist's listeners itself (as memberlist.Create
+// would) so that the held streams share its TCP port, and sets mc to use
+// them.
+func (l *List) startExitWatch(mc *memberlist.Config) error {
+	nc := &memberlist.NetTransportConfig{BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger}
+	var inner *memberlist.NetTransport
+	var err error
+	// A free port (0) is picked for TCP first; UDP may find it taken.
+	for range 10 {
+		if inner, err = memberlist.NewNetTransport(nc); err == nil || mc.BindPort != 0 {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if mc.BindPort == 0 {
+		mc.BindPort, mc.AdvertisePort = inner.GetAutoBindPort(), inner.GetAutoBindPort()
+	}
+	l.watch = newExitWatch(l.cfg.NodeName, l.cfg.BindAddr, l.cfg.StreamTimeout, l.setGone, l.isGone)
+	mc.Transport = newMuxTransport(inner, l.cfg.StreamTimeout, l.watch.accept)
+	return nil
 }
 
 // LocalAddr returns the address this member listens on.
@@ -327,13 +402,40 @@ func (l *List) Shutdown() error {
 	l.mu.Lock()
 	l.stopped = true
 	l.mu.Unlock()
-	return l.ml.Shutdown()
+	err := l.ml.Shutdown()
+	// The listener is closed first: a member whose held stream ends
+	// finds the port refused, as after an exit (which closes the
+	// listener, opened first, before the streams).
+	if l.watch != nil {
+		l.watch.shutdown()
+	}
+	return err
 }
 
 func (l *List) snapshotLocked() []Member {
-	members := slices.Collect(maps.Values(l.live))
-	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
-	return members
+	return liveSet(l.alive, l.gone)
+}
+
+// setGone records the exit watch's verdict on the member called name, if
+// memberlist still lists it.
+func (l *List) setGone(name string, gone bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, alive := l.alive[name]; !alive || l.gone[name] == gone {
+		return
+	}
+	if gone {
+		l.gone[name] = true
+	} else {
+		delete(l.gone, name)
+	}
+	l.publishLocked()
+}
+
+func (l *List) isGone(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gone[name]
 }
 
 // publishLocked replaces any unread member set with the current one.
@@ -355,22 +457,35 @@ func memberAddr(n *memberlist.Node) netip.AddrPort {
 // own lock held, so they only touch List's state and never call back.
 type events List
 
-func (e *events) NotifyJoin(n *memberlist.Node)   { e.set(n) }
-func (e *events) NotifyUpdate(n *memberlist.Node) { e.set(n) }
+// A member memberlist adds anew (after it was dead or left) is no longer
+// gone; one it removes is no longer watched.
+func (e *events) NotifyJoin(n *memberlist.Node)   { e.set(n, true) }
+func (e *events) NotifyUpdate(n *memberlist.Node) { e.set(n, false) }
 
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	l := (*List)(e)
+	if l.watch != nil {
+		l.watch.untrack(n.Name)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.live, n.Name)
+	delete(l.alive, n.Name)
+	delete(l.gone, n.Name)
 	l.publishLocked()
 }
 
-func (e *events) set(n *memberlist.Node) {
+func (e *events) set(n *memberlist.Node, joined bool) {
 	l := (*List)(e)
+	m := Member{Name: n.Name, Addr: memberAddr(n), Meta: slices.Clone(n.Meta)}
+	if l.watch != nil {
+		l.watch.track(m)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.live[n.Name] = Member{Name: n.Name, Addr: memberAddr(n), Meta: slices.Clone(n.Meta)}
+	l.alive[n.Name] = m
+	if joined {
+		delete(l.gone, n.Name)
+	}
 	l.publishLocked()
 }
 

@@ -116,7 +116,7 @@ func joinUntilMember(list *members.List, peers []netip.AddrPort) {
 // profileConfig returns the timing of a profile: "default" is ironlb's
 // shipped timing (members.DefaultConfig), "fast" its option
 // (members.FastConfig), "metallb" memberlist's DefaultLANConfig, which
-// MetalLB's speaker uses unchanged.
+// MetalLB's speaker uses unchanged, without the exit watch.
 func profileConfig(name string) (members.Config, error) {
 	switch name {
 	case "default":
@@ -130,6 +130,7 @@ func profileConfig(name string) (members.Config, error) {
 		cfg.SuspicionMult = 4
 		cfg.GossipInterval = 200 * time.Millisecond
 		cfg.StreamTimeout = 10 * time.Second
+		cfg.ProbesOnly = true // MetalLB holds no streams
 		return cfg, nil
 	}
 	return members.Config{}, fmt.Errorf("unknown profile %q (known: %s)", name, strings.Join(profileNames(), ", "))

@@ -10,7 +10,8 @@ import (
 )
 
 // The metallb profile is memberlist's DefaultLANConfig, which MetalLB's
-// speaker uses unchanged; default and fast are ironlb's.
+// speaker uses unchanged, with no exit watch; default and fast are
+// ironlb's.
 func TestProfileConfig(t *testing.T) {
 	lan := memberlist.DefaultLANConfig()
 	metallb, err := profileConfig("metallb")
@@ -19,7 +20,7 @@ func TestProfileConfig(t *testing.T) {
 	}
 	if metallb.ProbeInterval != lan.ProbeInterval || metallb.ProbeTimeout != lan.ProbeTimeout ||
 		metallb.SuspicionMult != lan.SuspicionMult || metallb.GossipInterval != lan.GossipInterval ||
-		metallb.StreamTimeout != lan.TCPTimeout {
+		metallb.StreamTimeout != lan.TCPTimeout || !metallb.ProbesOnly {
 		t.Errorf("metallb profile %+v differs from DefaultLANConfig (probe %v/%v, suspicion ×%d, gossip %v, TCP %v)",
 			metallb, lan.ProbeInterval, lan.ProbeTimeout, lan.SuspicionMult, lan.GossipInterval, lan.TCPTimeout)
 	}

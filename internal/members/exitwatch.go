@@ -1,0 +1,347 @@
+package members
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// redialInterval is the pause before the dialing member of a pair holds
+// the stream again after it ended or could not be set up, and how often a
+// gone member's port is dialed to see whether it came back.
+const redialInterval = time.Second
+
+// muxTransport is memberlist's NetTransport with the held streams on the
+// same TCP port: a stream whose first byte is heldStreamMarker goes to the
+// exit watch, every other stream, its first byte replayed, to memberlist.
+// The first byte must arrive within the stream timeout, as memberlist
+// requires of its own streams.
+type muxTransport struct {
+	*memberlist.NetTransport
+	timeout time.Duration
+	held    func(net.Conn)
+	streams chan net.Conn
+	done    chan struct{}
+}
+
+func newMuxTransport(inner *memberlist.NetTransport, timeout time.Duration, held func(net.Conn)) *muxTransport {
+	t := &muxTransport{NetTransport: inner, timeout: timeout, held: held, streams: make(chan net.Conn), done: make(chan struct{})}
+	go t.route()
+	return t
+}
+
+// StreamCh delivers memberlist's streams.
+func (t *muxTransport) StreamCh() <-chan net.Conn { return t.streams }
+
+// Shutdown closes the listeners; streams accepted but not yet routed are
+// closed.
+func (t *muxTransport) Shutdown() error {
+	err := t.NetTransport.Shutdown() // route keeps draining until the listeners stopped
+	close(t.done)
+	return err
+}
+
+func (t *muxTransport) route() {
+	for {
+		select {
+		case conn := <-t.NetTransport.StreamCh():
+			go t.dispatch(conn)
+		case <-t.done:
+			return
+		}
+	}
+}
+
+func (t *muxTransport) dispatch(conn net.Conn) {
+	var first [1]byte
+	conn.SetReadDeadline(time.Now().Add(t.timeout))
+	if _, err := io.ReadFull(conn, first[:]); err != nil {
+		conn.Close() // idle, or a dial that only checked the port answers
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	if isHeldStream(first[0]) {
+		t.held(conn)
+		return
+	}
+	select {
+	case t.streams <- &replayConn{Conn: conn, first: first[:]}:
+	case <-t.done:
+		conn.Close()
+	}
+}
+
+// replayConn returns the bytes already read from Conn before reading on.
+type replayConn struct {
+	net.Conn
+	first []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.first) > 0 {
+		n := copy(p, c.first)
+		c.first = c.first[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// exitWatch holds one idle stream to every other member and judges each
+// member whose stream ends by one dial at its port (goneAfter). It learns
+// the members from memberlist's events (track, untrack) and reports its
+// verdicts through setGone; isGone reads them back.
+type exitWatch struct {
+	self    string
+	timeout time.Duration
+	setGone func(name string, gone bool)
+	isGone  func(name string) bool
+
+	mu      sync.Mutex
+	dial    func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+	peers   map[string]*watchedPeer
+	stopped bool
+}
+
+// watchedPeer is one other member and the stream to it.
+type watchedPeer struct {
+	name     string
+	addr     netip.AddrPort // guarded by exitWatch.mu
+	incoming chan net.Conn  // accepted streams, for the accepting member
+	stop     chan struct{}
+}
+
+// newExitWatch returns the watch of member self, dialing from bind.
+func newExitWatch(self string, bind netip.Addr, timeout time.Duration, setGone func(string, bool), isGone func(string) bool) *exitWatch {
+	dialer := &net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: bind.AsSlice()}}
+	return &exitWatch{
+		self: self, timeout: timeout, setGone: setGone, isGone: isGone, peers: map[string]*watchedPeer{},
+		dial: func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+			return dialer.DialContext(ctx, "tcp", addr.String())
+		},
+	}
+}
+
+// track starts watching member m, or notes its new address. memberlist
+// calls it with its lock held: it never blocks.
+func (w *exitWatch) track(m Member) {
+	if m.Name == w.self {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	if p, ok := w.peers[m.Name]; ok {
+		p.addr = m.Addr
+		return
+	}
+	p := &watchedPeer{name: m.Name, addr: m.Addr, incoming: make(chan net.Conn, 1), stop: make(chan struct{})}
+	w.peers[m.Name] = p
+	go w.follow(p)
+}
+
+// untrack stops watching the member called name and closes its stream.
+func (w *exitWatch) untrack(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p, ok := w.peers[name]; ok {
+		close(p.stop)
+		delete(w.peers, name)
+	}
+}
+
+// shutdown closes every stream: the other members see them end.
+func (w *exitWatch) shutdown() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	for name, p := range w.peers {
+		close(p.stop)
+		delete(w.peers, name)
+	}
+}
+
+// accept takes a held stream from another member (its first byte read):
+// the stream of a member that dials this one, answered with the marker,
+// replaces any stream it held before; any other is closed.
+func (w *exitWatch) accept(conn net.Conn) {
+	from, err := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if err != nil {
+		conn.Close()
+		return
+	}
+	w.mu.Lock()
+	addrs := make(map[string]netip.AddrPort, len(w.peers))
+	for name, p := range w.peers {
+		addrs[name] = p.addr
+	}
+	name, ok := acceptedPeer(w.self, addrs, from.Addr())
+	p := w.peers[name]
+	w.mu.Unlock()
+	if !ok || !w.answer(conn) {
+		conn.Close()
+		return
+	}
+	for {
+		select {
+		case p.incoming <- conn:
+			return
+		case <-p.stop:
+			conn.Close()
+			return
+		case old := <-p.incoming: // not taken yet: the newer one wins
+			old.Close()
+		}
+	}
+}
+
+// answer writes the marker back on an accepted stream.
+func (w *exitWatch) answer(conn net.Conn) bool {
+	conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	_, err := conn.Write([]byte{heldStreamMarker})
+	conn.SetWriteDeadline(time.Time{})
+	return err == nil
+}
+
+// follow holds the stream to p until p is no longer watched. When it
+// ends, one dial at p's port judges p.
+func (w *exitWatch) follow(p *watchedPeer) {
+	var lastDial time.Time
+	for {
+		var conn net.Conn
+		if holdsStream(w.self, p.name) {
+			// At most one attempt per redialInterval, however soon
+			// the last stream ended.
+			if !p.sleep(time.Until(lastDial.Add(redialInterval))) {
+				return
+			}
+			lastDial = time.Now()
+			conn = w.connect(p)
+		} else {
+			select {
+			case conn = <-p.incoming:
+			case <-time.After(redialInterval):
+				if w.isGone(p.name) { // has it come back?
+					w.judge(p, w.probe(p))
+				}
+			case <-p.stop:
+				return
+			}
+		}
+		if conn == nil {
+			continue
+		}
+		w.judge(p, dialAnswered)
+		if !w.hold(p, conn) {
+			return
+		}
+		w.judge(p, w.probe(p))
+	}
+}
+
+// sleep waits for d; false if p stopped being watched meanwhile.
+func (p *watchedPeer) sleep(d time.Duration) bool {
+	if d <= 0 {
+		select {
+		case <-p.stop:
+			return false
+		default:
+			return true
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.stop:
+		return false
+	}
+}
+
+// connect dials p and sets up the held stream; nil if that failed, after
+// judging p by the dial (the port answered if only the set-up failed).
+func (w *exitWatch) connect(p *watchedPeer) net.Conn {
+	conn, err := w.dialPeer(p)
+	if err != nil {
+		w.judge(p, outcomeOf(err))
+		return nil
+	}
+	var reply [1]byte
+	conn.SetDeadline(time.Now().Add(w.timeout))
+	if _, err := conn.Write([]byte{heldStreamMarker}); err == nil {
+		io.ReadFull(conn, reply[:]) // reply stays 0 unless the marker came back
+	}
+	conn.SetDeadline(time.Time{})
+	if reply[0] != heldStreamMarker {
+		conn.Close() // a member without the exit watch, or one that does not know us yet
+		w.judge(p, dialAnswered)
+		return nil
+	}
+	return conn
+}
+
+// hold waits until the stream ends: true when the other side ended it,
+// false when p is no longer watched. A newer accepted stream replaces it.
+func (w *exitWatch) hold(p *watchedPeer, conn net.Conn) bool {
+	for {
+		ended := make(chan struct{})
+		go func() {
+			var b [1]byte
+			conn.Read(b[:]) // the stream carries nothing: any byte ends it too
+			close(ended)
+		}()
+		select {
+		case <-ended:
+			conn.Close()
+			return true
+		case <-p.stop:
+			conn.Close()
+			return false
+		case newer := <-p.incoming:
+			conn.Close()
+			conn = newer
+		}
+	}
+}
+
+// probe dials p's port once and closes the connection.
+func (w *exitWatch) probe(p *watchedPeer) dialOutcome {
+	conn, err := w.dialPeer(p)
+	if err == nil {
+		conn.Close()
+	}
+	return outcomeOf(err)
+}
+
+func (w *exitWatch) dialPeer(p *watchedPeer) (net.Conn, error) {
+	w.mu.Lock()
+	addr, dial := p.addr, w.dial
+	w.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return dial(ctx, addr)
+}
+
+// judge applies a dial's outcome to p's verdict.
+func (w *exitWatch) judge(p *watchedPeer, outcome dialOutcome) {
+	select {
+	case <-p.stop:
+		return // no longer a member, or this one shut down
+	default:
+	}
+	w.setGone(p.name, goneAfter(w.isGone(p.name), outcome))
+}
