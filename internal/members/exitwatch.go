@@ -224,12 +224,14 @@ func (w *exitWatch) follow(p *watchedPeer) {
 			lastDial = time.Now()
 			conn = w.connect(p)
 		} else {
+			var recheck <-chan time.Time // a gone member is dialed: has it come back?
+			if w.isGone(p.name) {
+				recheck = time.After(redialInterval)
+			}
 			select {
 			case conn = <-p.incoming:
-			case <-time.After(redialInterval):
-				if w.isGone(p.name) { // has it come back?
-					w.judge(p, w.probe(p))
-				}
+			case <-recheck:
+				w.judge(p, w.probe(p))
 			case <-p.stop:
 				return
 			}
