@@ -47,6 +47,22 @@ func outcomeOf(err error) dialOutcome {
 	}
 }
 
+// endOutcome returns what the dials at a member's port after its held
+// stream ended tell together: refused if any was refused, since an exiting
+// process may end its streams before it closes its listener, which answers
+// the first dial and refuses the next; else answered if any was answered;
+// else silent.
+func endOutcome(outcomes []dialOutcome) dialOutcome {
+	switch {
+	case slices.Contains(outcomes, dialRefused):
+		return dialRefused
+	case slices.Contains(outcomes, dialAnswered):
+		return dialAnswered
+	default:
+		return dialSilent
+	}
+}
+
 // goneAfter returns whether a member counts as gone after a dial at its
 // port with outcome, given whether it counted as gone before: only a
 // refused connection makes it gone, only an answer brings it back, and

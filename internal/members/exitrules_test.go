@@ -54,6 +54,27 @@ func TestOutcomeOfRealRefusal(t *testing.T) {
 	}
 }
 
+func TestEndOutcome(t *testing.T) {
+	A, R, S := dialAnswered, dialRefused, dialSilent
+	tests := []struct {
+		outcomes []dialOutcome
+		want     dialOutcome
+	}{
+		{[]dialOutcome{R}, R},
+		{[]dialOutcome{A, R}, R}, // the listener closed after the streams
+		{[]dialOutcome{S, R}, R}, // the first SYN met the closing listener
+		{[]dialOutcome{A, A, A}, A},
+		{[]dialOutcome{S, A, S}, A},
+		{[]dialOutcome{S, S, S}, S}, // frozen or partitioned
+		{nil, S},
+	}
+	for _, tt := range tests {
+		if got := endOutcome(tt.outcomes); got != tt.want {
+			t.Errorf("endOutcome(%v) = %v, want %v", tt.outcomes, got, tt.want)
+		}
+	}
+}
+
 func TestGoneAfter(t *testing.T) {
 	tests := []struct {
 		wasGone bool

@@ -11,6 +11,16 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
+// After a held stream ends, the other member's port is dialed endProbes
+// times, endProbeGap apart, each dial given endProbeTimeout (endOutcome
+// judges the answers): a dying process's files are not released in a set
+// order, so its streams may end while its listener still accepts.
+const (
+	endProbes       = 3
+	endProbeTimeout = 100 * time.Millisecond
+	endProbeGap     = 50 * time.Millisecond
+)
+
 // redialInterval is the pause before the dialing member of a pair holds
 // the stream again after it ended or could not be set up, and how often a
 // gone member's port is dialed to see whether it came back.
@@ -231,7 +241,7 @@ func (w *exitWatch) follow(p *watchedPeer) {
 			select {
 			case conn = <-p.incoming:
 			case <-recheck:
-				w.judge(p, w.probe(p))
+				w.judge(p, w.probe(p, w.timeout))
 			case <-p.stop:
 				return
 			}
@@ -243,8 +253,24 @@ func (w *exitWatch) follow(p *watchedPeer) {
 		if !w.hold(p, conn) {
 			return
 		}
-		w.judge(p, w.probe(p))
+		w.judge(p, w.probeEnded(p))
 	}
+}
+
+// probeEnded dials p after its stream ended, endProbes times or until a
+// dial is refused, and returns what the dials tell (endOutcome).
+func (w *exitWatch) probeEnded(p *watchedPeer) dialOutcome {
+	var outcomes []dialOutcome
+	for i := range endProbes {
+		if i > 0 && !p.sleep(endProbeGap) {
+			return dialSilent
+		}
+		outcomes = append(outcomes, w.probe(p, endProbeTimeout))
+		if outcomes[i] == dialRefused {
+			break
+		}
+	}
+	return endOutcome(outcomes)
 }
 
 // sleep waits for d; false if p stopped being watched meanwhile.
@@ -270,7 +296,7 @@ func (p *watchedPeer) sleep(d time.Duration) bool {
 // connect dials p and sets up the held stream; nil if that failed, after
 // judging p by the dial (the port answered if only the set-up failed).
 func (w *exitWatch) connect(p *watchedPeer) net.Conn {
-	conn, err := w.dialPeer(p)
+	conn, err := w.dialPeer(p, w.timeout)
 	if err != nil {
 		w.judge(p, outcomeOf(err))
 		return nil
@@ -313,20 +339,23 @@ func (w *exitWatch) hold(p *watchedPeer, conn net.Conn) bool {
 	}
 }
 
-// probe dials p's port once and closes the connection.
-func (w *exitWatch) probe(p *watchedPeer) dialOutcome {
-	conn, err := w.dialPeer(p)
+// probe dials p's port once, waiting up to timeout, and closes the
+// connection.
+func (w *exitWatch) probe(p *watchedPeer, timeout time.Duration) dialOutcome {
+	conn, err := w.dialPeer(p, timeout)
 	if err == nil {
 		conn.Close()
 	}
 	return outcomeOf(err)
 }
 
-func (w *exitWatch) dialPeer(p *watchedPeer) (net.Conn, error) {
+// dialPeer dials p's port from this member's address, waiting up to
+// timeout or until p is no longer watched.
+func (w *exitWatch) dialPeer(p *watchedPeer, timeout time.Duration) (net.Conn, error) {
 	w.mu.Lock()
 	addr, dial := p.addr, w.dial
 	w.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {
 		select {
