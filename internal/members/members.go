@@ -20,9 +20,10 @@
 // its bind address) on the memberlist port itself: a stream starting with
 // heldStreamMarker goes to the exit watch, every other one to memberlist.
 // When a held stream ends (end of file or reset) the member dials the
-// other's port once: only a refused connection — nobody listens: the process
-// exited — marks that member gone, and a gone member leaves the live set
-// (Members, Changes) at once. A timeout or an answer is no verdict: a frozen
+// other's port (three times, 50 ms apart: a dying process may end its
+// streams a moment before it closes its listener): only a refused
+// connection — nobody listens: the process exited — marks that member gone,
+// and a gone member leaves the live set (Members, Changes) at once. A timeout or an answer is no verdict: a frozen
 // or partitioned node keeps its sockets open, and memberlist's probes decide
 // as before. A gone member comes back when a later dial at its port is
 // answered (gone members are dialed every redialInterval while memberlist
@@ -39,8 +40,10 @@
 // older, and the first byte of any connection must arrive within the stream
 // timeout, as memberlist requires of its own streams. A firewall that
 // rejects TCP to the port (TCP reset or ICMP port unreachable) looks like
-// an exited process; one that drops it does not. Config.ProbesOnly turns
-// the watch off.
+// an exited process; one that drops it does not. Each member holds one
+// socket and two idle goroutines per other member; the streams' only
+// traffic is TCP keepalives (every 15 s). Config.ProbesOnly turns the watch
+// off.
 package members
 
 import (
@@ -108,10 +111,10 @@ type Config struct {
 // 250 ms ack timeout and suspicion multiplier 3. The scale lab
 // (e2etest/memberscale, docs/benchmarks.md) measured 0 false failovers of a
 // member starved to 10 % of a core beside a CPU hog, where FastConfig's
-// timing declared it dead twice in 5 minutes. The price is failover time: a
-// crashed member is detected after the suspicion timeout of 3 ×
-// max(1, log10(members)) × 500 ms — about 2 s on 10 members, 3 s on 100 —
-// instead of about 0.6 s. Gossip every 10 ms sends a Leave or a death within
+// timing declared it dead twice in 5 minutes. The price is the detection of
+// a silent member (a node lost or frozen; an exited process is the exit
+// watch's): after the suspicion timeout of 3 × max(1, log10(members)) ×
+// 500 ms — about 2 s on 10 members, 3 s on 100 — instead of about 0.6 s. Gossip every 10 ms sends a Leave or a death within
 // about 10 ms; a gossip round with nothing queued sends nothing, so the
 // short interval costs no traffic.
 func DefaultConfig() Config {
