@@ -3,6 +3,7 @@ package main
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 
@@ -28,6 +29,15 @@ func TestProfileConfig(t *testing.T) {
 		got, err := profileConfig(name)
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("profileConfig(%q) = %+v, %v; want %+v", name, got, err, want)
+		}
+	}
+	slow, err := profileConfig("default-gossip-100ms")
+	if want := members.DefaultConfig(); err != nil || slow.GossipInterval != 100*time.Millisecond || slow.ProbeInterval != want.ProbeInterval {
+		t.Errorf("profileConfig(\"default-gossip-100ms\") = %+v, %v; want the default with gossip every 100 ms", slow, err)
+	}
+	for _, bad := range []string{"default-gossip-", "default-gossip-0s", "tuned-gossip-100ms"} {
+		if _, err := profileConfig(bad); err == nil {
+			t.Errorf("profileConfig(%q) = nil error, want one", bad)
 		}
 	}
 	if _, err := profileConfig("tuned"); err == nil {
