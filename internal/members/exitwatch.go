@@ -102,7 +102,7 @@ func (c *replayConn) Read(p []byte) (int, error) {
 }
 
 // exitWatch holds one idle stream to every other member and judges each
-// member whose stream ends by one dial at its port (goneAfter). It learns
+// member whose stream ends by dials at its port (endOutcome, goneAfter). It learns
 // the members from memberlist's events (track, untrack) and reports its
 // verdicts through setGone; isGone reads them back.
 type exitWatch struct {
@@ -161,8 +161,19 @@ func (w *exitWatch) untrack(name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if p, ok := w.peers[name]; ok {
-		close(p.stop)
+		p.close()
 		delete(w.peers, name)
+	}
+}
+
+// close stops following p and closes a stream accepted but not taken.
+// Call it with exitWatch.mu held.
+func (p *watchedPeer) close() {
+	close(p.stop)
+	select {
+	case conn := <-p.incoming:
+		conn.Close()
+	default:
 	}
 }
 
@@ -172,7 +183,7 @@ func (w *exitWatch) shutdown() {
 	defer w.mu.Unlock()
 	w.stopped = true
 	for name, p := range w.peers {
-		close(p.stop)
+		p.close()
 		delete(w.peers, name)
 	}
 }
@@ -198,17 +209,18 @@ func (w *exitWatch) accept(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	for {
-		select {
-		case p.incoming <- conn:
-			return
-		case <-p.stop:
-			conn.Close()
-			return
-		case old := <-p.incoming: // not taken yet: the newer one wins
-			old.Close()
-		}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.peers[name] != p { // no longer watched meanwhile
+		conn.Close()
+		return
 	}
+	select {
+	case old := <-p.incoming: // not taken yet: the newer one wins
+		old.Close()
+	default:
+	}
+	p.incoming <- conn // only accept sends, with w.mu held: there is room
 }
 
 // answer writes the marker back on an accepted stream.
@@ -220,7 +232,7 @@ func (w *exitWatch) answer(conn net.Conn) bool {
 }
 
 // follow holds the stream to p until p is no longer watched. When it
-// ends, one dial at p's port judges p.
+// ends, dials at p's port judge p (probeEnded).
 func (w *exitWatch) follow(p *watchedPeer) {
 	var lastDial time.Time
 	for {
