@@ -85,17 +85,6 @@ func TestExitedMemberIsGoneAtOnce(t *testing.T) {
 	waitMembersWithin(t, c.cfg.ProbeInterval, b, "a", "b")
 }
 
-// TestLeaveClosesStreams: Leave and Shutdown are seen at once too.
-func TestLeaveClosesStreams(t *testing.T) {
-	a, b, c := slowCluster(t)
-	if err := c.Leave(time.Second); err != nil {
-		t.Fatal(err)
-	}
-	c.Shutdown()
-	waitMembersWithin(t, c.cfg.ProbeInterval, a, "a", "b")
-	waitMembersWithin(t, c.cfg.ProbeInterval, b, "a", "b")
-}
-
 // TestCutStreamsAreNoVerdict: c keeps running but its streams end (its
 // watch closes them). b dials c's port and c answers; a's dials at c time
 // out, as when a firewall drops them. Neither is a verdict: both keep c.
