@@ -26,79 +26,60 @@ const (
 // gone member's port is dialed to see whether it came back.
 const redialInterval = time.Second
 
-// muxTransport is memberlist's NetTransport with the held streams on the
-// same TCP port: a stream whose first byte is heldStreamMarker goes to the
-// exit watch, every other stream, its first byte replayed, to memberlist.
-// The first byte must arrive within the stream timeout, as memberlist
-// requires of its own streams.
-type muxTransport struct {
-	*memberlist.NetTransport
-	timeout time.Duration
-	held    func(net.Conn)
-	streams chan net.Conn
-	done    chan struct{}
-}
-
-func newMuxTransport(inner *memberlist.NetTransport, timeout time.Duration, held func(net.Conn)) *muxTransport {
-	t := &muxTransport{NetTransport: inner, timeout: timeout, held: held, streams: make(chan net.Conn), done: make(chan struct{})}
-	go t.route()
-	return t
-}
-
-// StreamCh delivers memberlist's streams.
-func (t *muxTransport) StreamCh() <-chan net.Conn { return t.streams }
-
-// Shutdown closes the listeners; streams accepted but not yet routed are
-// closed.
-func (t *muxTransport) Shutdown() error {
-	err := t.NetTransport.Shutdown() // route keeps draining until the listeners stopped
-	close(t.done)
-	return err
-}
-
-func (t *muxTransport) route() {
-	for {
-		select {
-		case conn := <-t.NetTransport.StreamCh():
-			go t.dispatch(conn)
-		case <-t.done:
-			return
+// startExitWatch opens memberlist's listeners itself (as memberlist.Create
+// would) so that the held streams share its TCP port, and sets mc to use
+// them.
+func (l *List) startExitWatch(mc *memberlist.Config) error {
+	nc := &memberlist.NetTransportConfig{BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger}
+	var inner *memberlist.NetTransport
+	var err error
+	// A free port (0) is picked for TCP first; UDP may find it taken.
+	for range 10 {
+		if inner, err = memberlist.NewNetTransport(nc); err == nil || mc.BindPort != 0 {
+			break
 		}
 	}
+	if err != nil {
+		return err
+	}
+	if mc.BindPort == 0 {
+		mc.BindPort, mc.AdvertisePort = inner.GetAutoBindPort(), inner.GetAutoBindPort()
+	}
+	l.watch = newExitWatch(l.cfg.NodeName, l.cfg.BindAddr, l.cfg.StreamTimeout, l.setGone, l.isGone)
+	mc.Transport = newMuxTransport(inner, l.cfg.StreamTimeout, l.watch.accept)
+	return nil
 }
 
-func (t *muxTransport) dispatch(conn net.Conn) {
-	var first [1]byte
-	conn.SetReadDeadline(time.Now().Add(t.timeout))
-	if _, err := io.ReadFull(conn, first[:]); err != nil {
-		conn.Close() // idle, or a dial that only checked the port answers
+// setGone records the exit watch's verdict on the member called name, if
+// memberlist still lists it.
+func (l *List) setGone(name string, gone bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, alive := l.alive[name]; !alive || l.gone[name] == gone {
 		return
 	}
-	conn.SetReadDeadline(time.Time{})
-	if isHeldStream(first[0]) {
-		t.held(conn)
-		return
+	if gone {
+		l.gone[name] = true
+	} else {
+		delete(l.gone, name)
 	}
+	l.publishLocked()
+}
+
+func (l *List) isGone(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gone[name]
+}
+
+// publishLocked replaces any unread member set with the current one.
+func (l *List) publishLocked() {
+	snapshot := l.snapshotLocked()
 	select {
-	case t.streams <- &replayConn{Conn: conn, first: first[:]}:
-	case <-t.done:
-		conn.Close()
+	case <-l.changes:
+	default:
 	}
-}
-
-// replayConn returns the bytes already read from Conn before reading on.
-type replayConn struct {
-	net.Conn
-	first []byte
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.first) > 0 {
-		n := copy(p, c.first)
-		c.first = c.first[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
+	l.changes <- snapshot
 }
 
 // exitWatch holds one idle stream to every other member and judges each
