@@ -21,10 +21,15 @@ const (
 	endProbeGap     = 50 * time.Millisecond
 )
 
-// redialInterval is the pause before the dialing member of a pair holds
-// the stream again after it ended or could not be set up, and how often a
-// gone member's port is dialed to see whether it came back.
-const redialInterval = time.Second
+// redialInterval is the longest pause before the dialing member of a pair
+// tries again to set up the stream, and how often a gone member's port is
+// dialed to see whether it came back. The first retry comes after
+// firstRedial, each next one after twice as long: a new member's stream is
+// refused until the other member learned of it, usually milliseconds.
+const (
+	redialInterval = time.Second
+	firstRedial    = 50 * time.Millisecond
+)
 
 // startExitWatch opens memberlist's listeners itself (as memberlist.Create
 // would) so that the held streams share its TCP port, and sets mc to use
@@ -216,16 +221,21 @@ func (w *exitWatch) answer(conn net.Conn) bool {
 // ends, dials at p's port judge p (probeEnded).
 func (w *exitWatch) follow(p *watchedPeer) {
 	var lastDial time.Time
+	retry := firstRedial
 	for {
 		var conn net.Conn
 		if holdsStream(w.self, p.name) {
-			// At most one attempt per redialInterval, however soon
-			// the last stream ended.
-			if !p.sleep(time.Until(lastDial.Add(redialInterval))) {
+			// However soon the last stream ended, attempts are
+			// spaced by retry.
+			if !p.sleep(time.Until(lastDial.Add(retry))) {
 				return
 			}
 			lastDial = time.Now()
-			conn = w.connect(p)
+			if conn = w.connect(p); conn == nil {
+				retry = min(2*retry, redialInterval)
+			} else {
+				retry = firstRedial
+			}
 		} else {
 			var recheck <-chan time.Time // a gone member is dialed: has it come back?
 			if w.isGone(p.name) {
