@@ -19,7 +19,8 @@ import (
 //   - IRONLB_STARVE_FOR: how long the member is starved (10m);
 //   - IRONLB_STARVE_PERIOD: the CFS period of the 10 % quota (100ms, as Kubernetes' CPU limits);
 //   - IRONLB_SCALE_WINDOW: the traffic and CPU window (20s);
-//   - IRONLB_SCALE_PROFILES: the timing profiles of both (default,fast,metallb).
+//   - IRONLB_SCALE_PROFILES: the timing profiles of both (default,fast,metallb;
+//     a profile may end in -gossip-<interval>, e.g. default-gossip-100ms).
 //
 // victims is the number of members of each kind (crash, leave) per run.
 const victims = 3

@@ -1,14 +1,3 @@
-// Package members tells each speaker which other speakers are alive, using
-// hashicorp/memberlist (SWIM gossip with Lifeguard) over TCP and UDP.
-//
-// Gossip is encrypted with a key derived from the memberlist Secret
-// (DeriveKey); a process without the key can neither join nor change what
-// the members see. The keys change while the member runs (SetKeys): during a
-// rotation it accepts the old and the new key, and messages no key decrypts
-// are counted (Config.OnDecryptFailure). The shipped timing (DefaultConfig)
-// holds a CPU-starved member alive and detects a crash in 2–3 s; FastConfig
-// detects it in about 0.6 s but declares a starved member dead. A graceful
-// Leave is seen by the others within one gossip round.
 package members
 
 import (
@@ -16,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -67,16 +55,20 @@ type Config struct {
 	// another process that none of the keys decrypts: a speaker with a
 	// different key, or a stranger on the port.
 	OnDecryptFailure func()
+	// ProbesOnly turns the exit watch off (no held streams): a member whose
+	// process exited is then detected by memberlist's probes and suspicion
+	// alone, as in MetalLB.
+	ProbesOnly bool
 }
 
 // DefaultConfig returns the shipped timing: a probe every 500 ms with a
 // 250 ms ack timeout and suspicion multiplier 3. The scale lab
 // (e2etest/memberscale, docs/benchmarks.md) measured 0 false failovers of a
 // member starved to 10 % of a core beside a CPU hog, where FastConfig's
-// timing declared it dead twice in 5 minutes. The price is failover time: a
-// crashed member is detected after the suspicion timeout of 3 ×
-// max(1, log10(members)) × 500 ms — about 2 s on 10 members, 3 s on 100 —
-// instead of about 0.6 s. Gossip every 10 ms sends a Leave or a death within
+// timing declared it dead twice in 5 minutes. The price is the detection of
+// a silent member (a node lost or frozen; an exited process is the exit
+// watch's): after the suspicion timeout of 3 × max(1, log10(members)) ×
+// 500 ms — about 2 s on 10 members, 3 s on 100 — instead of about 0.6 s. Gossip every 10 ms sends a Leave or a death within
 // about 10 ms; a gossip round with nothing queued sends nothing, so the
 // short interval costs no traffic.
 func DefaultConfig() Config {
@@ -142,8 +134,15 @@ type List struct {
 	// dead and it refuted them.
 	accused chan struct{}
 
-	mu      sync.Mutex // guards live, meta, stopped and sends on changes
-	live    map[string]Member
+	// watch holds a stream to every other member; nil with ProbesOnly.
+	watch *exitWatch
+
+	mu sync.Mutex // guards alive, gone, meta, stopped and sends on changes
+	// alive are the members memberlist lists as alive; gone those of them
+	// whose process exited (the exit watch's verdict). The live members
+	// are alive less gone.
+	alive   map[string]Member
+	gone    map[string]bool
 	meta    []byte
 	stopped bool
 }
@@ -193,7 +192,8 @@ func New(cfg Config) (*List, error) {
 		cfg:     cfg,
 		changes: make(chan []Member, 1),
 		accused: make(chan struct{}, 1),
-		live:    make(map[string]Member),
+		alive:   make(map[string]Member),
+		gone:    make(map[string]bool),
 		meta:    slices.Clone(cfg.Meta),
 	}
 	mc := memberlist.DefaultLANConfig()
@@ -218,8 +218,16 @@ func New(cfg Config) (*List, error) {
 	mc.Logger = newLogLogger(logger, l.signalAccused, cfg.OnDecryptFailure)
 	mc.Events = (*events)(l)
 	mc.Delegate = (*delegate)(l)
+	if !cfg.ProbesOnly {
+		if err := l.startExitWatch(mc); err != nil {
+			return nil, fmt.Errorf("members: starting memberlist for node %q on %s: %w", cfg.NodeName, net.JoinHostPort(mc.BindAddr, strconv.Itoa(cfg.Port)), err)
+		}
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if mc.Transport != nil {
+			mc.Transport.Shutdown()
+		}
 		return nil, fmt.Errorf("members: starting memberlist for node %q on %s: %w", cfg.NodeName, net.JoinHostPort(mc.BindAddr, strconv.Itoa(cfg.Port)), err)
 	}
 	l.ml = ml
@@ -327,23 +335,18 @@ func (l *List) Shutdown() error {
 	l.mu.Lock()
 	l.stopped = true
 	l.mu.Unlock()
-	return l.ml.Shutdown()
+	err := l.ml.Shutdown()
+	// The listener is closed first: a member whose held stream ends
+	// finds the port refused, as after an exit (which closes the
+	// listener, opened first, before the streams).
+	if l.watch != nil {
+		l.watch.shutdown()
+	}
+	return err
 }
 
 func (l *List) snapshotLocked() []Member {
-	members := slices.Collect(maps.Values(l.live))
-	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
-	return members
-}
-
-// publishLocked replaces any unread member set with the current one.
-func (l *List) publishLocked() {
-	snapshot := l.snapshotLocked()
-	select {
-	case <-l.changes:
-	default:
-	}
-	l.changes <- snapshot
+	return liveSet(l.alive, l.gone)
 }
 
 func memberAddr(n *memberlist.Node) netip.AddrPort {
@@ -355,22 +358,35 @@ func memberAddr(n *memberlist.Node) netip.AddrPort {
 // own lock held, so they only touch List's state and never call back.
 type events List
 
-func (e *events) NotifyJoin(n *memberlist.Node)   { e.set(n) }
-func (e *events) NotifyUpdate(n *memberlist.Node) { e.set(n) }
+// A member memberlist adds anew (after it was dead or left) is no longer
+// gone; one it removes is no longer watched.
+func (e *events) NotifyJoin(n *memberlist.Node)   { e.set(n, true) }
+func (e *events) NotifyUpdate(n *memberlist.Node) { e.set(n, false) }
 
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	l := (*List)(e)
+	if l.watch != nil {
+		l.watch.untrack(n.Name)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.live, n.Name)
+	delete(l.alive, n.Name)
+	delete(l.gone, n.Name)
 	l.publishLocked()
 }
 
-func (e *events) set(n *memberlist.Node) {
+func (e *events) set(n *memberlist.Node, joined bool) {
 	l := (*List)(e)
+	m := Member{Name: n.Name, Addr: memberAddr(n), Meta: slices.Clone(n.Meta)}
+	if l.watch != nil {
+		l.watch.track(m)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.live[n.Name] = Member{Name: n.Name, Addr: memberAddr(n), Meta: slices.Clone(n.Meta)}
+	l.alive[n.Name] = m
+	if joined {
+		delete(l.gone, n.Name)
+	}
 	l.publishLocked()
 }
 

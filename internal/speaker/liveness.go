@@ -16,11 +16,12 @@ func speakerRunning(pod *corev1.Pod) bool {
 // liveMembers returns the nodes the layer 2 election counts as live: the
 // memberlist members, less those whose speaker the API server shows as not
 // running — a speaker pod is known on the node and none there is Ready and
-// not being deleted. The kubelet posts a crashed speaker's pod NotReady
-// within about a second, well before memberlist's probes and suspicion
-// declare the member dead, and a deleted pod's speaker is on its way out;
-// every speaker applies this rule to the same pods, so the owner itself,
-// if it merely went NotReady, yields as the others take over. A node with
+// not being deleted. A speaker whose process exited is no member within
+// milliseconds (members' exit watch); the pods add what memberlist cannot
+// see: a speaker that runs but is not ready, and a deleted pod's speaker on
+// its way out. Every speaker applies this rule to the same pods, so the
+// owner itself, if it merely went NotReady, yields as the others take
+// over. A node with
 // no speaker pod known (none listed yet, or speakers run outside pods)
 // counts as memberlist says. A new speaker joins memberlist before its pod
 // is Ready and is elected only once it is: an address never moves to a

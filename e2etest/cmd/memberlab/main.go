@@ -42,7 +42,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	name := flags.String("name", "", "member (node) name")
 	addr := flags.String("addr", "", "address to listen on")
 	port := flags.Int("port", members.DefaultPort, "memberlist port")
-	profile := flags.String("profile", "default", "timing profile: "+strings.Join(profileNames(), ", "))
+	profile := flags.String("profile", "default", "timing profile: "+strings.Join(profileNames(), ", ")+", optionally followed by -gossip-<interval>")
 	join := flags.String("join", "", "comma-separated addr:port of members to join")
 	secret := flags.String("secret", "memberlab-secret-key-0123456789", "memberlist secret (gossip is encrypted as in production)")
 	hog := flags.Bool("hog", false, "burn CPU until killed instead of running a member")
@@ -116,8 +116,20 @@ func joinUntilMember(list *members.List, peers []netip.AddrPort) {
 // profileConfig returns the timing of a profile: "default" is ironlb's
 // shipped timing (members.DefaultConfig), "fast" its option
 // (members.FastConfig), "metallb" memberlist's DefaultLANConfig, which
-// MetalLB's speaker uses unchanged.
+// MetalLB's speaker uses unchanged, without the exit watch.
+// A profile name may end in -gossip-<duration> (default-gossip-100ms) to
+// change its gossip interval.
 func profileConfig(name string) (members.Config, error) {
+	if base, interval, ok := strings.Cut(name, "-gossip-"); ok {
+		cfg, err := profileConfig(base)
+		if err != nil {
+			return cfg, err
+		}
+		if cfg.GossipInterval, err = time.ParseDuration(interval); err != nil || cfg.GossipInterval <= 0 {
+			return members.Config{}, fmt.Errorf("profile %q: gossip interval %q is not a positive duration", name, interval)
+		}
+		return cfg, nil
+	}
 	switch name {
 	case "default":
 		return members.DefaultConfig(), nil
@@ -130,6 +142,7 @@ func profileConfig(name string) (members.Config, error) {
 		cfg.SuspicionMult = 4
 		cfg.GossipInterval = 200 * time.Millisecond
 		cfg.StreamTimeout = 10 * time.Second
+		cfg.ProbesOnly = true // MetalLB holds no streams
 		return cfg, nil
 	}
 	return members.Config{}, fmt.Errorf("unknown profile %q (known: %s)", name, strings.Join(profileNames(), ", "))
