@@ -270,7 +270,7 @@ func TestRejections(t *testing.T) {
 			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: unknown BFDProfile "fast"`}},
 		{"multi-hop BFD", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, ebgpMultiHop: true, bfdProfile: fast}") +
 			"apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\n",
-			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: multi-hop BFD (RFC 5883) is not supported: remove bfdProfile or ebgpMultiHop`}},
+			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: multi-hop BFD (RFC 5883) is not supported: the speaker's BFD is single hop only (RFC 5881, TTL 255 required); remove bfdProfile or ebgpMultiHop`}},
 		{"BFD echo function", "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: e, namespace: metallb-system}\nspec: {echoMode: true, echoInterval: 50}\n",
 			[]string{`BFDProfile metallb-system/e: spec.echoMode: the BFD echo function is not supported: remove echoMode`}},
 		{"VRF not supported", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red}"),

@@ -137,7 +137,7 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 		case !known && indexByName(b.res.BFDProfiles, spec.BFDProfile) < 0:
 			b.add(obj, "spec.bfdProfile", "unknown BFDProfile %q", spec.BFDProfile)
 		case p.EBGPMultiHop:
-			b.add(obj, "spec.bfdProfile", "multi-hop BFD (RFC 5883) is not supported: remove bfdProfile or ebgpMultiHop")
+			b.add(obj, "spec.bfdProfile", "multi-hop BFD (RFC 5883) is not supported: the speaker's BFD is single hop only (RFC 5881, TTL 255 required); remove bfdProfile or ebgpMultiHop")
 		default:
 			p.BFD = profile // nil when the profile is invalid: its own errors refuse the configuration
 		}
