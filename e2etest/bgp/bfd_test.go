@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -107,6 +108,8 @@ func TestBFDIntervalsWithBIRD(t *testing.T) {
 		return nil
 	})
 	waitBFDMetrics(t, l, 1)
+	// Ours: send every max(100, its 100) ms, detect after its 5 × max(150, its 200) ms.
+	waitBFDStatus(t, l, "Up, transmit 100ms, detection 1s")
 }
 
 // frrBFDPeer is what FRR's "show bfd peers json" says of one session: its
@@ -157,15 +160,42 @@ func TestBFDIntervalsWithFRR(t *testing.T) {
 		return nil
 	})
 	waitBFDMetrics(t, l, 1)
+	// FRR 8.4 does not show the negotiated intervals; ours: send every
+	// max(100, its 200) ms, detect after its 4 × max(150, its 300) ms.
+	waitBFDStatus(t, l, "Up, transmit 200ms, detection 1.2s")
 }
 
-// waitBFDMetrics waits until every speaker exports its BFD session with the
-// router's IPv4 address as metallb_bfd_session_up up (1 or 0).
-func waitBFDMetrics(t testing.TB, l *lab.Lab, up int) {
+// waitBFDStatus waits until `controller status` shows every node's BFD
+// session with the router's IPv4 address as want (state and intervals).
+func waitBFDStatus(t testing.TB, l *lab.Lab, want string) {
 	t.Helper()
-	want := fmt.Sprintf("metallb_bfd_session_up{peer=%q} %d", lab.RouterIPv4.String(), up)
-	lab.Eventually(t, 30*time.Second, "every speaker exports "+want, func() error {
+	lab.Eventually(t, 30*time.Second, "controller status shows every node's BFD session "+want, func() error {
+		out, err := exec.CommandContext(t.Context(), l.ControllerBinary(), "status", "--kubeconfig", l.Kubeconfig(), "--namespace", lab.IronLBNamespace).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("controller status: %w\n%s", err, out)
+		}
 		for i := 1; i <= l.NodeCount(); i++ {
+			if !logHasLine(string(out), lab.NodeName(i)+" ", " "+lab.RouterIPv4.String()+": "+want) {
+				return fmt.Errorf("%s's BFD session is not shown as %q:\n%s", lab.NodeName(i), want, out)
+			}
+		}
+		return nil
+	})
+}
+
+// waitBFDMetrics waits until the speakers of nodes (all when none) export
+// their BFD session with the router's IPv4 address as
+// metallb_bfd_session_up up (1 or 0).
+func waitBFDMetrics(t testing.TB, l *lab.Lab, up int, nodes ...int) {
+	t.Helper()
+	if len(nodes) == 0 {
+		for i := 1; i <= l.NodeCount(); i++ {
+			nodes = append(nodes, i)
+		}
+	}
+	want := fmt.Sprintf("metallb_bfd_session_up{peer=%q} %d", lab.RouterIPv4.String(), up)
+	lab.Eventually(t, 30*time.Second, fmt.Sprintf("the speakers of nodes %v export %s", nodes, want), func() error {
+		for _, i := range nodes {
 			body, err := lab.Scrape(t.Context(), l.SpeakerMetricsURL(i))
 			if err != nil {
 				return err
@@ -219,6 +249,7 @@ func TestBFDRouterFrozen(t *testing.T) {
 				return nil
 			})
 			waitBFDMetrics(t, l, 0)
+			waitBFDStatus(t, l, "Down (control detection time expired)")
 			thaw()
 			waitSessions(t, true, append(nodeAddrs(l, false), nodeAddrs(l, true)...)...)
 			waitBFDMetrics(t, l, 1)
@@ -275,6 +306,8 @@ func benchBFDOutageWith(b *testing.B, kind lab.RouterKind, service string, cut, 
 		ctx := b.Context()
 		ip := createService(b, newService(service, basePool, corev1.IPv4Protocol), 1, 2, 3)[0]
 		waitRoute(b, hostPrefix(ip), 1, 2, 3)
+		// FRR's bgpd asks bfdd for the sessions some seconds after BGP is up.
+		waitBFDMetrics(b, l, 1)
 		command := map[lab.RouterKind]string{lab.BIRD2: "show bfd sessions", lab.FRR: "show bfd peers brief"}[kind]
 		out, err := l.Router().Show(ctx, command, false)
 		if err != nil {
@@ -301,6 +334,7 @@ func benchBFDOutageWith(b *testing.B, kind lab.RouterKind, service string, cut, 
 			}
 			detect = append(detect, dropped.Time.Sub(start))
 			waitRoute(b, hostPrefix(ip), 1, 2, 3)
+			waitBFDMetrics(b, l, 1, 3) // the next trial measures BFD, not the hold timer
 		}
 		seconds := func(d time.Duration) float64 { return d.Seconds() }
 		b.ReportMetric(seconds(percentile(detect, 0.5)), "detect-s")
