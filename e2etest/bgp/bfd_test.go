@@ -257,6 +257,45 @@ func TestBFDRouterFrozen(t *testing.T) {
 	}
 }
 
+// waitRouterBFDUp waits until the router (BIRD 2 or FRR) has every node's
+// BFD session Up: a speaker's side can be Up while the router's is not.
+func waitRouterBFDUp(t testing.TB, l *lab.Lab) {
+	t.Helper()
+	lab.Eventually(t, 30*time.Second, "the router has every node's BFD session Up", func() error {
+		up := 0
+		switch l.Router().Kind() {
+		case lab.FRR:
+			out, err := l.Router().Show(t.Context(), "show bfd peers json", false)
+			if err != nil {
+				return err
+			}
+			var peers []frrBFDPeer
+			if err := json.Unmarshal([]byte(out), &peers); err != nil {
+				return fmt.Errorf("%w: %s", err, out)
+			}
+			for _, p := range peers {
+				if p.Status == "up" {
+					up++
+				}
+			}
+		default:
+			out, err := l.Router().Show(t.Context(), "show bfd sessions", false)
+			if err != nil {
+				return err
+			}
+			for _, m := range birdBFDLine.FindAllStringSubmatch(out, -1) {
+				if m[2] == "Up" {
+					up++
+				}
+			}
+		}
+		if up != l.NodeCount() {
+			return fmt.Errorf("%d of %d sessions Up at the router", up, l.NodeCount())
+		}
+		return nil
+	})
+}
+
 // logHasLine reports whether a line of log holds every one of parts.
 func logHasLine(log string, parts ...string) bool {
 	for line := range strings.SplitSeq(log, "\n") {
@@ -308,6 +347,7 @@ func benchBFDOutageWith(b *testing.B, kind lab.RouterKind, service string, cut, 
 		waitRoute(b, hostPrefix(ip), 1, 2, 3)
 		// FRR's bgpd asks bfdd for the sessions some seconds after BGP is up.
 		waitBFDMetrics(b, l, 1)
+		waitRouterBFDUp(b, l)
 		command := map[lab.RouterKind]string{lab.BIRD2: "show bfd sessions", lab.FRR: "show bfd peers brief"}[kind]
 		out, err := l.Router().Show(ctx, command, false)
 		if err != nil {
@@ -335,6 +375,7 @@ func benchBFDOutageWith(b *testing.B, kind lab.RouterKind, service string, cut, 
 			detect = append(detect, dropped.Time.Sub(start))
 			waitRoute(b, hostPrefix(ip), 1, 2, 3)
 			waitBFDMetrics(b, l, 1, 3) // the next trial measures BFD, not the hold timer
+			waitRouterBFDUp(b, l)
 		}
 		seconds := func(d time.Duration) float64 { return d.Seconds() }
 		b.ReportMetric(seconds(percentile(detect, 0.5)), "detect-s")
