@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -27,11 +28,13 @@ const (
 
 // RouterConfig is the configuration of a router daemon. BIRD 1.6 runs two
 // daemons, bird for IPv4 (Config) and bird6 for IPv6 (Config6); BIRD 2 and
-// FRR's bgpd take everything in Config.
+// FRR's bgpd take everything in Config. FRR's bfdd takes BFDD (its BFD
+// profiles; empty: none).
 type RouterConfig struct {
 	Kind    RouterKind
 	Config  string
 	Config6 string
+	BFDD    string
 }
 
 // Router is the lab's BGP router: a namespace on the lab bridge (eth0) with
@@ -78,7 +81,7 @@ func (r *Router) Use(ctx context.Context, config RouterConfig) error {
 			}
 		}
 	case FRR:
-		err = r.startFRR(ctx, config.Config)
+		err = r.startFRR(ctx, config)
 	default:
 		err = fmt.Errorf("unknown router kind %q (want %s, %s or %s)", config.Kind, BIRD2, BIRD1, FRR)
 	}
@@ -106,6 +109,24 @@ func (r *Router) Stop() {
 	}
 }
 
+// Signal sends sig to the router's routing daemons: SIGSTOP freezes the
+// router (BFD and BGP go silent, sockets stay open), SIGCONT thaws it. For
+// FRR, zebra is left running: it holds only the kernel routes.
+func (r *Router) Signal(sig syscall.Signal) error {
+	if len(r.daemons) == 0 {
+		return fmt.Errorf("router runs no daemon")
+	}
+	for _, d := range r.daemons {
+		if d.Name == "router-zebra" {
+			continue
+		}
+		if err := d.Signal(sig); err != nil {
+			return fmt.Errorf("router: %s: %w", d.Name, err)
+		}
+	}
+	return nil
+}
+
 // startBIRD checks config with `bird -p` and starts bird in the foreground
 // with its control socket at routerDir/<name>.ctl.
 func (r *Router) startBIRD(ctx context.Context, name, binary, config string) error {
@@ -125,19 +146,20 @@ func (r *Router) startBIRD(ctx context.Context, name, binary, config string) err
 }
 
 // frrDaemons are FRR's daemons, in start order.
-var frrDaemons = []string{"zebra", "bgpd"}
+var frrDaemons = []string{"zebra", "bfdd", "bgpd"}
 
-// startFRR starts zebra and bgpd as user frr, with sockets and pid files of
-// their own under routerDir/frr (not the system's), so a system FRR is not
-// disturbed.
-func (r *Router) startFRR(ctx context.Context, config string) error {
+// startFRR starts zebra, bfdd and bgpd as user frr, with sockets and pid
+// files of their own under routerDir/frr (not the system's), so a system FRR
+// is not disturbed.
+func (r *Router) startFRR(ctx context.Context, config RouterConfig) error {
 	dir := filepath.Join(routerDir, "frr")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	configs := map[string]string{
 		"zebra": "hostname router\nlog stdout\n",
-		"bgpd":  config,
+		"bfdd":  "hostname router\nlog stdout\n" + config.BFDD,
+		"bgpd":  config.Config,
 	}
 	for _, daemon := range frrDaemons {
 		if err := os.WriteFile(filepath.Join(dir, daemon+".conf"), []byte(configs[daemon]), 0o644); err != nil {
@@ -159,6 +181,9 @@ func (r *Router) startFRR(ctx context.Context, config string) error {
 			"--vty_socket", dir,
 			"-P", "0",
 			"--log", "stdout",
+		}
+		if daemon == "bfdd" {
+			args = append(args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
 		}
 		p, err := r.Start("router-"+daemon, args...)
 		if err != nil {

@@ -14,8 +14,9 @@ import (
 	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
-// bfdResetTimeout bounds the gobgp call that resets a session after BFD failed.
-const bfdResetTimeout = 5 * time.Second
+// resetTimeout bounds the gobgp calls that reset or disable a session on the
+// speaker's own initiative (BFD failed, a dynamic AS refused).
+const resetTimeout = 5 * time.Second
 
 // bfdSessions are the speaker's BFD sessions: one per applied peer whose
 // BFDProfile is set, keyed by the peer's address (BFD knows no ports).
@@ -172,7 +173,7 @@ func (s *Speaker) resetForBFD(addr netip.Addr, diag bfd.Diag) {
 		return
 	}
 	reason := "BFD session down: " + diag.String()
-	ctx, cancel := context.WithTimeout(context.Background(), bfdResetTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
 	defer cancel()
 	err := s.gobgp.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: reason})
 	if err != nil {

@@ -157,6 +157,31 @@ func (s *Speaker) onPeerEvent(book *statusBook, r *api.WatchEventResponse) {
 	if s.cfg.OnStateChange != nil {
 		s.cfg.OnStateChange(st)
 	}
+	if st.Established() {
+		if reason, communication, refuse := book.refusal(addr, ev.Peer.State.PeerAsn); refuse {
+			go s.refuseSession(book, addr, reason, communication) // gobgp calls back from its own loop: not here
+		}
+	}
+}
+
+// refuseSession closes the session to addr, of gobgp instance book, with a
+// NOTIFICATION carrying communication, and keeps it closed (until its peer
+// is applied anew) for reason.
+func (s *Speaker) refuseSession(book *statusBook, addr netip.Addr, reason, communication string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.gobgp.book != book {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
+	defer cancel()
+	if err := s.gobgp.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: communication}); err != nil {
+		s.log.Warn("bgp session not refused", "address", addr, "reason", reason, "error", err)
+		return
+	}
+	if fresh, isNew := book.setError(addr, time.Now(), func(sessionRecord) string { return reason }); isNew {
+		s.log.Warn("bgp session failure", "peer", fresh.peer, "address", fresh.address, "reason", fresh.reason)
+	}
 }
 
 // SetRouterID sets the BGP identifier of every session. A change restarts the

@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -68,8 +69,11 @@ type statusBook struct {
 
 // sessionRecord is the book's entry for one neighbour.
 type sessionRecord struct {
-	name          string
-	hasPassword   bool
+	name        string
+	hasPassword bool
+	// forbiddenAS is, for a peer whose AS comes from its OPEN (dynamicASN
+	// external), the local AS, which that peer must not be in; 0: none.
+	forbiddenAS   uint32
 	state         SessionState
 	stateSince    time.Time
 	lastError     string
@@ -102,7 +106,35 @@ func newStatusBook() *statusBook {
 func (b *statusBook) track(p bgpspec.Peer, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.sessions[p.Address] = &sessionRecord{name: p.Name, hasPassword: p.Password != "", state: SessionIdle, stateSince: now}
+	b.sessions[p.Address] = &sessionRecord{name: p.Name, hasPassword: p.Password != "", forbiddenAS: forbiddenAS(p), state: SessionIdle, stateSince: now}
+}
+
+// forbiddenAS is the AS a router peering as p must not be in: with
+// dynamicASN external, any AS but ours (as FRR's "remote-as external").
+func forbiddenAS(p bgpspec.Peer) uint32 {
+	if p.DynamicExternal() {
+		return p.MyASN
+	}
+	return 0
+}
+
+// refusal says why the session to addr, established with a router in AS
+// peerAS, is refused; ok is false when it is not.
+func (b *statusBook) refusal(addr netip.Addr, peerAS uint32) (reason, communication string, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, known := b.sessions[addr]
+	if !known || r.forbiddenAS == 0 || r.forbiddenAS != peerAS {
+		return "", "", false
+	}
+	communication = ownASRefusal(peerAS)
+	return communication + "; session disabled until the BGPPeer changes (set dynamicASN internal or peerASN)", communication, true
+}
+
+// ownASRefusal is the NOTIFICATION's text when a dynamicASN external session
+// is refused: short, for RFC 8203 allows 128 bytes.
+func ownASRefusal(peerAS uint32) string {
+	return fmt.Sprintf("dynamicASN external: the router is in AS %d, ours", peerAS)
 }
 
 // rename updates the name and password flag of a tracked neighbour without touching its state.
@@ -110,7 +142,7 @@ func (b *statusBook) rename(p bgpspec.Peer) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if r, ok := b.sessions[p.Address]; ok {
-		r.name, r.hasPassword = p.Name, p.Password != ""
+		r.name, r.hasPassword, r.forbiddenAS = p.Name, p.Password != "", forbiddenAS(p)
 	}
 }
 

@@ -18,7 +18,9 @@ type Peer struct {
 	// Name identifies the peer ("namespace/name" or the BGPPeer's name);
 	// Routes are keyed by it.
 	Name string
-	// MyASN and PeerASN are the local and remote AS numbers; equal means iBGP.
+	// MyASN and PeerASN are the local and remote AS numbers; equal means
+	// iBGP. PeerASN 0 (dynamicASN external) takes the router's AS from its
+	// OPEN, and refuses the session when that AS is MyASN.
 	MyASN, PeerASN uint32
 	// Address is the peer's IP; Port the TCP port dialled (0: 179).
 	Address netip.Addr
@@ -63,6 +65,10 @@ func (b BFD) Enabled() bool { return b.Profile != "" }
 
 // IsInternal reports whether the session is iBGP.
 func (p Peer) IsInternal() bool { return p.MyASN == p.PeerASN }
+
+// DynamicExternal reports whether the router's AS is taken from its OPEN,
+// any AS but MyASN (dynamicASN external).
+func (p Peer) DynamicExternal() bool { return p.PeerASN == 0 }
 
 // Carries reports whether prefixes of addr's family are advertised on this session.
 func (p Peer) Carries(addr netip.Addr) bool {

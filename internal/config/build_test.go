@@ -270,11 +270,13 @@ func TestRejections(t *testing.T) {
 			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: unknown BFDProfile "fast"`}},
 		{"multi-hop BFD", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, ebgpMultiHop: true, bfdProfile: fast}") +
 			"apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\n",
-			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: multi-hop BFD (RFC 5883) is not supported: remove bfdProfile or ebgpMultiHop`}},
+			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: multi-hop BFD (RFC 5883) is not supported: the speaker's BFD is single hop only (RFC 5881, TTL 255 required); remove bfdProfile or ebgpMultiHop`}},
 		{"BFD echo function", "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: e, namespace: metallb-system}\nspec: {echoMode: true, echoInterval: 50}\n",
 			[]string{`BFDProfile metallb-system/e: spec.echoMode: the BFD echo function is not supported: remove echoMode`}},
-		{"VRF not supported yet", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red}"),
-			[]string{`BGPPeer metallb-system/p: spec.vrf: VRFs are not supported yet`}},
+		{"VRF not supported", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red}"),
+			[]string{`BGPPeer metallb-system/p: spec.vrf: VRFs are not supported: the speaker opens every session in the node's default VRF`}},
+		{"unnumbered not supported", peer("p", "{myASN: 64500, peerASN: 64501, interface: eth0}"),
+			[]string{`BGPPeer metallb-system/p: spec.interface: unnumbered BGP sessions (RFC 8950, over the interface's IPv6 link-local address) are not supported: set peerAddress`}},
 		{"BFD profile bounds", "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: b, namespace: metallb-system}\nspec: {receiveInterval: 5, detectMultiplier: 1, minimumTtl: 255, echoInterval: 5}\n",
 			[]string{
 				`BFDProfile metallb-system/b: spec.detectMultiplier: must be between 2 and 255, got 1`,
@@ -322,6 +324,33 @@ spec: {myASN: 64513, peerASN: 64500, peerAddress: 10.0.0.1, sourceAddress: 10.0.
 	}
 	if len(cfg.Peers) != 2 || cfg.Peers["rack-b"].MyASN != 64513 {
 		t.Errorf("peers %+v, want both racks' sessions to 10.0.0.1", cfg.Peers)
+	}
+}
+
+// dynamicASN internal makes the router's AS ours; external leaves it 0, for
+// the speaker to take from the router's OPEN (any AS but ours): neither is
+// iBGP-checked against ebgpMultiHop until the session says which it is.
+func TestDynamicASN(t *testing.T) {
+	for _, tc := range []struct {
+		spec         string
+		wantPeerASN  uint32
+		wantInternal bool
+	}{
+		{"{myASN: 64512, dynamicASN: internal, peerAddress: 10.0.0.1}", 64512, true},
+		{"{myASN: 64512, dynamicASN: external, peerAddress: 10.0.0.1}", 0, false},
+		{"{myASN: 64512, dynamicASN: external, ebgpMultiHop: true, peerAddress: 10.0.0.1}", 0, false},
+		{"{myASN: 64512, peerASN: 64500, peerAddress: 10.0.0.1}", 64500, false},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			cfg, err := buildYAML(t, "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p, namespace: metallb-system}\nspec: "+tc.spec+"\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := cfg.Peers["p"]
+			if p.PeerASN != tc.wantPeerASN || p.IsInternal() != tc.wantInternal {
+				t.Errorf("PeerASN %d, IsInternal %v; want %d, %v", p.PeerASN, p.IsInternal(), tc.wantPeerASN, tc.wantInternal)
+			}
+		})
 	}
 }
 

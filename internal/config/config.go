@@ -112,8 +112,11 @@ type BGPAdvertisement struct {
 
 // Peer is a validated BGPPeer.
 type Peer struct {
-	Name    string
-	MyASN   uint32
+	Name  string
+	MyASN uint32
+	// PeerASN is the router's AS; 0 with dynamicASN external: any AS but
+	// the local one, taken from the router's OPEN (dynamicASN internal
+	// sets it to MyASN).
 	PeerASN uint32
 	// LocalASN, when not 0, is the ASN presented to this peer instead of
 	// MyASN.

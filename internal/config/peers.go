@@ -75,7 +75,7 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 	case spec.DynamicASN == v1beta2.InternalASNMode:
 		p.PeerASN = p.MyASN
 	case spec.DynamicASN == v1beta2.ExternalASNMode:
-		b.add(obj, "spec.dynamicASN", "dynamicASN external is not supported yet: set peerASN")
+		p.PeerASN = 0 // any AS but the local one, as the router's OPEN offers it
 	case spec.DynamicASN != "":
 		b.add(obj, "spec.dynamicASN", "must be internal or external, got %q", spec.DynamicASN)
 	default:
@@ -84,7 +84,7 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 
 	switch {
 	case spec.Interface != "":
-		b.add(obj, "spec.interface", "unnumbered BGP sessions are not supported yet: set peerAddress")
+		b.add(obj, "spec.interface", "unnumbered BGP sessions (RFC 8950, over the interface's IPv6 link-local address) are not supported: set peerAddress to the router's address")
 	case spec.PeerAddress == "":
 		b.add(obj, "spec.peerAddress", "peerAddress is required")
 	default:
@@ -137,13 +137,13 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 		case !known && indexByName(b.res.BFDProfiles, spec.BFDProfile) < 0:
 			b.add(obj, "spec.bfdProfile", "unknown BFDProfile %q", spec.BFDProfile)
 		case p.EBGPMultiHop:
-			b.add(obj, "spec.bfdProfile", "multi-hop BFD (RFC 5883) is not supported: remove bfdProfile or ebgpMultiHop")
+			b.add(obj, "spec.bfdProfile", "multi-hop BFD (RFC 5883) is not supported: the speaker's BFD is single hop only (RFC 5881, TTL 255 required); remove bfdProfile or ebgpMultiHop")
 		default:
 			p.BFD = profile // nil when the profile is invalid: its own errors refuse the configuration
 		}
 	}
 	if spec.VRFName != "" {
-		b.add(obj, "spec.vrf", "VRFs are not supported yet: remove vrf")
+		b.add(obj, "spec.vrf", "VRFs are not supported: the speaker opens every session in the node's default VRF (ironlb has no VRF support: none of its test kernels has the VRF driver to try it against); remove vrf")
 	}
 	return p, len(b.errs) == errsBefore
 }

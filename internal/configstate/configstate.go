@@ -35,6 +35,10 @@ const (
 	// selects its node as configured; False lists, one per line, the peers
 	// it leaves out or serves in part, and why.
 	ConditionBGPPeers = "BGPPeersApplied"
+	// ConditionBFD is True when every BFD session of a speaker is Up; its
+	// message lists them, one per line: BGPPeer, address, state and the
+	// negotiated intervals. Absent when the node has no BFD session.
+	ConditionBFD = "BFDSessionsUp"
 )
 
 // Condition reasons.
@@ -53,6 +57,10 @@ const (
 	ReasonPeersApplied = "PeersApplied"
 	// ReasonPeerProblems: some BGPPeer of the node is left out or served in part.
 	ReasonPeerProblems = "PeerProblems"
+	// ReasonBFDUp: every BFD session of the node is Up.
+	ReasonBFDUp = "AllUp"
+	// ReasonBFDNotUp: some BFD session of the node is not Up.
+	ReasonBFDNotUp = "NotUp"
 )
 
 // ReasonInvalidConfiguration is the reason of the Warning Events written on
@@ -122,6 +130,27 @@ func PeersCondition(problems []string, now time.Time) metav1.Condition {
 	}
 	c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonPeerProblems, truncate(strings.Join(problems, "\n"))
 	return c
+}
+
+// BFDReport is what a speaker tells of its BFD sessions: one line each
+// (see ConditionBFD) and how many of them are not Up.
+type BFDReport struct {
+	Lines []string
+	NotUp int
+}
+
+// BFDCondition returns the ConditionBFD of a speaker's BFD sessions; ok is
+// false when it has none (the condition is then removed).
+func BFDCondition(report BFDReport, now time.Time) (c metav1.Condition, ok bool) {
+	if len(report.Lines) == 0 {
+		return c, false
+	}
+	c = metav1.Condition{Type: ConditionBFD, Status: metav1.ConditionTrue, Reason: ReasonBFDUp,
+		Message: truncate(strings.Join(report.Lines, "\n")), LastTransitionTime: metav1.NewTime(now.Truncate(time.Second))}
+	if report.NotUp > 0 {
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonBFDNotUp
+	}
+	return c, true
 }
 
 func truncate(s string) string {

@@ -54,23 +54,26 @@ type Reporter struct {
 
 	latest     chan outcome
 	peers      chan []string
+	bfd        chan BFDReport
 	everLoaded bool
 	// evented is the error summary Events were last written for.
 	evented string
 }
 
-// outcome is one build of the configuration, and the problems of the BGP
-// peers (nil: not reported, so no BGPPeersApplied condition).
+// outcome is one build of the configuration, the problems of the BGP peers
+// (nil: not reported, so no BGPPeersApplied condition) and the BFD sessions
+// (nil: not reported).
 type outcome struct {
 	err   error
 	res   config.Resources
 	peers []string
+	bfd   *BFDReport
 }
 
 // NewReporter returns a Reporter of the ConfigurationState name in
 // namespace; set Labels, Owner and Recorder before Run.
 func NewReporter(client rest.Interface, namespace, name string, log *slog.Logger) *Reporter {
-	return &Reporter{Client: client, Namespace: namespace, Name: name, Log: log, latest: make(chan outcome, 1), peers: make(chan []string, 1)}
+	return &Reporter{Client: client, Namespace: namespace, Name: name, Log: log, latest: make(chan outcome, 1), peers: make(chan []string, 1), bfd: make(chan BFDReport, 1)}
 }
 
 // Report hands over the outcome of a configuration build (err nil: loaded)
@@ -110,12 +113,29 @@ func (r *Reporter) ReportPeers(problems []string) {
 	}
 }
 
+// ReportBFD hands over a speaker's BFD sessions, replacing those not yet
+// written. They are written with the latest configuration outcome.
+func (r *Reporter) ReportBFD(report BFDReport) {
+	for {
+		select {
+		case r.bfd <- report:
+			return
+		default:
+		}
+		select {
+		case <-r.bfd:
+		default:
+		}
+	}
+}
+
 // Run writes the outcomes handed to Report and ReportPeers until ctx is
 // done, retrying a failed write until it succeeds or a newer outcome
 // replaces it.
 func (r *Reporter) Run(ctx context.Context) {
 	var pending, last *outcome
 	var peers []string
+	var bfd *BFDReport
 	r.everLoaded = r.everLoaded || r.Restored
 	for {
 		var retry <-chan time.Time
@@ -126,7 +146,7 @@ func (r *Reporter) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case o := <-r.latest:
-			o.peers = peers
+			o.peers, o.bfd = peers, bfd
 			pending, last = &o, &o
 		case peers = <-r.peers:
 			if last == nil {
@@ -134,6 +154,14 @@ func (r *Reporter) Run(ctx context.Context) {
 			}
 			o := *last
 			o.peers = peers
+			pending, last = &o, &o
+		case report := <-r.bfd:
+			bfd = &report
+			if last == nil {
+				continue
+			}
+			o := *last
+			o.bfd = bfd
 			pending, last = &o, &o
 		case <-retry:
 		}
@@ -159,6 +187,13 @@ func (r *Reporter) write(ctx context.Context, o outcome) error {
 	status := Status(state.Status, o.err, r.everLoaded, r.now())
 	if o.peers != nil {
 		meta.SetStatusCondition(&status.Conditions, PeersCondition(o.peers, r.now()))
+	}
+	if o.bfd != nil {
+		if c, ok := BFDCondition(*o.bfd, r.now()); ok {
+			meta.SetStatusCondition(&status.Conditions, c)
+		} else {
+			meta.RemoveStatusCondition(&status.Conditions, ConditionBFD)
+		}
 	}
 	if !equality.Semantic.DeepEqual(status, state.Status) {
 		state.Status = status

@@ -121,3 +121,33 @@ func TestReporterWritesBGPPeerProblems(t *testing.T) {
 		return c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, "every BGPPeer")
 	})
 }
+
+// A speaker's BFD sessions become the BFDSessionsUp condition: True when
+// every one is Up, False when one is not, gone when it has none.
+func TestReporterWritesBFDSessions(t *testing.T) {
+	r, api := newTestReporter(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	wait := func(what string, ok func(*metav1.Condition) bool) {
+		t.Helper()
+		waitForCondition(t, api, ConditionBFD, what, ok)
+	}
+	up := "router-v4 172.30.0.254: Up, transmit 100ms, detection 300ms"
+	r.ReportBFD(BFDReport{Lines: []string{up}}) // before any configuration: kept for the first write
+	r.Report(nil, config.Resources{})
+	wait("sessions Up", func(c *metav1.Condition) bool {
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == ReasonBFDUp && c.Message == up
+	})
+	down := "router-v6 fd00::fe: Down (control detection time expired)"
+	r.ReportBFD(BFDReport{Lines: []string{up, down}, NotUp: 1})
+	wait("one session Down", func(c *metav1.Condition) bool {
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == ReasonBFDNotUp && c.Message == up+"\n"+down
+	})
+	r.Report(nil, config.Resources{}) // a new configuration keeps the sessions' condition
+	r.ReportBFD(BFDReport{})
+	wait("no session", func(c *metav1.Condition) bool { return c == nil })
+	if valid := api.condition(ConditionValid); valid == nil || valid.Status != metav1.ConditionTrue {
+		t.Errorf("ConfigurationValid = %+v, want True beside the BFD sessions", valid)
+	}
+}

@@ -100,6 +100,9 @@ type Speaker struct {
 	interfaces interfaceMemory
 	// configState reports this speaker's ConfigurationState.
 	configState *configstate.Reporter
+	// bfdReported is the BFD report last handed to configState (used by
+	// pollBGPStatus only).
+	bfdReported *configstate.BFDReport
 
 	cfg     *config.Config
 	planned plannerInputs
@@ -559,7 +562,9 @@ func logOwnershipChanges(log *slog.Logger, before, after []announce.L2Announceme
 }
 
 // pollBGPStatus refreshes the BGP and BFD metrics that change without a
-// state change: prefixes advertised, UPDATEs sent, BFD packets and events.
+// state change: prefixes advertised, UPDATEs sent, BFD packets and events;
+// and the BFD sessions in the ConfigurationState, whose negotiated
+// intervals change without a state change too (Poll Sequences).
 func (s *Speaker) pollBGPStatus(stop <-chan struct{}) {
 	ticker := time.NewTicker(2 * time.Second)
 	defer ticker.Stop()
@@ -572,6 +577,7 @@ func (s *Speaker) pollBGPStatus(stop <-chan struct{}) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			if sessions, err := s.bgpState.speaker.BFDStatus(ctx); err == nil {
 				s.opts.Metrics.BFD.Set(bfdSnapshot(sessions))
+				s.reportBFD(sessions)
 			}
 			cancel()
 		}

@@ -4,7 +4,8 @@
 // and ServiceBGPStatus objects and the Services' warning Events into one
 // table, printed by `controller status`, with notes above it when the
 // configuration is refused and for each component (ConfigurationState) that
-// runs without the latest one.
+// runs without the latest one, and below it each node's BFD sessions (from
+// the speakers' ConfigurationStates).
 //
 // Build and Render are pure; Fetch reads their input from the API server.
 package statusview
@@ -72,10 +73,12 @@ type Row struct {
 	Problem string
 }
 
-// View is the table and the notes that go above it.
+// View is the table, the notes that go above it and the BFD sessions
+// that go below it.
 type View struct {
 	Notes []string
 	Rows  []Row
+	BFD   []BFDSession
 }
 
 // Build joins the input into one Row per Service, sorted by Service.
@@ -86,6 +89,7 @@ func Build(in Input) View {
 			strings.ReplaceAll(in.ConfigErr.Error(), "\n", "; "))
 	}
 	view.Notes = append(view.Notes, stateNotes(in.States)...)
+	view.BFD = bfdSessions(in.States)
 	l2, notEligible := layer2Announcers(in.L2)
 	bgp := map[string][]string{}
 	for _, s := range in.BGP {
@@ -262,7 +266,10 @@ func Render(w io.Writer, view View) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, orDash(strings.Join(ips, ",")), orDash(r.Pool),
 			orDash(strings.Join(r.Protocols, "+")), orDash(strings.Join(r.AnnouncedBy, "; ")), orDash(r.Problem), orDash(r.NotEligible))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return renderBFD(w, view.BFD)
 }
 
 func orDash(s string) string {
