@@ -154,8 +154,12 @@ func TestSpeakerCloseTellsBFDPeersAdminDown(t *testing.T) {
 	router := newTestRouter(t, "127.0.0.2", 64500, routerOptions{})
 	bfdPort := freeUDPPort(t)
 	changes := make(chan bfd.Status, 16)
+	routerUp := make(chan struct{}, 16)
 	routerBFD, err := bfd.Listen(bfd.Options{ListenAddrs: []netip.Addr{router.addr}, Port: bfdPort, Logger: testLogger(t),
 		OnChange: func(_ netip.Addr, from bfd.State, st bfd.Status) {
+			if st.State == bfd.StateUp {
+				routerUp <- struct{}{}
+			}
 			if from == bfd.StateUp {
 				changes <- st
 			}
@@ -165,7 +169,7 @@ func TestSpeakerCloseTellsBFDPeersAdminDown(t *testing.T) {
 	}
 	runRouterBFD(t, routerBFD)
 	ctx := context.Background()
-	if err := routerBFD.Set(ctx, ip(speakerAddr), bfd.SessionSpec{Config: bfd.Config{DesiredMinTx: 30 * time.Millisecond, RequiredMinRx: 30 * time.Millisecond, DetectMult: 3}, Source: router.addr, MinTTL: 255}); err != nil {
+	if err := routerBFD.Set(ctx, ip(speakerAddr), bfd.SessionSpec{Config: bfd.Config{DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, DetectMult: 5}, Source: router.addr, MinTTL: 255}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := New(ctx, Config{RouterID: ip("10.255.0.1"), Logger: testLogger(t), BFDListenAddrs: []netip.Addr{ip(speakerAddr)}, BFDPort: bfdPort})
@@ -173,11 +177,20 @@ func TestSpeakerCloseTellsBFDPeersAdminDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := router.peer("r")
-	p.BFD = fastBFD
+	// Half a second of detection on both sides: a loaded machine must not
+	// take the sessions down before Close does.
+	p.BFD = bgpspec.BFD{Profile: "steady", ReceiveInterval: 100 * time.Millisecond, TransmitInterval: 100 * time.Millisecond, DetectMultiplier: 5}
 	if err := s.SetPeers(ctx, []bgpspec.Peer{p}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
 	waitBFD(t, s, "r", func(st BFDStatus) bool { return st.State == bfd.StateUp })
+	// The speaker's side is Up on the router's Init; the router's only once
+	// the speaker's Up reaches it. Close before that would leave nothing Up.
+	select {
+	case <-routerUp:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the router's BFD session did not come Up")
+	}
 	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := s.Close(closeCtx); err != nil {
