@@ -82,7 +82,7 @@ func setUpNode2Only(tb testing.TB, kind lab.RouterKind) netip.Addr {
 	waitRoute(tb, hostPrefix(ip), 2)
 	curlFromExt(tb, ip, 2)
 	lab.Eventually(tb, routeTimeout, "the router sees node2 offer graceful restart", func() error {
-		_, err := restartStateShown(tb.Context(), l.Router(), lab.NodeIPv4(2))
+		_, _, err := restartStateShown(tb.Context(), l.Router(), lab.NodeIPv4(2))
 		return err
 	})
 	return ip
@@ -132,9 +132,9 @@ func restartSpeakerUnderLoad(tb testing.TB, ip netip.Addr) restartResult {
 	})
 	var restartCap string
 	lab.Eventually(tb, routeTimeout, "node2's new session opened with the Restart State bit", func() error {
-		shown, err := restartStateShown(ctx, l.Router(), lab.NodeIPv4(2))
+		shown, out, err := restartStateShown(ctx, l.Router(), lab.NodeIPv4(2))
 		if err == nil && shown == "" {
-			return fmt.Errorf("no Restart State bit (yet)")
+			return fmt.Errorf("no Restart State bit (yet):\n%s", out)
 		}
 		restartCap = shown
 		return err
@@ -149,13 +149,13 @@ func restartSpeakerUnderLoad(tb testing.TB, ip netip.Addr) restartResult {
 
 // restartStateShown returns how the router shows the Restart State (R) bit
 // of the graceful restart capability in node's established session ("" when
-// it is clear), or an error when the session is not established or has no
-// graceful restart capability.
-func restartStateShown(ctx context.Context, r *lab.Router, node netip.Addr) (string, error) {
+// it is clear) and the router's output, or an error when the session is not
+// established or has no graceful restart capability.
+func restartStateShown(ctx context.Context, r *lab.Router, node netip.Addr) (shown, out string, err error) {
 	if r.Kind() == lab.FRR {
-		out, err := r.Show(ctx, "show bgp neighbors "+node.String()+" json", false)
+		out, err = r.Show(ctx, "show bgp neighbors "+node.String()+" json", false)
 		if err != nil {
-			return "", err
+			return "", out, err
 		}
 		var neighbors map[string]struct {
 			State string `json:"bgpState"`
@@ -164,30 +164,30 @@ func restartStateShown(ctx context.Context, r *lab.Router, node netip.Addr) (str
 			} `json:"gracefulRestartInfo"`
 		}
 		if err := json.Unmarshal([]byte(out), &neighbors); err != nil {
-			return "", fmt.Errorf("FRR neighbor: %w: %s", err, out)
+			return "", out, fmt.Errorf("FRR neighbor: %w: %s", err, out)
 		}
 		n := neighbors[node.String()]
 		switch {
 		case n.State != "Established" || n.GR == nil:
-			return "", fmt.Errorf("FRR neighbor %s: not established with graceful restart: %s", node, out)
+			return "", out, fmt.Errorf("FRR neighbor %s: not established with graceful restart: %s", node, out)
 		case n.GR.RBit:
-			return `"rBit": true`, nil
+			return `"rBit": true`, out, nil
 		}
-		return "", nil
+		return "", out, nil
 	}
-	out, err := r.Show(ctx, "show protocols all "+lab.NodeName(2), false)
+	out, err = r.Show(ctx, "show protocols all "+lab.NodeName(2), false)
 	if err != nil {
-		return "", err
+		return "", out, err
 	}
 	_, caps, _ := strings.Cut(out, "Neighbor capabilities")
 	caps, _, _ = strings.Cut(caps, "Session:")
 	if !strings.Contains(out, "Established") || !strings.Contains(caps, "Graceful restart") {
-		return "", fmt.Errorf("BIRD %s: not established with graceful restart:\n%s", lab.NodeName(2), out)
+		return "", out, fmt.Errorf("BIRD %s: not established with graceful restart:\n%s", lab.NodeName(2), out)
 	}
 	if strings.Contains(caps, "Restart recovery") {
-		return "Restart recovery", nil
+		return "Restart recovery", out, nil
 	}
-	return "", nil
+	return "", out, nil
 }
 
 // checkRestart fails the test if a request failed or the router's kernel
