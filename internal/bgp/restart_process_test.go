@@ -1,0 +1,181 @@
+package bgp
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/ironlb/ironlb/internal/bgpspec"
+)
+
+// restartChildEnv, set to "address:port" of a test router, makes the test
+// binary run one speaker process of TestSpeakerProcessRestart instead of the
+// tests (runRestartChild).
+const restartChildEnv = "IRONLB_BGP_RESTART_CHILD"
+
+func TestMain(m *testing.M) {
+	if router := os.Getenv(restartChildEnv); router != "" {
+		if err := runRestartChild(router, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// restartChildRoutes are the routes each speaker process announces.
+var restartChildRoutes = []route{
+	{Prefix: pfx("203.0.113.1/32"), Peers: []string{"r"}},
+	{Prefix: pfx("203.0.113.2/32"), Peers: []string{"r"}},
+}
+
+// runRestartChild is one speaker process: it announces restartChildRoutes to
+// the router (graceful restart on) as the speaker does (routes before the
+// first peers), says "established" once its UPDATEs went out, and on a line
+// from its parent stops as for a restart (CloseForRestart) and exits: the
+// process exit, not gobgp, closes the session.
+func runRestartChild(router string, in io.Reader, out io.Writer) error {
+	ap, err := netip.ParseAddrPort(router)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	s, err := New(ctx, Config{RouterID: netip.MustParseAddr("10.255.0.1"), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	if err != nil {
+		return err
+	}
+	p := bgpspec.Peer{Name: "r", MyASN: speakerASN, PeerASN: 64500, Address: ap.Addr(), Port: ap.Port(),
+		SourceAddress: netip.MustParseAddr(speakerAddr), ConnectTime: time.Second, GracefulRestart: true}
+	if err := s.SetRoutes(ctx, unfold(restartChildRoutes)); err != nil {
+		return err
+	}
+	if err := s.SetPeers(ctx, []bgpspec.Peer{p}); err != nil {
+		return err
+	}
+	sent := func() bool {
+		st, ok := statusOf(s, "r")
+		return ok && st.Established() && st.UpdatesSent > 0
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := waitUntil(waitCtx, sent); err != nil {
+		return fmt.Errorf("session not established with its UPDATEs sent: %w", err)
+	}
+	fmt.Fprintln(out, "established")
+	if _, err := bufio.NewReader(in).ReadString('\n'); err != nil {
+		return err
+	}
+	closeCtx, cancelClose := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelClose()
+	return s.CloseForRestart(closeCtx)
+}
+
+// restartChild is a running speaker process.
+type restartChild struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+}
+
+// startRestartChild starts a speaker process towards router and waits until
+// its UPDATEs went out.
+func startRestartChild(t *testing.T, router *testRouter) *restartChild {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), restartChildEnv+"="+netip.AddrPortFrom(router.addr, router.port).String())
+	cmd.Stderr = &testWriter{t: t}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &restartChild{cmd: cmd, stdin: stdin}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if strings.TrimSpace(line) != "established" {
+		t.Fatalf("speaker process: %q, %v; want established", line, err)
+	}
+	return c
+}
+
+// stop makes the process stop as for a restart and waits until it exited.
+func (c *restartChild) stop(t *testing.T) {
+	t.Helper()
+	if _, err := io.WriteString(c.stdin, "stop\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("speaker process: %v", err)
+	}
+}
+
+// staleCount returns how many of the router's paths are marked stale.
+func staleCount(t *testing.T, r *testRouter) int {
+	t.Helper()
+	stale := 0
+	err := r.srv.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: familyIPv4}, func(d *api.Destination) {
+		for _, p := range d.Paths {
+			if p.Stale {
+				stale++
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stale
+}
+
+// TestSpeakerProcessRestart: a speaker process that stops for a restart
+// ends its graceful-restart session without a NOTIFICATION nor a
+// withdrawal, so the router keeps its routes as stale; the next process
+// opens with the Restart State and Forwarding State bits and renews them:
+// the router never loses a route, and none is stale afterwards.
+func TestSpeakerProcessRestart(t *testing.T) {
+	router := newTestRouter(t, "127.0.0.2", 64500, routerOptions{gracefulRestart: true})
+	first := startRestartChild(t, router)
+	eventually(t, 15*time.Second, func() (bool, string) {
+		return len(router.paths()) == 2, fmt.Sprintf("router has %d paths", len(router.paths()))
+	})
+	rec := router.recordUpdates()
+	notifications := router.session().GetState().GetMessages().GetReceived().GetNotification()
+	first.stop(t)
+	eventually(t, 15*time.Second, func() (bool, string) {
+		return !router.established() && staleCount(t, router) == 2,
+			fmt.Sprintf("router: established=%v, %d stale paths; want the session down and both paths kept stale", router.established(), staleCount(t, router))
+	})
+	if got := router.session().GetState().GetMessages().GetReceived().GetNotification(); got != notifications {
+		t.Errorf("router received %d NOTIFICATIONs during the stop, want none", got-notifications)
+	}
+
+	second := startRestartChild(t, router)
+	if r, f, found := restartFlags(t, router); !found || !r || !f {
+		t.Errorf("new process's session: graceful restart capability found=%v, R=%v, F=%v; want R and F set", found, r, f)
+	}
+	eventually(t, 15*time.Second, func() (bool, string) {
+		return len(router.paths()) == 2 && staleCount(t, router) == 0,
+			fmt.Sprintf("router has %d paths, %d stale; want both renewed", len(router.paths()), staleCount(t, router))
+	})
+	for _, u := range rec.get() {
+		if u.withdraw {
+			t.Errorf("the router withdrew %s during the restart", u.prefix)
+		}
+	}
+	second.stop(t)
+}
