@@ -18,9 +18,9 @@ import (
 	"github.com/ironlb/ironlb/internal/bgpspec"
 )
 
-// restartChildEnv, set to "address:port" of a test router, makes the test
-// binary run one speaker process of TestSpeakerProcessRestart instead of the
-// tests (runRestartChild).
+// restartChildEnv, set to the "address:port" of test routers (comma
+// separated), makes the test binary run one speaker process of
+// TestSpeakerProcessRestart instead of the tests (runRestartChild).
 const restartChildEnv = "IRONLB_BGP_RESTART_CHILD"
 
 func TestMain(m *testing.M) {
@@ -34,10 +34,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// restartChildRoutes are the routes each speaker process announces.
+// restartChildRoutes are the routes each speaker process announces to each
+// of its peers r0, r1.
 var restartChildRoutes = []route{
-	{Prefix: pfx("203.0.113.1/32"), Peers: []string{"r"}},
-	{Prefix: pfx("203.0.113.2/32"), Peers: []string{"r"}},
+	{Prefix: pfx("203.0.113.1/32"), Peers: []string{"r0", "r1"}},
+	{Prefix: pfx("203.0.113.2/32"), Peers: []string{"r0", "r1"}},
 }
 
 // runRestartChild is one speaker process: it announces restartChildRoutes to
@@ -45,32 +46,39 @@ var restartChildRoutes = []route{
 // first peers), says "established" once its UPDATEs went out, and on a line
 // from its parent stops as for a restart (CloseForRestart) and exits: the
 // process exit, not gobgp, closes the session.
-func runRestartChild(router string, in io.Reader, out io.Writer) error {
-	ap, err := netip.ParseAddrPort(router)
-	if err != nil {
-		return err
-	}
+func runRestartChild(routers string, in io.Reader, out io.Writer) error {
 	ctx := context.Background()
 	s, err := New(ctx, Config{RouterID: netip.MustParseAddr("10.255.0.1"), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		return err
 	}
-	p := bgpspec.Peer{Name: "r", MyASN: speakerASN, PeerASN: 64500, Address: ap.Addr(), Port: ap.Port(),
-		SourceAddress: netip.MustParseAddr(speakerAddr), ConnectTime: time.Second, GracefulRestart: true}
+	var peers []bgpspec.Peer
+	for i, router := range strings.Split(routers, ",") {
+		ap, err := netip.ParseAddrPort(router)
+		if err != nil {
+			return err
+		}
+		peers = append(peers, bgpspec.Peer{Name: fmt.Sprintf("r%d", i), MyASN: speakerASN, PeerASN: 64500, Address: ap.Addr(), Port: ap.Port(),
+			SourceAddress: netip.MustParseAddr(speakerAddr), ConnectTime: time.Second, GracefulRestart: true})
+	}
 	if err := s.SetRoutes(ctx, unfold(restartChildRoutes)); err != nil {
 		return err
 	}
-	if err := s.SetPeers(ctx, []bgpspec.Peer{p}); err != nil {
+	if err := s.SetPeers(ctx, peers); err != nil {
 		return err
 	}
 	sent := func() bool {
-		st, ok := statusOf(s, "r")
-		return ok && st.Established() && st.UpdatesSent > 0
+		for _, p := range peers {
+			if st, ok := statusOf(s, p.Name); !ok || !st.Established() || st.UpdatesSent == 0 {
+				return false
+			}
+		}
+		return true
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := waitUntil(waitCtx, sent); err != nil {
-		return fmt.Errorf("session not established with its UPDATEs sent: %w", err)
+		return fmt.Errorf("sessions not established with their UPDATEs sent: %w", err)
 	}
 	fmt.Fprintln(out, "established")
 	if _, err := bufio.NewReader(in).ReadString('\n'); err != nil {
@@ -87,12 +95,16 @@ type restartChild struct {
 	stdin io.WriteCloser
 }
 
-// startRestartChild starts a speaker process towards router and waits until
-// its UPDATEs went out.
-func startRestartChild(t *testing.T, router *testRouter) *restartChild {
+// startRestartChild starts a speaker process towards routers and waits
+// until its UPDATEs went out.
+func startRestartChild(t *testing.T, routers ...*testRouter) *restartChild {
 	t.Helper()
+	addrs := make([]string, len(routers))
+	for i, r := range routers {
+		addrs[i] = netip.AddrPortFrom(r.addr, r.port).String()
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), restartChildEnv+"="+netip.AddrPortFrom(router.addr, router.port).String())
+	cmd.Env = append(os.Environ(), restartChildEnv+"="+strings.Join(addrs, ","))
 	cmd.Stderr = &testWriter{t: t}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -143,38 +155,51 @@ func staleCount(t *testing.T, r *testRouter) int {
 }
 
 // TestSpeakerProcessRestart: a speaker process that stops for a restart
-// ends its graceful-restart session without a NOTIFICATION nor a
-// withdrawal, so the router keeps its routes as stale; the next process
-// opens with the Restart State and Forwarding State bits and renews them:
-// the router never loses a route, and none is stale afterwards.
+// ends its graceful-restart sessions without a NOTIFICATION nor a
+// withdrawal, so the routers keep its routes as stale; the next process
+// opens every session with the Restart State and Forwarding State bits
+// (also the second one to come up: gobgp ends every neighbour's restart
+// when the first has synchronised, hence restartGate) and renews them: no
+// router ever loses a route, and none is stale afterwards.
 func TestSpeakerProcessRestart(t *testing.T) {
-	router := newTestRouter(t, "127.0.0.2", 64500, routerOptions{gracefulRestart: true})
-	first := startRestartChild(t, router)
-	eventually(t, 15*time.Second, func() (bool, string) {
-		return len(router.paths()) == 2, fmt.Sprintf("router has %d paths", len(router.paths()))
-	})
-	rec := router.recordUpdates()
-	notifications := router.session().GetState().GetMessages().GetReceived().GetNotification()
+	routers := []*testRouter{
+		newTestRouter(t, "127.0.0.2", 64500, routerOptions{gracefulRestart: true}),
+		newTestRouter(t, "127.0.0.3", 64500, routerOptions{gracefulRestart: true}),
+	}
+	first := startRestartChild(t, routers...)
+	var recs []*updateRecorder
+	notifications := make([]uint64, len(routers))
+	for i, router := range routers {
+		eventually(t, 15*time.Second, func() (bool, string) {
+			return len(router.paths()) == 2, fmt.Sprintf("router %s has %d paths", router.addr, len(router.paths()))
+		})
+		recs = append(recs, router.recordUpdates())
+		notifications[i] = router.session().GetState().GetMessages().GetReceived().GetNotification()
+	}
 	first.stop(t)
-	eventually(t, 15*time.Second, func() (bool, string) {
-		return !router.established() && staleCount(t, router) == 2,
-			fmt.Sprintf("router: established=%v, %d stale paths; want the session down and both paths kept stale", router.established(), staleCount(t, router))
-	})
-	if got := router.session().GetState().GetMessages().GetReceived().GetNotification(); got != notifications {
-		t.Errorf("router received %d NOTIFICATIONs during the stop, want none", got-notifications)
+	for i, router := range routers {
+		eventually(t, 15*time.Second, func() (bool, string) {
+			return !router.established() && staleCount(t, router) == 2,
+				fmt.Sprintf("router %s: established=%v, %d stale paths; want the session down and both paths kept stale", router.addr, router.established(), staleCount(t, router))
+		})
+		if got := router.session().GetState().GetMessages().GetReceived().GetNotification(); got != notifications[i] {
+			t.Errorf("router %s received %d NOTIFICATIONs during the stop, want none", router.addr, got-notifications[i])
+		}
 	}
 
-	second := startRestartChild(t, router)
-	if r, f, found := restartFlags(t, router); !found || !r || !f {
-		t.Errorf("new process's session: graceful restart capability found=%v, R=%v, F=%v; want R and F set", found, r, f)
-	}
-	eventually(t, 15*time.Second, func() (bool, string) {
-		return len(router.paths()) == 2 && staleCount(t, router) == 0,
-			fmt.Sprintf("router has %d paths, %d stale; want both renewed", len(router.paths()), staleCount(t, router))
-	})
-	for _, u := range rec.get() {
-		if u.withdraw {
-			t.Errorf("the router withdrew %s during the restart", u.prefix)
+	second := startRestartChild(t, routers...)
+	for i, router := range routers {
+		if r, f, found := restartFlags(t, router); !found || !r || !f {
+			t.Errorf("new process's session to %s: graceful restart capability found=%v, R=%v, F=%v; want R and F set", router.addr, found, r, f)
+		}
+		eventually(t, 15*time.Second, func() (bool, string) {
+			return len(router.paths()) == 2 && staleCount(t, router) == 0,
+				fmt.Sprintf("router %s has %d paths, %d stale; want both renewed", router.addr, len(router.paths()), staleCount(t, router))
+		})
+		for _, u := range recs[i].get() {
+			if u.withdraw {
+				t.Errorf("router %s withdrew %s during the restart", router.addr, u.prefix)
+			}
 		}
 	}
 	second.stop(t)

@@ -179,3 +179,49 @@ func TestSpeakerCloseForRestart(t *testing.T) {
 		t.Errorf("SetRoutes after CloseForRestart = %v, want ErrClosed", err)
 	}
 }
+
+func TestNextGateStep(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	opening := restartGate{opening: a, since: now, waiting: []netip.Addr{b}}
+	opened := func(g restartGate, since time.Time) restartGate { g.since = since; return g }
+	tests := []struct {
+		name  string
+		gate  restartGate
+		state openingState
+		now   time.Time
+		want  gateStep
+	}{
+		{"nothing waits", restartGate{opening: a, since: now}, openingState{exists: true, restarting: true}, now, gateDone},
+		{"opening, not established yet", opening, openingState{exists: true, restarting: true}, now, gateWait},
+		{"established, not synchronised yet", opening, openingState{exists: true, established: true, restarting: true}, now, gateWait},
+		{"synchronised", opening, openingState{exists: true, established: true}, now, gateRelease},
+		{"its restart ended before it opened", opening, openingState{exists: true}, now, gateRelease},
+		{"removed", opening, openingState{}, now, gateRelease},
+		{"nothing opening", restartGate{waiting: []netip.Addr{b}}, openingState{}, now, gateRelease},
+		{"opening too long", opened(opening, now.Add(-restartGateWait)), openingState{exists: true, restarting: true}, now, gateRelease},
+		{"opening, just under the bound", opened(opening, now.Add(-restartGateWait+time.Millisecond)), openingState{exists: true, restarting: true}, now, gateWait},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := nextGateStep(tt.gate, tt.state, tt.now); got != tt.want {
+				t.Errorf("nextGateStep() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRestartGateGated(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
+	var g restartGate
+	if g.gated(a, now) {
+		t.Error("the first restarting neighbour waits; want it opening")
+	}
+	if !g.gated(b, now) || !g.gated(c, now) {
+		t.Error("later restarting neighbours open at once; want them waiting")
+	}
+	if g.opening != a || !g.since.Equal(now) || len(g.waiting) != 2 || g.waiting[0] != b || g.waiting[1] != c {
+		t.Errorf("gate = %+v, want %s opening and %s, %s waiting in order", g, a, b, c)
+	}
+}

@@ -72,6 +72,8 @@ type Speaker struct {
 	// opened holds the addresses this process has dialled: only the first
 	// session to an address follows a restart of the speaker (restartingOpen).
 	opened map[netip.Addr]bool
+	// gate opens the restarting sessions one at a time (restartGate).
+	gate   restartGate
 	closed bool
 }
 
@@ -224,6 +226,7 @@ func (s *Speaker) restartGobgp(ctx context.Context, routerID netip.Addr) error {
 	s.log.Info("bgp router ID changes: restarting the embedded BGP server; all sessions reset", "from", s.gobgp.routerID, "to", routerID)
 	s.gobgp.stop()
 	clear(s.sessions)
+	s.gate.waiting = nil
 	inst, err := s.startGobgp(ctx, routerID)
 	if err == nil {
 		s.gobgp = inst
@@ -329,15 +332,22 @@ func (s *Speaker) addNeighbor(ctx context.Context, p bgpspec.Peer, vrf string) e
 	s.gobgp.book.track(p, time.Now())
 	restarting := restartingOpen(p, s.opened)
 	n := neighborFor(p, vrf)
+	gated := false
 	if restarting {
 		markRestarting(n)
+		gated = s.gate.gated(p.Address, time.Now())
+		n.Conf.AdminDown = gated
 	}
 	if err := s.gobgp.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: n}); err != nil {
 		s.gobgp.book.forget(p.Address)
 		return fmt.Errorf("adding session: %w", err)
 	}
 	s.opened[p.Address] = true
-	s.log.Info("bgp peer added", "peer", p.Name, "address", p.Address, "myASN", p.MyASN, "peerASN", p.PeerASN, "restarting", restarting)
+	if gated && !s.gate.running {
+		s.gate.running = true
+		go s.runGate()
+	}
+	s.log.Info("bgp peer added", "peer", p.Name, "address", p.Address, "myASN", p.MyASN, "peerASN", p.PeerASN, "restarting", restarting, "waitsForRestartOf", s.gate.opening)
 	return nil
 }
 
