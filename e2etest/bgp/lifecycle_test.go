@@ -7,8 +7,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
+	"github.com/ironlb/ironlb/internal/bgp"
 )
 
 // shutdownCommunication is the message of the Cease (administrative
@@ -30,18 +32,18 @@ func restartSpeakerAtEnd(t *testing.T, i int) {
 }
 
 // TestGracefulRestartAndSIGTERM: the speaker offers graceful restart, so
-// when it dies (SIGKILL) the router keeps its routes while it restarts; on
-// SIGTERM it withdraws its routes before closing, so the router drops them
-// at once even though it would keep the routes of a restarting peer.
+// when it dies (SIGKILL) the router keeps its routes for the restart time
+// it offered, and drops them once that passed without a new speaker; on
+// SIGTERM on a cordoned node (no new speaker expected there) it withdraws
+// its routes before closing, so the router drops them at once even though
+// it would keep the routes of a restarting peer. (A SIGTERM with a new
+// speaker to follow: TestSpeakerRestartKeepsRoutes.)
 func TestGracefulRestartAndSIGTERM(t *testing.T) {
 	l := setUp(t, lab.DefaultRouterConfig(lab.BIRD2, lab.Shared(t).NodeCount()))
 	restoreBase(t, lab.BIRD2)
 	restartSpeakerAtEnd(t, 2)
 	ctx := t.Context()
-	apply(t, documents(
-		peerYAML(lab.BIRD2, peerV4, lab.RouterIPv4, "  enableGracefulRestart: true"),
-		peerYAML(lab.BIRD2, peerV6, lab.RouterIPv6, "  enableGracefulRestart: true"),
-	))
+	apply(t, grPeers(lab.BIRD2))
 	lab.Eventually(t, routeTimeout, "the router sees node2 offer graceful restart", func() error {
 		for _, session := range []string{"node2", "node2_v6"} {
 			out, err := l.Router().Show(ctx, "show protocols all "+session, false)
@@ -61,8 +63,9 @@ func TestGracefulRestartAndSIGTERM(t *testing.T) {
 		waitRoute(t, hostPrefix(ip), 1, 2, 3)
 	}
 
-	// SIGKILL: the session drops without a word; the router keeps node2's
-	// paths as stale until the speaker is back.
+	// SIGKILL, and no new speaker: the session drops without a word; the
+	// router keeps node2's paths as stale for the restart time, then drops
+	// them.
 	watch, err := l.Router().WatchRoutes(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +82,14 @@ func TestGracefulRestartAndSIGTERM(t *testing.T) {
 			t.Errorf("graceful restart: the router changed %s: %v", ip, changes)
 		}
 	}
+	for _, ip := range ips {
+		ctx, cancel := context.WithTimeout(ctx, bgp.GracefulRestartTime+routeTimeout)
+		_, err := l.Router().WaitForRoute(ctx, hostPrefix(ip), true, nodeHops(ip, 1, 3)...)
+		cancel()
+		if err != nil {
+			t.Fatalf("the restart time passed without a new speaker: %v", err)
+		}
+	}
 	if err := l.StartSpeaker(2); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +98,10 @@ func TestGracefulRestartAndSIGTERM(t *testing.T) {
 	}
 	waitSessions(t, true, lab.NodeIPv4(2), lab.NodeIPv6(2))
 
-	// SIGTERM: withdrawn first, then a Cease; the router drops the paths.
+	// SIGTERM on a cordoned node: withdrawn first, then a Cease; the router
+	// drops the paths at once (routeTimeout is well under the restart time).
+	cordon(t, 2)
+	logOffset := speakerLogSize(t, 2)
 	if err := l.KillSpeaker(2, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -104,9 +118,27 @@ func TestGracefulRestartAndSIGTERM(t *testing.T) {
 	if !strings.Contains(out, "Message:        "+shutdownCommunication+"\n") {
 		t.Errorf("the router did not receive a Cease with the shutdown communication %q from node2:\n%s", shutdownCommunication, out)
 	}
-	if log := speakerLog(t, 2, 0); !strings.Contains(log, "speaker stopped") {
-		t.Errorf("node2's speaker did not stop cleanly; see %s", l.SpeakerLogPath(2))
+	log := speakerLog(t, 2, logOffset)
+	if !strings.Contains(log, "speaker stopped") || !strings.Contains(log, "the node is cordoned") {
+		t.Errorf("node2's speaker did not stop cleanly, withdrawing because the node is cordoned; see %s", l.SpeakerLogPath(2))
 	}
+}
+
+// cordon marks node i unschedulable until the test ends, and gives its
+// speaker a moment to see it in its Node informer: a speaker reads the
+// Node when it stops, to tell whether a new speaker will follow.
+func cordon(t *testing.T, i int) {
+	t.Helper()
+	l := lab.Shared(t)
+	if _, err := l.Kubectl(t.Context(), "", "cordon", lab.NodeName(i)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := l.Kubectl(context.Background(), "", "uncordon", lab.NodeName(i)); err != nil {
+			t.Errorf("uncordon %s: %v", lab.NodeName(i), err)
+		}
+	})
+	time.Sleep(time.Second)
 }
 
 // TestBadPeers: an unreachable peer and a peer that refuses the session

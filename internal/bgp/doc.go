@@ -10,8 +10,10 @@
 // that did not change. It judges nothing (package config does): it converts each peer
 // and route into gobgp calls, one peer at a time, so that what gobgp refuses for one
 // peer ([PeerError]) never keeps another from being applied. [Speaker.Close] withdraws
-// every route and closes the sessions, for SIGTERM. [Speaker.Status] reports each
-// session's state and last error for metrics and status.
+// every route and closes the sessions, for a stop that no restart follows;
+// [Speaker.CloseForRestart] leaves the graceful-restart sessions and their routes to
+// the routers (RFC 4724), and the next process opens them as a restarting speaker.
+// [Speaker.Status] reports each session's state and last error for metrics and status.
 //
 // A peer whose BFD field is set also gets a BFD session (package bfd) to its
 // address; when that session fails, the speaker resets the BGP session.

@@ -69,7 +69,12 @@ type Speaker struct {
 	routes   bgpspec.Routes      // routes of the last SetRoutes, by peer
 	bfd      bfdSessions
 	nextVRF  uint32
-	closed   bool
+	// opened holds the addresses this process has dialled: only the first
+	// session to an address follows a restart of the speaker (restartingOpen).
+	opened map[netip.Addr]bool
+	// gate opens the restarting sessions one at a time (restartGate).
+	gate   restartGate
+	closed bool
 }
 
 // gobgpInstance is one running gobgp server and what belongs to it.
@@ -95,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Speaker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Speaker{cfg: cfg, log: cfg.Logger, sessions: map[string]*session{},
+	s := &Speaker{cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}, opened: map[netip.Addr]bool{},
 		bfd: bfdSessions{applied: map[netip.Addr]bfd.SessionSpec{}}}
 	inst, err := s.startGobgp(ctx, cfg.RouterID)
 	if err != nil {
@@ -246,6 +251,7 @@ func (s *Speaker) restartGobgp(ctx context.Context, routerID netip.Addr) error {
 	s.log.Info("bgp router ID changes: restarting the embedded BGP server; all sessions reset", "from", s.gobgp.routerID, "to", routerID)
 	s.gobgp.stop()
 	clear(s.sessions)
+	s.gate.waiting = nil
 	inst, err := s.startGobgp(ctx, routerID)
 	if err == nil {
 		s.gobgp = inst
@@ -318,7 +324,10 @@ func (s *Speaker) applyPeerPlan(ctx context.Context, plan peerPlan, errs peerErr
 	}
 }
 
-// addSession creates the VRF and the gobgp neighbour of a new peer.
+// addSession creates the VRF of a new peer, puts the peer's routes in it and
+// only then adds its gobgp neighbour, so that the session's first UPDATEs
+// carry its whole table: after a restart, the End-of-RIB that follows them
+// makes a graceful-restart router drop whatever they did not renew.
 func (s *Speaker) addSession(ctx context.Context, p bgpspec.Peer, errs peerErrors) {
 	s.nextVRF++
 	vrf := fmt.Sprintf("peer-%d", s.nextVRF)
@@ -330,22 +339,40 @@ func (s *Speaker) addSession(ctx context.Context, p bgpspec.Peer, errs peerError
 		errs.add(p.Name, fmt.Errorf("creating its route table: %w", err))
 		return
 	}
+	sess := &session{peer: p, vrf: vrf, adverts: peerAdverts{}}
+	if s.applySessionAdverts(ctx, sess, errs, false) != nil {
+		errs.add(p.Name, s.dropVRF(ctx, vrf))
+		return
+	}
 	if err := s.addNeighbor(ctx, p, vrf); err != nil {
 		errs.add(p.Name, err)
 		errs.add(p.Name, s.dropVRF(ctx, vrf))
 		return
 	}
-	s.sessions[p.Name] = &session{peer: p, vrf: vrf, adverts: peerAdverts{}}
+	s.sessions[p.Name] = sess
 }
 
 // addNeighbor adds the gobgp neighbour of p, bound to vrf, and starts tracking it.
 func (s *Speaker) addNeighbor(ctx context.Context, p bgpspec.Peer, vrf string) error {
 	s.gobgp.book.track(p, time.Now())
-	if err := s.gobgp.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: neighborFor(p, vrf)}); err != nil {
+	restarting := restartingOpen(p, s.opened)
+	n := neighborFor(p, vrf)
+	gated := false
+	if restarting {
+		markRestarting(n)
+		gated = s.gate.gated(p.Address, time.Now())
+		n.Conf.AdminDown = gated
+	}
+	if err := s.gobgp.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: n}); err != nil {
 		s.gobgp.book.forget(p.Address)
 		return fmt.Errorf("adding session: %w", err)
 	}
-	s.log.Info("bgp peer added", "peer", p.Name, "address", p.Address, "myASN", p.MyASN, "peerASN", p.PeerASN)
+	s.opened[p.Address] = true
+	if gated && !s.gate.running {
+		s.gate.running = true
+		go s.runGate()
+	}
+	s.log.Info("bgp peer added", "peer", p.Name, "address", p.Address, "myASN", p.MyASN, "peerASN", p.PeerASN, "restarting", restarting, "waitsForRestartOf", s.gate.opening)
 	return nil
 }
 
@@ -380,39 +407,48 @@ func (s *Speaker) SetRoutes(ctx context.Context, routes bgpspec.Routes) error {
 // are reported, else only left out.
 func (s *Speaker) applyAdverts(ctx context.Context, errs peerErrors, reportUnfit bool) {
 	for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
-		sess := s.sessions[name]
-		wanted, err := advertsFor(sess.peer, s.routes[name])
-		if reportUnfit {
-			errs.add(name, err)
-		}
-		diff := diffAdverts(sess.adverts, wanted)
-		if diff.empty() {
-			continue
-		}
-		for _, prefix := range diff.withdraw {
-			if err := ctx.Err(); err != nil {
-				errs.add(name, err)
-				return
-			}
-			if err := s.withdraw(ctx, sess, prefix); err != nil {
-				errs.add(name, fmt.Errorf("route %s: withdrawing: %w", prefix, err))
-				continue
-			}
-			delete(sess.adverts, prefix)
-		}
-		for _, prefix := range slices.SortedFunc(maps.Keys(diff.announce), netip.Prefix.Compare) {
-			if err := ctx.Err(); err != nil {
-				errs.add(name, err)
-				return
-			}
-			a := diff.announce[prefix]
-			if err := s.announce(ctx, sess, prefix, a); err != nil {
-				errs.add(name, fmt.Errorf("route %s: advertising: %w", prefix, err))
-				continue
-			}
-			sess.adverts[prefix] = a
+		if s.applySessionAdverts(ctx, s.sessions[name], errs, reportUnfit) != nil {
+			return
 		}
 	}
+}
+
+// applySessionAdverts is applyAdverts for one session. It returns ctx's error
+// when ctx ends before it is done.
+func (s *Speaker) applySessionAdverts(ctx context.Context, sess *session, errs peerErrors, reportUnfit bool) error {
+	name := sess.peer.Name
+	wanted, err := advertsFor(sess.peer, s.routes[name])
+	if reportUnfit {
+		errs.add(name, err)
+	}
+	diff := diffAdverts(sess.adverts, wanted)
+	if diff.empty() {
+		return nil
+	}
+	for _, prefix := range diff.withdraw {
+		if err := ctx.Err(); err != nil {
+			errs.add(name, err)
+			return err
+		}
+		if err := s.withdraw(ctx, sess, prefix); err != nil {
+			errs.add(name, fmt.Errorf("route %s: withdrawing: %w", prefix, err))
+			continue
+		}
+		delete(sess.adverts, prefix)
+	}
+	for _, prefix := range slices.SortedFunc(maps.Keys(diff.announce), netip.Prefix.Compare) {
+		if err := ctx.Err(); err != nil {
+			errs.add(name, err)
+			return err
+		}
+		a := diff.announce[prefix]
+		if err := s.announce(ctx, sess, prefix, a); err != nil {
+			errs.add(name, fmt.Errorf("route %s: advertising: %w", prefix, err))
+			continue
+		}
+		sess.adverts[prefix] = a
+	}
+	return nil
 }
 
 // announce adds or replaces the path for prefix in the session's VRF.
@@ -469,42 +505,6 @@ func (s *Speaker) messageCounts() map[netip.Addr]*api.Messages {
 		}
 	})
 	return counts
-}
-
-// Close withdraws every route, waits (until ctx is done) for the withdrawals to be
-// sent, closes every session with a Cease NOTIFICATION (administrative shutdown) and
-// stops the embedded server. It is what a speaker does on SIGTERM. Calling it again
-// does nothing.
-func (s *Speaker) Close(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	defer s.gobgp.stop()
-	defer s.stopBFD(ctx)
-	srv := s.gobgp.srv
-	var errs []error
-	// Deleting every local path queues a withdrawal to each established session; the
-	// NOTIFICATION below is queued behind them, so routers see the withdrawals first
-	// even when they would keep the routes of a closed session (graceful restart).
-	if err := srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL}); err != nil {
-		errs = append(errs, fmt.Errorf("withdrawing routes: %w", err))
-	}
-	// One call per peer: gobgp shares one NOTIFICATION message between the peers of a
-	// single ShutdownPeer call and serialises it concurrently (a data race).
-	for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
-		p := s.sessions[name].peer
-		err := srv.ShutdownPeer(ctx, &api.ShutdownPeerRequest{Address: p.Address.String(), Communication: shutdownCommunication})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("bgp peer %q: closing session: %w", name, err))
-		}
-	}
-	if err := waitUntil(ctx, func() bool { return !s.gobgp.book.anyEstablished() }); err != nil {
-		errs = append(errs, fmt.Errorf("waiting for sessions to close: %w", err))
-	}
-	return summarise(errs)
 }
 
 // waitUntil polls cond until it holds or ctx is done.

@@ -95,14 +95,31 @@ func (s *Speaker) setBGP(ctx context.Context, desired announce.BGPPlan, retry bo
 			everyPeer(fmt.Errorf("router ID %s: %w", desired.RouterID, err))
 		}
 	}
+	routesChanged := retry || !reflect.DeepEqual(desired.Routes, b.applied.Routes)
+	if routesFirst(b.applied, desired) {
+		// Only stored: no session exists yet. SetPeers then puts each new
+		// session's routes in place before dialling.
+		collect(b.speaker.SetRoutes(ctx, desired.Routes))
+	}
 	if retry || !reflect.DeepEqual(desired.Peers, b.applied.Peers) {
 		collect(b.speaker.SetPeers(ctx, desired.Peers))
 		s.bgpMetrics.setPeers(desired.Peers)
 	}
-	if retry || !reflect.DeepEqual(desired.Routes, b.applied.Routes) {
+	if routesChanged {
+		// Again after SetPeers, which leaves out routes a session cannot
+		// carry without reporting them: this call reports them.
 		collect(b.speaker.SetRoutes(ctx, desired.Routes))
 	}
 	return failed
+}
+
+// routesFirst reports whether the routes of desired go to the shell before
+// its peers: when the first peers arrive, so that every first session opens
+// with its whole table. A restarting speaker must not open a session with a
+// part of it: the End-of-RIB after its first UPDATEs makes a
+// graceful-restart router drop the stale routes they did not renew.
+func routesFirst(applied, desired announce.BGPPlan) bool {
+	return len(applied.Peers) == 0 && len(desired.Peers) > 0
 }
 
 // scheduleBGPRetry plans the next attempt after a failure, backing off, or

@@ -605,7 +605,9 @@ const StopBudget = leaveTimeout + bgpCloseTimeout + withdrawTimeout + stopExitSl
 const stopExitSlack = time.Second
 
 // shutdown leaves gracefully, quickest handover first, and then deletes
-// the status objects that said what this node announced. It stops
+// the status objects that said what this node announced. Routes to
+// graceful-restart peers stay with their routers when a new speaker is
+// expected on this node (closeBGP). It stops
 // answering ARP/NDP before it leaves, so that at no time two nodes answer
 // for one IP: for the one gossip round until the successor takes over
 // (about 10 ms) nobody answers, which clients' neighbour caches and
@@ -620,11 +622,7 @@ func (s *Speaker) shutdown() {
 	}
 	left := time.Since(start)
 	if s.bgpState.speaker != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), bgpCloseTimeout)
-		defer cancel()
-		if err := s.bgpState.speaker.Close(ctx); err != nil && !errors.Is(err, bgp.ErrClosed) {
-			s.log.Warn("closing BGP sessions", "err", err)
-		}
+		s.closeBGP()
 	}
 	closed := time.Since(start)
 	ctx, cancel := context.WithTimeout(context.Background(), withdrawTimeout)
@@ -632,4 +630,29 @@ func (s *Speaker) shutdown() {
 	s.status.withdraw(ctx)
 	s.log.Info("speaker stopped", "left", left.Round(time.Millisecond), "bgpClosed", closed.Round(time.Millisecond),
 		"took", time.Since(start).Round(time.Millisecond), "budget", StopBudget)
+}
+
+// closeBGP ends the BGP sessions: when a restart of the speaker on this node
+// is expected (restartFollows), the sessions to graceful-restart peers end
+// with the process and their routers keep the routes as stale until the next
+// speaker renews them; every other session is withdrawn and closed with a
+// Cease.
+func (s *Speaker) closeBGP() {
+	ctx, cancel := context.WithTimeout(context.Background(), bgpCloseTimeout)
+	defer cancel()
+	var node *corev1.Node
+	if s.nodes != nil {
+		node, _ = s.nodes.Get(s.opts.NodeName)
+	}
+	restart, why := restartFollows(node)
+	var err error
+	if restart {
+		err = s.bgpState.speaker.CloseForRestart(ctx)
+	} else {
+		s.log.Info("no speaker restart expected on this node: withdrawing every BGP route", "reason", why)
+		err = s.bgpState.speaker.Close(ctx)
+	}
+	if err != nil && !errors.Is(err, bgp.ErrClosed) {
+		s.log.Warn("closing BGP sessions", "err", err)
+	}
 }
