@@ -37,10 +37,11 @@ images: build
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./internal/images/cmd/build-images -bin $(BIN) -out dist -revision $(REVISION)
 
 # As root the e2e suite runs beside the checks: the lab mostly waits on kubelets and the network, so the
-# two share CI's 2 cores without either waiting for the other. Their lines interleave, each line whole.
+# two share CI's 2 cores without either waiting for the other. Their output interleaves as it comes (an
+# output-sync mode would hold the e2e suite's back until its 20 minutes end, and lose it on a timeout).
 test:
 ifeq ($(IS_ROOT),yes)
-	$(MAKE) -j2 --output-sync=line checks e2e
+	$(MAKE) -j2 --no-print-directory checks e2e
 else
 	$(MAKE) checks
 	@echo "not root: skipping the e2e suite (it needs network namespaces)"
