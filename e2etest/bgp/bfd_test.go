@@ -138,13 +138,9 @@ func TestBFDIntervalsWithFRR(t *testing.T) {
 	want := frrBFDPeer{Status: "up", DetectMultiplier: 4, ReceiveInterval: 200, TransmitInterval: 300,
 		RemoteDetectMultiplier: 3, RemoteReceiveInterval: 150, RemoteTransmitInterval: 100}
 	lab.Eventually(t, 30*time.Second, fmt.Sprintf("FRR shows every node's BFD session as %+v", want), func() error {
-		out, err := l.Router().Show(t.Context(), "show bfd peers json", false)
+		peers, out, err := frrBFDPeers(t, l)
 		if err != nil {
 			return err
-		}
-		var peers []frrBFDPeer
-		if err := json.Unmarshal([]byte(out), &peers); err != nil {
-			return fmt.Errorf("%w: %s", err, out)
 		}
 		for _, node := range nodeAddrs(l, false) {
 			i := slices.IndexFunc(peers, func(p frrBFDPeer) bool { return p.Peer == node.String() })
@@ -163,6 +159,19 @@ func TestBFDIntervalsWithFRR(t *testing.T) {
 	// FRR 8.4 does not show the negotiated intervals; ours: send every
 	// max(100, its 200) ms, detect after its 4 × max(150, its 300) ms.
 	waitBFDStatus(t, l, "Up, transmit 200ms, detection 1.2s")
+}
+
+// frrBFDPeers returns FRR's BFD sessions and the output they were read from.
+func frrBFDPeers(t testing.TB, l *lab.Lab) ([]frrBFDPeer, string, error) {
+	out, err := l.Router().Show(t.Context(), "show bfd peers json", false)
+	if err != nil {
+		return nil, "", err
+	}
+	var peers []frrBFDPeer
+	if err := json.Unmarshal([]byte(out), &peers); err != nil {
+		return nil, out, fmt.Errorf("%w: %s", err, out)
+	}
+	return peers, out, nil
 }
 
 // waitBFDStatus waits until `controller status` shows every node's BFD
@@ -265,13 +274,9 @@ func waitRouterBFDUp(t testing.TB, l *lab.Lab) {
 		up := 0
 		switch l.Router().Kind() {
 		case lab.FRR:
-			out, err := l.Router().Show(t.Context(), "show bfd peers json", false)
+			peers, _, err := frrBFDPeers(t, l)
 			if err != nil {
 				return err
-			}
-			var peers []frrBFDPeer
-			if err := json.Unmarshal([]byte(out), &peers); err != nil {
-				return fmt.Errorf("%w: %s", err, out)
 			}
 			for _, p := range peers {
 				if p.Status == "up" {
