@@ -123,3 +123,40 @@ func TestBFDWithFRR(t *testing.T) {
 		return false, fmt.Sprintf("FRR's peers %+v, want %+v", peers, want)
 	})
 }
+
+// TestBFDWithFRRComesBackUp: once FRR's side of the session has gone Down
+// (our packets dropped on their way in), both sides come Up again when the
+// path heals.
+func TestBFDWithFRRComesBackUp(t *testing.T) {
+	lab := newBirdLab(t)
+	vty := lab.startFRRBFD()
+	ctx := context.Background()
+	s, err := New(ctx, Config{RouterID: ip("10.255.0.1"), Logger: testLogger(t), BFDListenAddrs: []netip.Addr{ip(lab.hostV4)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	peer := bgpspec.Peer{Name: "frr", MyASN: speakerASN, PeerASN: lab.birdASN,
+		Address: ip(lab.birdV4), SourceAddress: ip(lab.hostV4), ConnectTime: time.Second, BFD: birdTestBFD}
+	if err := s.SetPeers(ctx, []bgpspec.Peer{peer}); err != nil {
+		t.Fatalf("SetPeers() error = %v", err)
+	}
+	frrStatus := func() string {
+		out, err := exec.Command("vtysh", "--vty_socket", vty, "-c", "show bfd peers json").CombinedOutput()
+		if err != nil {
+			return fmt.Sprintf("vtysh: %v: %s", err, out)
+		}
+		var peers []frrBFDPeer
+		if err := json.Unmarshal(out, &peers); err != nil || len(peers) != 1 {
+			return fmt.Sprintf("%v: %s", err, out)
+		}
+		return peers[0].Status
+	}
+	eventually(t, 10*time.Second, func() (bool, string) { return frrStatus() == "up", "FRR: " + frrStatus() })
+	rule := []string{"INPUT", "-p", "udp", "--dport", "3784", "-j", "DROP"}
+	lab.run("ip", append([]string{"netns", "exec", lab.netns, "iptables", "-I"}, rule...)...)
+	eventually(t, 10*time.Second, func() (bool, string) { return frrStatus() == "down", "FRR: " + frrStatus() })
+	lab.run("ip", append([]string{"netns", "exec", lab.netns, "iptables", "-D"}, rule...)...)
+	eventually(t, 15*time.Second, func() (bool, string) { return frrStatus() == "up", "FRR: " + frrStatus() })
+	waitBFD(t, s, "frr", func(st BFDStatus) bool { return st.State == bfd.StateUp })
+}
