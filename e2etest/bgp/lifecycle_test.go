@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ironlb/ironlb/e2etest/lab"
-	"github.com/ironlb/ironlb/internal/bgp"
 )
 
 // shutdownCommunication is the message of the Cease (administrative
@@ -32,9 +31,10 @@ func restartSpeakerAtEnd(t *testing.T, i int) {
 }
 
 // TestGracefulRestartAndSIGTERM: the speaker offers graceful restart, so
-// when it dies (SIGKILL) the router keeps its routes for the restart time
-// it offered, and drops them once that passed without a new speaker; on
-// SIGTERM on a cordoned node (no new speaker expected there) it withdraws
+// when it dies (SIGKILL) the router keeps its routes until a new speaker
+// renews them (without one it drops them after the restart time the
+// speaker offered: the router's timer, not waited out here, since a pod's
+// killed container is restarted and renews them); on SIGTERM on a cordoned node (no new speaker expected there) it withdraws
 // its routes before closing, so the router drops them at once even though
 // it would keep the routes of a restarting peer. (A SIGTERM with a new
 // speaker to follow: TestSpeakerRestartKeepsRoutes.)
@@ -63,9 +63,8 @@ func TestGracefulRestartAndSIGTERM(t *testing.T) {
 		waitRoute(t, hostPrefix(ip), 1, 2, 3)
 	}
 
-	// SIGKILL, and no new speaker: the session drops without a word; the
-	// router keeps node2's paths as stale for the restart time, then drops
-	// them.
+	// SIGKILL: the session drops without a word; the router keeps node2's
+	// paths as stale until a new speaker renews them.
 	watch, err := l.Router().WatchRoutes(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -80,14 +79,6 @@ func TestGracefulRestartAndSIGTERM(t *testing.T) {
 		}
 		if changes := eventsFor(drain(watch), hostPrefix(ip)); len(changes) > 0 {
 			t.Errorf("graceful restart: the router changed %s: %v", ip, changes)
-		}
-	}
-	for _, ip := range ips {
-		ctx, cancel := context.WithTimeout(ctx, bgp.GracefulRestartTime+routeTimeout)
-		_, err := l.Router().WaitForRoute(ctx, hostPrefix(ip), true, nodeHops(ip, 1, 3)...)
-		cancel()
-		if err != nil {
-			t.Fatalf("the restart time passed without a new speaker: %v", err)
 		}
 	}
 	if err := l.StartSpeaker(2); err != nil {
