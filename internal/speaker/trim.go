@@ -90,6 +90,10 @@ func trimEndpointSlice(slice *discoveryv1.EndpointSlice) *discoveryv1.EndpointSl
 func trimNode(node *corev1.Node) *corev1.Node {
 	out := &corev1.Node{ObjectMeta: identity(node.ObjectMeta)}
 	out.Labels = node.Labels
+	// Whether a new speaker will follow a stop (restartFollows).
+	out.DeletionTimestamp = node.DeletionTimestamp
+	out.Spec.Unschedulable = node.Spec.Unschedulable
+	out.Spec.Taints = node.Spec.Taints
 	out.Status.Addresses = node.Status.Addresses
 	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {

@@ -68,7 +68,8 @@ func endpoint(node string, ready, serving, terminating *bool) discoveryv1.Endpoi
 }
 
 func fullNode(name string, ready corev1.ConditionStatus) *corev1.Node {
-	node := &corev1.Node{ObjectMeta: fullMeta(name), Spec: corev1.NodeSpec{PodCIDR: "10.244.1.0/24", ProviderID: "lab://" + name},
+	node := &corev1.Node{ObjectMeta: fullMeta(name), Spec: corev1.NodeSpec{PodCIDR: "10.244.1.0/24", ProviderID: "lab://" + name,
+		Taints: []corev1.Taint{{Key: "dedicated", Value: "lb", Effect: corev1.TaintEffectNoSchedule}}},
 		Status: corev1.NodeStatus{
 			Addresses: []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: name}, {Type: corev1.NodeInternalIP, Address: "172.30.0.11"},
 				{Type: corev1.NodeInternalIP, Address: "fd00:30::11"}},
@@ -172,6 +173,7 @@ func TestTrimNode(t *testing.T) {
 	in := fullNode("node1", corev1.ConditionTrue)
 	want := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1", Namespace: "prod", UID: "9b1f", ResourceVersion: "4711",
 		Labels: map[string]string{"app": "node1", "tier": "web"}},
+		Spec: corev1.NodeSpec{Taints: in.Spec.Taints},
 		Status: corev1.NodeStatus{Addresses: in.Status.Addresses,
 			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
 	if got := trimNode(in); !reflect.DeepEqual(got, want) {
@@ -200,8 +202,8 @@ func TestTrimForSpeakerByType(t *testing.T) {
 
 // TestTrimKeepsWhatTheSpeakerReads is the seam: every reader of the
 // informers' objects (the plan's translation, the class check, the
-// EndpointSlice index, the Nodes' translation, readiness and memberlist
-// peers, the Events' references) reads the same from a trimmed object as
+// EndpointSlice index, the Nodes' translation, readiness, memberlist
+// peers and whether a restart follows a stop, the Events' references) reads the same from a trimmed object as
 // from the API server's.
 func TestTrimKeepsWhatTheSpeakerReads(t *testing.T) {
 	services := []*corev1.Service{
@@ -240,7 +242,11 @@ func TestTrimKeepsWhatTheSpeakerReads(t *testing.T) {
 			t.Errorf("indexByService(trimmed %s) = %v, want %v", slice.Name, got, want)
 		}
 	}
-	nodes := []*corev1.Node{fullNode("node1", corev1.ConditionTrue), fullNode("node2", corev1.ConditionFalse), fullNode("node3", corev1.ConditionUnknown)}
+	cordoned, leaving, deleted := fullNode("node4", corev1.ConditionTrue), fullNode("node5", corev1.ConditionTrue), fullNode("node6", corev1.ConditionTrue)
+	cordoned.Spec.Unschedulable = true
+	leaving.Spec.Taints = append(leaving.Spec.Taints, corev1.Taint{Key: "ToBeDeletedByClusterAutoscaler", Effect: corev1.TaintEffectNoSchedule})
+	deleted.DeletionTimestamp = ptr.To(metav1.Now())
+	nodes := []*corev1.Node{fullNode("node1", corev1.ConditionTrue), fullNode("node2", corev1.ConditionFalse), fullNode("node3", corev1.ConditionUnknown), cordoned, leaving, deleted}
 	trimmedNodes := make([]*corev1.Node, len(nodes))
 	for i, node := range nodes {
 		trimmedNodes[i] = trimNode(node)
@@ -249,6 +255,11 @@ func TestTrimKeepsWhatTheSpeakerReads(t *testing.T) {
 		}
 		if got, want := nodeReady(trimmedNodes[i]), nodeReady(node); got != want {
 			t.Errorf("nodeReady(trimmed %s) = %v, want %v", node.Name, got, want)
+		}
+		gotFollows, gotWhy := restartFollows(trimmedNodes[i])
+		wantFollows, wantWhy := restartFollows(node)
+		if gotFollows != wantFollows || gotWhy != wantWhy {
+			t.Errorf("restartFollows(trimmed %s) = %v %q, want %v %q", node.Name, gotFollows, gotWhy, wantFollows, wantWhy)
 		}
 		sameReference(t, trimmedNodes[i], node)
 	}
