@@ -83,11 +83,11 @@ type frrBFDPeer struct {
 	RemoteTransmitInterval int    `json:"remote-transmit-interval"`
 }
 
-// TestBFDWithFRR: a session with FRR's bfdd (receive 200 ms, transmit 300 ms
-// × 4 there; 150 ms, 100 ms × 3 here) comes Up; FRR sees our intervals and
-// we negotiate as RFC 5880 §6.8.2–§6.8.4 prescribe: send every max(100, 200)
-// ms, detect after 4 × max(150, 300) ms.
-func TestBFDWithFRR(t *testing.T) {
+// startSpeakerWithFRRBFD starts FRR's bfdd in a lab namespace and a speaker
+// with one BFD peer "frr" there; it returns the lab, bfdd's vty socket
+// directory and the speaker.
+func startSpeakerWithFRRBFD(t *testing.T) (*birdLab, string, *Speaker) {
+	t.Helper()
 	lab := newBirdLab(t)
 	vty := lab.startFRRBFD()
 	ctx := context.Background()
@@ -101,6 +101,15 @@ func TestBFDWithFRR(t *testing.T) {
 	if err := s.SetPeers(ctx, []bgpspec.Peer{peer}); err != nil {
 		t.Fatalf("SetPeers() error = %v", err)
 	}
+	return lab, vty, s
+}
+
+// TestBFDWithFRR: a session with FRR's bfdd (receive 200 ms, transmit 300 ms
+// × 4 there; 150 ms, 100 ms × 3 here) comes Up; FRR sees our intervals and
+// we negotiate as RFC 5880 §6.8.2–§6.8.4 prescribe: send every max(100, 200)
+// ms, detect after 4 × max(150, 300) ms.
+func TestBFDWithFRR(t *testing.T) {
+	lab, vty, s := startSpeakerWithFRRBFD(t)
 	waitBFD(t, s, "frr", func(st BFDStatus) bool {
 		return st.State == bfd.StateUp && st.TxInterval == 200*time.Millisecond && st.DetectionTime == 1200*time.Millisecond
 	})
@@ -128,19 +137,7 @@ func TestBFDWithFRR(t *testing.T) {
 // (our packets dropped on their way in), both sides come Up again when the
 // path heals.
 func TestBFDWithFRRComesBackUp(t *testing.T) {
-	lab := newBirdLab(t)
-	vty := lab.startFRRBFD()
-	ctx := context.Background()
-	s, err := New(ctx, Config{RouterID: ip("10.255.0.1"), Logger: testLogger(t), BFDListenAddrs: []netip.Addr{ip(lab.hostV4)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	peer := bgpspec.Peer{Name: "frr", MyASN: speakerASN, PeerASN: lab.birdASN,
-		Address: ip(lab.birdV4), SourceAddress: ip(lab.hostV4), ConnectTime: time.Second, BFD: birdTestBFD}
-	if err := s.SetPeers(ctx, []bgpspec.Peer{peer}); err != nil {
-		t.Fatalf("SetPeers() error = %v", err)
-	}
+	lab, vty, s := startSpeakerWithFRRBFD(t)
 	frrStatus := func() string {
 		out, err := exec.Command("vtysh", "--vty_socket", vty, "-c", "show bfd peers json").CombinedOutput()
 		if err != nil {
