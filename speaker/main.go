@@ -52,7 +52,8 @@ var program = cli.Program{
 
 // serveFlags are the flags of running the speaker.
 type serveFlags struct {
-	kubeconfig, nodeName, namespace, lbClass *string
+	kubeconfig, nodeName, podName, namespace *string
+	lbClass                                  *string
 	useMemberlist                            *bool
 	bindAddr                                 *string
 	port                                     *int
@@ -69,6 +70,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	f := &serveFlags{}
 	f.kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (empty: in-cluster configuration)")
 	f.nodeName = fs.String("node-name", firstEnv("METALLB_NODE_NAME", "NODE_NAME"), "this node's name")
+	f.podName = fs.String("pod-name", os.Getenv("METALLB_POD_NAME"), "this speaker's pod, whose DaemonSet owns the memberlist keys saved on the node (empty: not bound)")
 	f.namespace = fs.String("namespace", "metallb-system", "namespace of the metallb.io configuration")
 	f.lbClass = fs.String("lb-class", "", "loadBalancerClass handled (empty: Services without a class)")
 	f.useMemberlist = fs.Bool("memberlist", true, "detect node failures with memberlist (false: follow Node readiness, much slower)")
@@ -105,6 +107,7 @@ func serve(args []string, stderr io.Writer) error {
 	reg := metrics.NewRegistry()
 	opts := speaker.Options{
 		NodeName:            *f.nodeName,
+		PodName:             *f.podName,
 		Namespace:           *f.namespace,
 		LBClass:             *f.lbClass,
 		Memberlist:          *f.useMemberlist,

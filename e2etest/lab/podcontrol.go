@@ -207,11 +207,20 @@ func (l *Lab) setPodEndpoints(ctx context.Context, svc *corev1.Service, nodes ..
 	}
 	slices.Sort(want)
 	return poll(ctx, podWait, func() (bool, string) {
-		got, err := l.readyEndpointNodes(ctx, svc)
+		current, err := l.kube.CoreV1().Services(svc.Namespace).Get(ctx, svc.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
-		return slices.Equal(got, want), fmt.Sprintf("EndpointSlices of %s/%s: ready on %v, want %v", svc.Namespace, svc.Name, got, want)
+		perFamily, err := l.readyEndpointNodes(ctx, svc)
+		if err != nil {
+			return false, err.Error()
+		}
+		// Each family's slice is written on its own: all must show want.
+		done := len(perFamily) == len(current.Spec.IPFamilies)
+		for _, got := range perFamily {
+			done = done && slices.Equal(got, want)
+		}
+		return done, fmt.Sprintf("EndpointSlices of %s/%s: ready on %v per family, want %v for each of %v", svc.Namespace, svc.Name, perFamily, want, current.Spec.IPFamilies)
 	})
 }
 
@@ -227,24 +236,26 @@ func (l *Lab) selectBackends(ctx context.Context, svc *corev1.Service, key strin
 	return err
 }
 
-// readyEndpointNodes lists, sorted and once each, the nodes of the
-// Service's ready endpoints in every EndpointSlice.
-func (l *Lab) readyEndpointNodes(ctx context.Context, svc *corev1.Service) ([]string, error) {
+// readyEndpointNodes lists per address type, sorted and once each, the
+// nodes of the Service's ready endpoints.
+func (l *Lab) readyEndpointNodes(ctx context.Context, svc *corev1.Service) (map[discoveryv1.AddressType][]string, error) {
 	list, err := l.kube.DiscoveryV1().EndpointSlices(svc.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: discoveryv1.LabelServiceName + "=" + svc.Name})
 	if err != nil {
 		return nil, err
 	}
-	var nodes []string
+	perFamily := map[discoveryv1.AddressType][]string{}
 	for _, slice := range list.Items {
+		nodes := perFamily[slice.AddressType]
 		for _, ep := range slice.Endpoints {
 			if ep.NodeName != nil && ptr.Deref(ep.Conditions.Ready, false) && !slices.Contains(nodes, *ep.NodeName) {
 				nodes = append(nodes, *ep.NodeName)
 			}
 		}
+		slices.Sort(nodes)
+		perFamily[slice.AddressType] = nodes
 	}
-	slices.Sort(nodes)
-	return nodes, nil
+	return perFamily, nil
 }
 
 // ensurePodBackends creates the hostNetwork backend DaemonSet once and

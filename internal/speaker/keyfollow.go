@@ -41,7 +41,7 @@ func (s *Speaker) initialKeys(ctx context.Context) (members.Keys, map[string][]b
 		if err != nil {
 			return members.Keys{}, nil, fmt.Errorf("reading the memberlist Secret mounted at %s: %w", dir, err)
 		}
-		saved, err := loadSavedKeys(s.opts.StateDir)
+		saved, err := loadSavedKeys(s.opts.StateDir, s.installation)
 		if err != nil {
 			s.log.Warn("the memberlist keys saved by the previous run are not usable", "err", err)
 		}
@@ -65,6 +65,24 @@ func (s *Speaker) initialKeys(ctx context.Context) (members.Keys, map[string][]b
 		return keys, data, nil
 	}
 	return s.awaitSecret(ctx)
+}
+
+// installationOf returns the UID of the controller (the speaker DaemonSet)
+// of the pod named podName among pods, "" when podName is empty or that
+// pod, or its controller, is not among them.
+func installationOf(podName string, pods []*corev1.Pod) string {
+	if podName == "" {
+		return ""
+	}
+	for _, pod := range pods {
+		if pod.Name != podName {
+			continue
+		}
+		if owner := metav1.GetControllerOf(pod); owner != nil {
+			return string(owner.UID)
+		}
+	}
+	return ""
 }
 
 // awaitSecret reads the memberlist Secret from the API until it exists and
@@ -136,7 +154,7 @@ func (s *Speaker) followKeys(ctx context.Context, node *corev1.Node) {
 		msg := fmt.Sprintf("memberlist keys changed from %s to %s (primary first)", current, next)
 		// Saved before it is announced: whoever sees the Event can rely on
 		// the next restart starting with these keys.
-		if err := saveKeys(s.opts.StateDir, mounted); err != nil {
+		if err := saveKeys(s.opts.StateDir, s.installation, mounted); err != nil {
 			s.log.Warn("the memberlist keys are not kept for the next restart", "err", err)
 		}
 		s.log.Info(msg)

@@ -13,8 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/ironlb/ironlb/internal/k8s"
 	"github.com/ironlb/ironlb/internal/members"
 	"github.com/ironlb/ironlb/internal/metrics"
 )
@@ -57,7 +59,7 @@ func TestFollowKeysInstallsAndKeeps(t *testing.T) {
 	if got := s.members.Keys(); !got.Equal(want) {
 		t.Fatalf("keys %s after secretkey.next appeared, want %s", got, want)
 	}
-	if saved, err := loadSavedKeys(stateDir); err != nil || string(saved["secretkey.next"]) != string(secretNew) {
+	if saved, err := loadSavedKeys(stateDir, ""); err != nil || string(saved["secretkey.next"]) != string(secretNew) {
 		t.Fatalf("saved %q, %v; want the new key saved for the next restart", saved, err)
 	}
 
@@ -69,6 +71,47 @@ func TestFollowKeysInstallsAndKeeps(t *testing.T) {
 	waitEvent(t, recorder, ReasonMemberlistKeyKept)
 	if got := s.members.Keys(); !got.Equal(want) {
 		t.Fatalf("keys %s after the Secret was deleted, want the same %s", got, want)
+	}
+}
+
+// TestNewInstallationWaitsForItsSecret: a speaker of a new installation on
+// a node where an uninstalled one saved its keys, with no Secret mounted
+// yet, does not start with those keys (its controller, seeing a Ready
+// speaker with a key it never saw, would create no Secret): it waits for
+// the Secret of its own installation.
+func TestNewInstallationWaitsForItsSecret(t *testing.T) {
+	secretDir, stateDir := t.TempDir(), t.TempDir()
+	if err := saveKeys(stateDir, "uninstalled-ds", map[string][]byte{"secretkey": secretOld}); err != nil {
+		t.Fatal(err)
+	}
+	kube := fake.NewClientset()
+	s := New(&k8s.Clients{Kube: kube}, record.NewFakeRecorder(10), slog.New(slog.DiscardHandler), Options{
+		NodeName: "node1", Namespace: "metallb-system", MemberlistSecretDir: secretDir, StateDir: stateDir,
+	})
+	s.installation = "new-ds"
+	type result struct {
+		keys members.Keys
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		keys, _, err := s.initialKeys(t.Context())
+		done <- result{keys, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("started with %s (%v) before the installation's Secret exists", r.keys, r.err)
+	case <-time.After(2 * keyPollInterval):
+	}
+	// The new controller creates the Secret.
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: k8s.MemberlistSecret, Namespace: "metallb-system"},
+		Data: map[string][]byte{k8s.MemberlistSecretKey: secretNew}}
+	if _, err := kube.CoreV1().Secrets("metallb-system").Create(t.Context(), secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if want := (members.Keys{Primary: derived(t, secretNew)}); r.err != nil || !r.keys.Equal(want) {
+		t.Fatalf("started with %s, %v; want the new Secret's %s", r.keys, r.err, want)
 	}
 }
 

@@ -125,13 +125,28 @@ func readKeyDir(dir string) (map[string][]byte, error) {
 	return data, nil
 }
 
-// saveKeys keeps the Secret's data of the installed keys under dir; an
-// empty dir saves nothing.
-func saveKeys(dir string, data map[string][]byte) error {
+// savedKeys is the content of savedKeysFile: the Secret's data and the
+// installation it belongs to.
+type savedKeys struct {
+	// Installation is the UID of the speaker DaemonSet that saved the keys
+	// (empty when unknown): the keys of an uninstalled ironlb must not
+	// outlive it on the node, or the next installation's speakers would
+	// start with a key its controller never saw.
+	Installation string            `json:"installation,omitempty"`
+	Keys         map[string][]byte `json:"keys"`
+}
+
+// errOtherInstallation says the saved keys belong to an earlier
+// installation.
+var errOtherInstallation = errors.New("saved by another installation")
+
+// saveKeys keeps the Secret's data of the installed keys under dir, with
+// the installation they belong to; an empty dir saves nothing.
+func saveKeys(dir, installation string, data map[string][]byte) error {
 	if dir == "" {
 		return nil
 	}
-	raw, err := json.Marshal(data)
+	raw, err := json.Marshal(savedKeys{Installation: installation, Keys: data})
 	if err != nil {
 		return err
 	}
@@ -142,22 +157,33 @@ func saveKeys(dir string, data map[string][]byte) error {
 }
 
 // loadSavedKeys returns the Secret's data saved under dir: empty when dir is
-// empty or holds none.
-func loadSavedKeys(dir string) (map[string][]byte, error) {
-	data := map[string][]byte{}
+// empty or holds none, and empty with errOtherInstallation when another
+// installation saved it. An unknown installation on either side (a file of
+// an older speaker, a speaker run without --pod-name) does not refuse it.
+func loadSavedKeys(dir, installation string) (map[string][]byte, error) {
 	if dir == "" {
-		return data, nil
+		return map[string][]byte{}, nil
 	}
 	path := filepath.Join(dir, savedKeysFile)
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return data, nil
+		return map[string][]byte{}, nil
 	}
 	if err != nil {
-		return data, err
+		return map[string][]byte{}, err
 	}
-	if err := json.Unmarshal(raw, &data); err != nil {
+	var saved savedKeys
+	if err := json.Unmarshal(raw, &saved); err != nil {
 		return map[string][]byte{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return data, nil
+	if saved.Keys == nil {
+		// Written before the installation was recorded: the bare data.
+		if err := json.Unmarshal(raw, &saved.Keys); err != nil {
+			return map[string][]byte{}, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if saved.Installation != "" && installation != "" && saved.Installation != installation {
+		return map[string][]byte{}, fmt.Errorf("%s: %w (speaker DaemonSet UID %s; this one is %s): ignored", path, errOtherInstallation, saved.Installation, installation)
+	}
+	return saved.Keys, nil
 }

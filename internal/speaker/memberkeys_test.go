@@ -1,11 +1,17 @@
 package speaker
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/ironlb/ironlb/internal/members"
 )
@@ -164,14 +170,14 @@ func TestReadKeyDirLikeTheKubelet(t *testing.T) {
 
 func TestSavedKeysRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	if got, err := loadSavedKeys(dir); err != nil || len(got) != 0 {
+	if got, err := loadSavedKeys(dir, "ds-1"); err != nil || len(got) != 0 {
 		t.Fatalf("nothing saved yet: %q, %v", got, err)
 	}
 	data := map[string][]byte{"secretkey": secretNew, "secretkey.previous": secretOld}
-	if err := saveKeys(dir, data); err != nil {
+	if err := saveKeys(dir, "ds-1", data); err != nil {
 		t.Fatal(err)
 	}
-	got, err := loadSavedKeys(dir)
+	got, err := loadSavedKeys(dir, "ds-1")
 	if err != nil || string(got["secretkey"]) != string(secretNew) || string(got["secretkey.previous"]) != string(secretOld) {
 		t.Fatalf("loaded %q, %v", got, err)
 	}
@@ -179,13 +185,74 @@ func TestSavedKeysRoundTrip(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("saved file mode %v, %v; want 0600", info.Mode().Perm(), err)
 	}
-	if err := saveKeys("", data); err != nil {
+	if err := saveKeys("", "ds-1", data); err != nil {
 		t.Fatalf("no state dir: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, savedKeysFile), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadSavedKeys(dir); err == nil {
+	if _, err := loadSavedKeys(dir, "ds-1"); err == nil {
 		t.Fatal("a corrupt file: want an error")
+	}
+}
+
+// TestSavedKeysBelongToTheirInstallation: keys saved by the speakers of an
+// uninstalled ironlb (another DaemonSet UID) are not used by the next
+// installation, whose controller would never see their key; keys whose
+// installation is unknown on either side still are.
+func TestSavedKeysBelongToTheirInstallation(t *testing.T) {
+	data := map[string][]byte{"secretkey": secretOld}
+	tests := []struct {
+		name        string
+		saved       func(dir string) error
+		loadingAs   string
+		wantKeys    bool
+		wantRefusal bool
+	}{
+		{"same DaemonSet", func(dir string) error { return saveKeys(dir, "ds-1", data) }, "ds-1", true, false},
+		{"another DaemonSet", func(dir string) error { return saveKeys(dir, "ds-1", data) }, "ds-2", false, true},
+		{"saved without a pod name", func(dir string) error { return saveKeys(dir, "", data) }, "ds-2", true, false},
+		{"loaded without a pod name", func(dir string) error { return saveKeys(dir, "ds-1", data) }, "", true, false},
+		{"the bare format of earlier speakers", func(dir string) error {
+			raw, err := json.Marshal(data)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, savedKeysFile), raw, 0o600)
+		}, "ds-2", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := tt.saved(dir); err != nil {
+				t.Fatal(err)
+			}
+			got, err := loadSavedKeys(dir, tt.loadingAs)
+			if refused := errors.Is(err, errOtherInstallation); refused != tt.wantRefusal {
+				t.Fatalf("error %v, want a refusal: %v", err, tt.wantRefusal)
+			}
+			if hasKeys := string(got["secretkey"]) == string(secretOld); hasKeys != tt.wantKeys {
+				t.Fatalf("loaded %q, want the saved keys: %v", got, tt.wantKeys)
+			}
+		})
+	}
+}
+
+func TestInstallationOf(t *testing.T) {
+	pod := func(name, ownerUID string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if ownerUID != "" {
+			p.OwnerReferences = []metav1.OwnerReference{
+				{Kind: "Node", Name: "n", UID: "not-the-controller"},
+				{Kind: "DaemonSet", Name: "speaker", UID: types.UID(ownerUID), Controller: ptr.To(true)},
+			}
+		}
+		return p
+	}
+	pods := []*corev1.Pod{pod("speaker-a", "ds-1"), pod("speaker-b", "ds-2"), pod("static", "")}
+	for podName, want := range map[string]string{"speaker-a": "ds-1", "speaker-b": "ds-2", "static": "", "gone": "", "": ""} {
+		if got := installationOf(podName, pods); got != want {
+			t.Errorf("installationOf(%q) = %q, want %q", podName, got, want)
+		}
 	}
 }

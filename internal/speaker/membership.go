@@ -23,11 +23,15 @@ const maintenanceInterval = time.Second
 // interfaces, and keeps joining nodes as they appear. Once it returns, other
 // speakers may elect this node: call it only when the speaker can answer.
 func (s *Speaker) startMembers(ctx context.Context, self *corev1.Node) error {
+	s.installation = installationOf(s.opts.PodName, s.listSpeakerPods())
+	if s.opts.PodName != "" && s.installation == "" {
+		s.log.Warn("this speaker's pod or its DaemonSet is not known: the memberlist keys saved on this node are not bound to this installation", "pod", s.opts.PodName)
+	}
 	keys, data, err := s.initialKeys(ctx)
 	if err != nil {
 		return err
 	}
-	if err := saveKeys(s.opts.StateDir, data); err != nil {
+	if err := saveKeys(s.opts.StateDir, s.installation, data); err != nil {
 		s.log.Warn("the memberlist keys are not kept for the next restart", "err", err)
 	}
 	bind := s.opts.MemberlistBind

@@ -54,6 +54,10 @@ type Options struct {
 	// StateDir keeps the last valid configuration across restarts; empty
 	// keeps nothing.
 	StateDir string
+	// PodName is this speaker's pod (empty outside a pod). Its DaemonSet's
+	// UID tells the memberlist keys this installation saved on the node
+	// from those an uninstalled one left behind.
+	PodName string
 	// MemberlistSecretDir is where the memberlist Secret is mounted; its
 	// keys are followed while the speaker runs (docs/layer2.md). Empty:
 	// MemberlistSecret is the key.
@@ -78,6 +82,9 @@ type Speaker struct {
 
 	services corelisters.ServiceLister
 	nodes    corelisters.NodeLister
+	// installation is the speaker DaemonSet's UID, "" when unknown
+	// (installationOf), set before memberlist starts.
+	installation string
 	// speakerPods lists the speaker pods (memberlist only), counted for
 	// the quorum.
 	speakerPods corelisters.PodLister
