@@ -146,15 +146,29 @@ type statusChecker struct {
 	// firstShown are the moments Services first showed an address, in
 	// the order seen.
 	firstShown []time.Time
-	stop       context.CancelFunc
 }
 
 // watchStatuses starts a statusChecker on the lab's Services; it stops when
 // the test ends.
 func watchStatuses(tb testing.TB, l *lab.Lab) *statusChecker {
 	tb.Helper()
-	ctx, stop := context.WithCancel(context.Background())
-	c := &statusChecker{services: map[string]*corev1.Service{}, first: map[string][]string{}, stop: stop}
+	c := newStatusChecker()
+	c.follow(tb, l)
+	return c
+}
+
+// newStatusChecker returns a statusChecker that has seen nothing yet.
+func newStatusChecker() *statusChecker {
+	return &statusChecker{services: map[string]*corev1.Service{}, first: map[string][]string{}}
+}
+
+// follow starts a watch of the lab's Services feeding c and returns once
+// it has listed them; the returned function stops it (the test's end
+// does too). A new watch after an outage lists at once, where client-go
+// retries a failed one only after a back-off of up to a minute.
+func (c *statusChecker) follow(tb testing.TB, l *lab.Lab) (stop func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	factory := informers.NewSharedInformerFactory(l.KubeClient(), 0)
 	informer := factory.Core().V1().Services().Informer()
 	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -166,8 +180,9 @@ func watchStatuses(tb testing.TB, l *lab.Lab) *statusChecker {
 	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
-	tb.Cleanup(func() { stop(); factory.Shutdown() })
-	return c
+	stop = sync.OnceFunc(func() { cancel(); factory.Shutdown() })
+	tb.Cleanup(stop)
+	return stop
 }
 
 func (c *statusChecker) observe(obj any, deleted bool) {

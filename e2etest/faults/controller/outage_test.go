@@ -45,7 +45,8 @@ func TestAPIServerOutage(t *testing.T) {
 	l := setup(t)
 	ctx := context.Background()
 	outage := outageDuration(t)
-	checker := watchStatuses(t, l)
+	checker := newStatusChecker()
+	stopWatch := checker.follow(t, l)
 
 	kept := l.CreateService(t, inPool("default", "faults-kept", "faults-l2"))
 	if err := l.SetEndpoints(ctx, kept, 1, 2, 3); err != nil {
@@ -59,6 +60,10 @@ func TestAPIServerOutage(t *testing.T) {
 	restartsBefore := containerRestarts(t, l)
 
 	t.Cleanup(func() { saveControllerLog(t, l) })
+	// The watch stops with the API server and starts again after it, as
+	// one that failed would only after client-go's back-off (up to a
+	// minute): nothing changes while the API server is down.
+	stopWatch()
 	l.StopAPIServer()
 	down := time.Now()
 	t.Cleanup(func() {
@@ -84,6 +89,7 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	recovered := time.Now()
+	checker.follow(t, l)
 	t.Logf("API server and etcd down for %s: %d of %d probes of %s (ARP and HTTP) failed %v",
 		recovered.Sub(down).Round(100*time.Millisecond), failed, probes, ip, failures)
 	if failed > 0 {
