@@ -92,7 +92,9 @@ demo: build
 # `make lint` vets the e2e packages: go test skips its own vet pass here.
 e2e:
 	$(GO) run ./e2etest/cmd/lab build
-	$(GO) test -p 1 -count=1 -vet=off -timeout 40m ./e2etest/...
+	@rm -f .cache/lab/suite-times.txt
+	$(GO) test -p 1 -count=1 -vet=off -timeout 40m ./e2etest/...; status=$$?; \
+	  echo "e2e suite times (.cache/lab/suite-times.txt):"; cat .cache/lab/suite-times.txt 2>/dev/null; exit $$status
 
 # Not part of `make test`: e2etest/soak does nothing unless IRONLB_SOAK_DURATION is set.
 IRONLB_SOAK_DURATION ?= 2h

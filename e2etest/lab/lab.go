@@ -67,6 +67,7 @@ type Lab struct {
 	opts       Options
 	repo       string
 	lock       *fileLock
+	lockWait   time.Duration // how long Up waited for another lab
 	kubeBins   KubeBinaries
 	bins       ironlbBinaries
 	cp         *controlPlane
@@ -146,11 +147,18 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 			return nil, err
 		}
 	}
+	waitStart, waited := time.Now(), false
 	l.lock, err = lockFile(filepath.Join(stateDir, "lock"), func() {
+		waited = true
 		fmt.Fprintf(opts.Log, "lab: another lab is running on this machine; waiting for it to go down\n")
 	})
 	if err != nil {
 		return nil, err
+	}
+	if waited {
+		// A suite's time includes this wait: say how long it was.
+		l.lockWait = time.Since(waitStart)
+		l.logf("lab: waited %s for the other lab", l.lockWait.Round(time.Second))
 	}
 	if err := l.up(ctx); err != nil {
 		l.Down()

@@ -59,6 +59,12 @@ func declaresModule(path, mod string) bool {
 // the clone: <repo>/.cache/lab/logs.
 func LogDir(repo string) string { return filepath.Join(repo, ".cache", "lab", "logs") }
 
+// SuiteTimesPath is the file each package's lab.Main appends its timing
+// line to (`make e2e` prints it at the end).
+func SuiteTimesPath(repo string) string {
+	return filepath.Join(repo, ".cache", "lab", "suite-times.txt")
+}
+
 // KubeconfigPath is the kubeconfig of the running lab, inside the clone.
 func KubeconfigPath(repo string) string { return filepath.Join(repo, ".cache", "lab", "kubeconfig") }
 

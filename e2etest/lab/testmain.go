@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -34,11 +35,13 @@ func Main(m *testing.M, opts Options) int {
 	// The first run builds kube-apiserver, kubectl and etcd: allow for it.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	start := time.Now()
 	l, err := Up(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2etest: lab up:", err)
 		return 1
 	}
+	upEnd := time.Now()
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -49,6 +52,7 @@ func Main(m *testing.M, opts Options) int {
 	}()
 	shared = l
 	code := m.Run()
+	testsEnd := time.Now()
 	signal.Stop(signals)
 	if opts.Pods && !forbiddenNone(l) {
 		code = 1
@@ -60,7 +64,31 @@ func Main(m *testing.M, opts Options) int {
 		fmt.Fprintln(os.Stderr, "e2etest: lab down:", err)
 		return 1
 	}
+	recordSuiteTimes(l, code, upEnd.Sub(start), testsEnd.Sub(upEnd), time.Since(testsEnd))
 	return code
+}
+
+// recordSuiteTimes appends the package's line to SuiteTimesPath: where a
+// suite's time went (waiting for another lab, bringing the lab up, the
+// tests, the checks after them and taking it down).
+func recordSuiteTimes(l *Lab, code int, up, tests, after time.Duration) {
+	dir, err := os.Getwd()
+	if err == nil {
+		if rel, relErr := filepath.Rel(l.repo, dir); relErr == nil {
+			dir = rel
+		}
+	}
+	line := fmt.Sprintf("%-26s exit %d  total %6.1fs = waited for another lab %6.1fs + up %5.1fs + tests %6.1fs + audit and down %4.1fs\n",
+		dir, code, (up + tests + after).Seconds(), l.lockWait.Seconds(), (up - l.lockWait).Seconds(), tests.Seconds(), after.Seconds())
+	f, err := os.OpenFile(SuiteTimesPath(l.repo), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2etest: recording the suite's times:", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line); err != nil {
+		fmt.Fprintln(os.Stderr, "e2etest: recording the suite's times:", err)
+	}
 }
 
 // forbiddenNone reports whether no request of an ironlb service account was
