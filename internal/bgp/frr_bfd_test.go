@@ -26,44 +26,54 @@ func (l *birdLab) startFRRBFD() string {
 	if _, err := os.Stat(filepath.Join(frrDir, "bfdd")); err != nil {
 		l.t.Skipf("FRR's bfdd is not installed: %v", err)
 	}
-	// Not t.TempDir(): user frr must traverse the path, and its parent is 0700.
-	dir, err := os.MkdirTemp("", "ironlb-frr-bfd")
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		l.t.Fatal(err)
-	}
-	configs := map[string]string{
+	return runFRR(l.t, l.netns, map[string]string{
 		"zebra": "hostname router\nlog stdout\n",
 		"bfdd": fmt.Sprintf("hostname router\nlog stdout\nbfd\n peer %s local-address %s\n  receive-interval 200\n  transmit-interval 300\n  detect-multiplier 4\n !\n!\n",
 			l.hostV4, l.birdV4),
+	}, "zebra", "bfdd")
+}
+
+// runFRR runs FRR's daemons (in this order; zebra first) in netns as user
+// frr, each with its configs entry, and with their own sockets in a
+// temporary directory, which it returns (vtysh's --vty_socket). They are
+// killed, by PID, at cleanup.
+func runFRR(t *testing.T, netns string, configs map[string]string, daemons ...string) string {
+	t.Helper()
+	// Not t.TempDir(): user frr must traverse the path, and its parent is 0700.
+	dir, err := os.MkdirTemp("", "ironlb-frr")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for daemon, config := range configs {
-		if err := os.WriteFile(filepath.Join(dir, daemon+".conf"), []byte(config), 0o644); err != nil {
-			l.t.Fatal(err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, daemon := range daemons {
+		if err := os.WriteFile(filepath.Join(dir, daemon+".conf"), []byte(configs[daemon]), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	l.run("chown", "-R", "frr:frr", dir)
-	for _, daemon := range []string{"zebra", "bfdd"} {
-		cmd := exec.Command("ip", "netns", "exec", l.netns, filepath.Join(frrDir, daemon),
+	if out, err := exec.Command("chown", "-R", "frr:frr", dir).CombinedOutput(); err != nil {
+		t.Fatalf("chown %s: %v: %s", dir, err, out)
+	}
+	for _, daemon := range daemons {
+		cmd := exec.Command("ip", "netns", "exec", netns, filepath.Join(frrDir, daemon),
 			"-u", "frr", "-g", "frr", "-f", filepath.Join(dir, daemon+".conf"), "-i", filepath.Join(dir, daemon+".pid"),
 			"-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "-P", "0", "--log", "stdout")
 		if daemon == "bfdd" {
 			cmd.Args = append(cmd.Args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
 		}
-		cmd.Stdout, cmd.Stderr = testWriterFor(l.t), testWriterFor(l.t)
+		cmd.Stdout, cmd.Stderr = testWriterFor(t), testWriterFor(t)
 		if err := cmd.Start(); err != nil {
-			l.t.Fatalf("starting %s: %v", daemon, err)
+			t.Fatalf("starting %s: %v", daemon, err)
 		}
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
-		l.t.Cleanup(func() {
+		t.Cleanup(func() {
 			_ = cmd.Process.Kill() // the PID we started (ip netns exec execs the daemon in place)
 			<-done
 		})
-		eventually(l.t, 10*time.Second, func() (bool, string) {
+		eventually(t, 10*time.Second, func() (bool, string) {
 			_, err := os.Stat(filepath.Join(dir, daemon+".vty"))
 			return err == nil, daemon + " has no vty socket yet"
 		})
