@@ -232,6 +232,21 @@ func TestNodeSessions(t *testing.T) {
 			wantProblems: []PeerProblem{{Peer: "b", Refused: true,
 				Reason: "BGPPeers a and b both select node node1 for peer 172.30.0.254: one session per address or interface, b is left out"}},
 		},
+		{
+			name: "unnumbered peers: one per interface",
+			docs: peer("a", "{myASN: 64512, peerASN: 64500, interface: eth1, nodeSelectors: [{matchLabels: {rack: a}}]}") +
+				peer("b", "{myASN: 64512, peerASN: 64500, interface: eth1, nodeSelectors: [{matchExpressions: [{key: rack, operator: DoesNotExist}]}]}") +
+				peer("c", "{myASN: 64512, peerASN: 64500, interface: eth2}"),
+			addresses: []netip.Addr{v4}, wantRouterID: v4, wantPeers: []string{"b", "c"},
+		},
+		{
+			name: "unnumbered peers of one interface on a node both select",
+			docs: peer("a", "{myASN: 64512, peerASN: 64500, interface: eth1, nodeSelectors: [{matchExpressions: [{key: zone, operator: DoesNotExist}]}]}") +
+				peer("b", "{myASN: 64512, peerASN: 64501, interface: eth1, nodeSelectors: [{matchExpressions: [{key: rack, operator: DoesNotExist}]}]}"),
+			addresses: []netip.Addr{v4}, wantRouterID: v4, wantPeers: []string{"a"},
+			wantProblems: []PeerProblem{{Peer: "b", Refused: true,
+				Reason: "BGPPeers a and b both select node node1 for peer interface eth1: one session per address or interface, b is left out"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,6 +256,9 @@ func TestNodeSessions(t *testing.T) {
 			var names, dual []string
 			for _, p := range plan.Peers {
 				names = append(names, p.Name)
+				if p.Interface != cfg.Peers[p.Name].Interface || p.Address != cfg.Peers[p.Name].Address {
+					t.Errorf("session %s: interface %q, address %s; want the BGPPeer's", p.Name, p.Interface, p.Address)
+				}
 				if p.DualStackAddressFamily {
 					dual = append(dual, p.Name)
 				}
