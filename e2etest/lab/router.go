@@ -319,11 +319,20 @@ func fromNetlink(nl netlink.Route) (Route, bool) {
 			rt.NextHops = append(rt.NextHops, hop.Unmap())
 		}
 	}
+	// A next hop of the other family (an IPv4 route via an IPv6 link-local
+	// address, RFC 8950) is a Via, not a Gw.
+	addVia := func(via netlink.Destination) {
+		if v, ok := via.(*netlink.Via); ok {
+			addHop(v.Addr)
+		}
+	}
 	if nl.Gw != nil {
 		addHop(nl.Gw)
 	}
+	addVia(nl.Via)
 	for _, path := range nl.MultiPath {
 		addHop(path.Gw)
+		addVia(path.Via)
 	}
 	slices.SortFunc(rt.NextHops, func(a, b netip.Addr) int { return a.Compare(b) })
 	return rt, true

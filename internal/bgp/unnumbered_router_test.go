@@ -194,7 +194,7 @@ func TestUnnumberedWithFRR(t *testing.T) {
 	}
 	link := newUnnumberedLink(t)
 	const routerASN = 64500
-	vty := runFRR(t, link.netns, map[string]string{
+	vty, _ := runFRR(t, link.netns, map[string]string{
 		"zebra": "hostname router\nlog stdout\n",
 		"bgpd": fmt.Sprintf(`frr defaults traditional
 hostname router
