@@ -33,7 +33,7 @@ func FuzzConversion(f *testing.F) {
 			})
 		}
 		for _, p := range peers {
-			neighborFor(p, "peer-1")
+			neighborFor(p, "peer-1", GracefulRestartTime)
 			planned := bgpspec.Adverts{}
 			for range in.byte() % 6 {
 				addr := in.addr()

@@ -44,7 +44,8 @@ func vrfFor(name string, id uint32) (*api.Vrf, error) {
 	return &api.Vrf{Name: name, Rd: rd, ImportRt: []*anypb.Any{rt}, ExportRt: []*anypb.Any{rt}}, nil
 }
 
-// neighborFor is the gobgp neighbour configuration of a peer bound to its VRF.
+// neighborFor is the gobgp neighbour configuration of a peer bound to its VRF,
+// offering restartTime when the peer has graceful restart.
 // An unnumbered peer is given by its interface and the link-local address
 // (with the interface as zone) SetPeers found there, which gobgp keys the
 // neighbour by; gobgp looks the router up again on the interface the same
@@ -52,7 +53,7 @@ func vrfFor(name string, id uint32) (*api.Vrf, error) {
 // choice for a link-local destination) and, as for
 // every IPv4 session, offers the extended next hop capability (RFC 8950),
 // so IPv4 prefixes go with that IPv6 next hop.
-func neighborFor(p bgpspec.Peer, vrf string) *api.Peer {
+func neighborFor(p bgpspec.Peer, vrf string, restartTime time.Duration) *api.Peer {
 	families := []*api.Family{familyIPv4}
 	switch {
 	case p.DualStackAddressFamily, p.Unnumbered():
@@ -103,7 +104,7 @@ func neighborFor(p bgpspec.Peer, vrf string) *api.Peer {
 		n.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: multiHopTTL}
 	}
 	if p.GracefulRestart {
-		n.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(GracefulRestartTime / time.Second)}
+		n.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(restartTime / time.Second)}
 	}
 	return n
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// tests change them.
 	LinkLocalNeighbor       func(iface string) (netip.Addr, error)
 	SendRouterAdvertisement func(iface string) error
+	// GracefulRestartTime is the restart time offered to graceful-restart
+	// peers; zero: bgp.GracefulRestartTime. Only tests change it.
+	GracefulRestartTime time.Duration
 }
 
 // Speaker keeps BGP sessions and advertisements in line with the desired state it is
@@ -111,6 +114,9 @@ func New(ctx context.Context, cfg Config) (*Speaker, error) {
 	}
 	if cfg.LinkLocalNeighbor == nil {
 		cfg.LinkLocalNeighbor = linkLocalNeighbor
+	}
+	if cfg.GracefulRestartTime == 0 {
+		cfg.GracefulRestartTime = GracefulRestartTime
 	}
 	if cfg.SendRouterAdvertisement == nil {
 		cfg.SendRouterAdvertisement = sendRouterAdvertisement
@@ -326,7 +332,7 @@ func (s *Speaker) applyPeerPlan(ctx context.Context, plan peerPlan, errs peerErr
 	}
 	for _, c := range inPlace {
 		sess := s.sessions[c.new.Name]
-		if _, err := srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: neighborFor(c.new, sess.vrf)}); err != nil {
+		if _, err := srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: neighborFor(c.new, sess.vrf, s.cfg.GracefulRestartTime)}); err != nil {
 			errs.add(c.new.Name, fmt.Errorf("updating session: %w", err))
 			continue
 		}
@@ -382,7 +388,7 @@ func (s *Speaker) addSession(ctx context.Context, p bgpspec.Peer, errs peerError
 func (s *Speaker) addNeighbor(ctx context.Context, p bgpspec.Peer, vrf string) error {
 	s.gobgp.book.track(p, time.Now())
 	restarting := restartingOpen(p, s.opened)
-	n := neighborFor(p, vrf)
+	n := neighborFor(p, vrf, s.cfg.GracefulRestartTime)
 	gated := false
 	if restarting {
 		markRestarting(n)

@@ -101,7 +101,7 @@ func TestResolveUnnumbered(t *testing.T) {
 // local address ::), with both families.
 func TestNeighborForUnnumbered(t *testing.T) {
 	p := bgpspec.Peer{Name: "tor", MyASN: 64512, PeerASN: 64500, Interface: "eth1", Address: netip.MustParseAddr("fe80::1%eth1")}
-	n := neighborFor(p, "peer-1")
+	n := neighborFor(p, "peer-1", GracefulRestartTime)
 	if got := n.GetConf().GetNeighborAddress(); got != "fe80::1%eth1" {
 		t.Errorf("NeighborAddress = %q, want fe80::1%%eth1", got)
 	}
