@@ -239,3 +239,29 @@ func TestDeclaresModule(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoveFRRSockets: a restarted FRR waits for its daemons' own sockets,
+// not for those the previous run left.
+func TestRemoveFRRSockets(t *testing.T) {
+	dir := t.TempDir()
+	left := []string{"zebra.vty", "bgpd.vty", "bfdd.vty", "zebra.pid", "zserv.api", "bfdd.sock"}
+	kept := []string{"zebra.conf", "bgpd.conf", "bfdd.conf"}
+	for _, name := range append(append([]string{}, left...), kept...) {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := removeFRRSockets(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range left {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s left: %v", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s removed: %v", name, err)
+		}
+	}
+}
