@@ -271,13 +271,14 @@ func TestBFDRouterFrozen(t *testing.T) {
 func waitRouterBFDUp(t testing.TB, l *lab.Lab) {
 	t.Helper()
 	lab.Eventually(t, 30*time.Second, "the router has every node's BFD session Up", func() error {
-		up := 0
+		up, shown := 0, ""
 		switch l.Router().Kind() {
 		case lab.FRR:
-			peers, _, err := frrBFDPeers(t, l)
+			peers, out, err := frrBFDPeers(t, l)
 			if err != nil {
 				return err
 			}
+			shown = out
 			for _, p := range peers {
 				if p.Status == "up" {
 					up++
@@ -288,6 +289,7 @@ func waitRouterBFDUp(t testing.TB, l *lab.Lab) {
 			if err != nil {
 				return err
 			}
+			shown = out
 			for _, m := range birdBFDLine.FindAllStringSubmatch(out, -1) {
 				if m[2] == "Up" {
 					up++
@@ -295,7 +297,8 @@ func waitRouterBFDUp(t testing.TB, l *lab.Lab) {
 			}
 		}
 		if up != l.NodeCount() {
-			return fmt.Errorf("%d of %d sessions Up at the router", up, l.NodeCount())
+			// The router's view (FRR: discriminators and remote state) says which side waits.
+			return fmt.Errorf("%d of %d sessions Up at the router:\n%s", up, l.NodeCount(), shown)
 		}
 		return nil
 	})

@@ -127,6 +127,12 @@ func TestFromNetlink(t *testing.T) {
 		{"zebra multipath sorted", netlink.Route{Dst: vip6, Protocol: 186, MultiPath: []*netlink.NexthopInfo{
 			{Gw: net.ParseIP("fd00:30::13")}, {Gw: net.ParseIP("fd00:30::11")}}},
 			"fd00:32::1/128 via fd00:30::11,fd00:30::13"},
+		{"IPv4 via an IPv6 link-local next hop (RFC 8950)", netlink.Route{Dst: vip, Protocol: unix.RTPROT_BIRD,
+			Via: &netlink.Via{AddrFamily: unix.AF_INET6, Addr: net.ParseIP("fe80::1")}},
+			"172.32.0.1/32 via fe80::1"},
+		{"multipath via IPv6 next hops", netlink.Route{Dst: vip, Protocol: 186, MultiPath: []*netlink.NexthopInfo{
+			{Via: &netlink.Via{AddrFamily: unix.AF_INET6, Addr: net.ParseIP("fe80::2")}}, {Gw: net.ParseIP("172.30.0.11")}}},
+			"172.32.0.1/32 via 172.30.0.11,fe80::2"},
 		{"kernel route ignored", netlink.Route{Dst: vip, Gw: net.ParseIP("172.30.0.12"), Protocol: unix.RTPROT_KERNEL}, ""},
 		{"static route ignored", netlink.Route{Dst: vip, Gw: net.ParseIP("172.30.0.12"), Protocol: unix.RTPROT_BOOT}, ""},
 		{"default route ignored", netlink.Route{Gw: net.ParseIP("172.30.0.12"), Protocol: unix.RTPROT_BIRD}, ""},
@@ -231,5 +237,31 @@ func TestDeclaresModule(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRemoveFRRSockets: a restarted FRR waits for its daemons' own sockets,
+// not for those the previous run left.
+func TestRemoveFRRSockets(t *testing.T) {
+	dir := t.TempDir()
+	left := []string{"zebra.vty", "bgpd.vty", "bfdd.vty", "zebra.pid", "zserv.api", "bfdd.sock"}
+	kept := []string{"zebra.conf", "bgpd.conf", "bfdd.conf"}
+	for _, name := range append(append([]string{}, left...), kept...) {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := removeFRRSockets(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range left {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s left: %v", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s removed: %v", name, err)
+		}
 	}
 }

@@ -172,6 +172,9 @@ func (r *Router) startFRR(ctx context.Context, config RouterConfig) error {
 	if err := checkFRRConfig(ctx, dir, filepath.Join(dir, "bgpd.conf")); err != nil {
 		return err
 	}
+	if err := removeFRRSockets(dir); err != nil {
+		return err
+	}
 	for _, daemon := range frrDaemons {
 		args := []string{"/usr/lib/frr/" + daemon,
 			"-u", "frr", "-g", "frr",
@@ -192,6 +195,28 @@ func (r *Router) startFRR(ctx context.Context, config RouterConfig) error {
 		r.daemons = append(r.daemons, p)
 		if err := waitForFile(ctx, filepath.Join(dir, daemon+".vty"), p); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// removeFRRSockets removes the sockets and pid files a previous run of the
+// daemons left in dir. Left there, the wait for zebra's vty socket ended at
+// once after a restart, and bgpd, started before the new zebra listened,
+// failed to connect; it connected 10 s later, but the BFD sessions it had
+// asked for meanwhile were lost ("was not installed"), so bfdd had none:
+// FRR's BFD sessions never came up (TestBFDIntervalsWithFRR, the BFD
+// benchmarks).
+func removeFRRSockets(dir string) error {
+	for _, pattern := range []string{"*.vty", "*.pid", "*.api", "*.sock"} {
+		stale, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		for _, path := range stale {
+			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+				return err
+			}
 		}
 	}
 	return nil
@@ -319,11 +344,20 @@ func fromNetlink(nl netlink.Route) (Route, bool) {
 			rt.NextHops = append(rt.NextHops, hop.Unmap())
 		}
 	}
+	// A next hop of the other family (an IPv4 route via an IPv6 link-local
+	// address, RFC 8950) is a Via, not a Gw.
+	addVia := func(via netlink.Destination) {
+		if v, ok := via.(*netlink.Via); ok {
+			addHop(v.Addr)
+		}
+	}
 	if nl.Gw != nil {
 		addHop(nl.Gw)
 	}
+	addVia(nl.Via)
 	for _, path := range nl.MultiPath {
 		addHop(path.Gw)
+		addVia(path.Via)
 	}
 	slices.SortFunc(rt.NextHops, func(a, b netip.Addr) int { return a.Compare(b) })
 	return rt, true

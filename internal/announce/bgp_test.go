@@ -165,7 +165,7 @@ metadata: {name: zone-1, namespace: metallb-system}
 spec: {myASN: 64513, peerASN: 64500, peerAddress: 172.30.0.254, nodeSelectors: [{matchExpressions: [{key: rack, operator: Exists}]}]}
 `)
 	plan := Compute(&Snapshot{Config: both, Self: "node1", Nodes: nodes, Members: allMembers()}, election.NewElector()).BGP
-	want := PeerProblem{Peer: "zone-1", Refused: true, Reason: "BGPPeers rack-a and zone-1 both select node node1 for peer address 172.30.0.254: one session per address, zone-1 is left out"}
+	want := PeerProblem{Peer: "zone-1", Refused: true, Reason: "BGPPeers rack-a and zone-1 both select node node1 for peer 172.30.0.254: one session per address or interface, zone-1 is left out"}
 	if len(plan.Peers) != 1 || plan.Peers[0].Name != "rack-a" || !slices.Equal(plan.Problems, []PeerProblem{want}) {
 		t.Errorf("peers %+v, problems %+v; want rack-a and %+v", plan.Peers, plan.Problems, want)
 	}
@@ -230,7 +230,22 @@ func TestNodeSessions(t *testing.T) {
 				peer("b", "{myASN: 64512, peerASN: 64500, peerAddress: 172.30.0.254, peerPort: 1179}"),
 			addresses: []netip.Addr{v4}, wantRouterID: v4, wantPeers: []string{"a"},
 			wantProblems: []PeerProblem{{Peer: "b", Refused: true,
-				Reason: "BGPPeers a and b both select node node1 for peer address 172.30.0.254: one session per address, b is left out"}},
+				Reason: "BGPPeers a and b both select node node1 for peer 172.30.0.254: one session per address or interface, b is left out"}},
+		},
+		{
+			name: "unnumbered peers: one per interface",
+			docs: peer("a", "{myASN: 64512, peerASN: 64500, interface: eth1, nodeSelectors: [{matchLabels: {rack: a}}]}") +
+				peer("b", "{myASN: 64512, peerASN: 64500, interface: eth1, nodeSelectors: [{matchExpressions: [{key: rack, operator: DoesNotExist}]}]}") +
+				peer("c", "{myASN: 64512, peerASN: 64500, interface: eth2}"),
+			addresses: []netip.Addr{v4}, wantRouterID: v4, wantPeers: []string{"b", "c"},
+		},
+		{
+			name: "unnumbered peers of one interface on a node both select",
+			docs: peer("a", "{myASN: 64512, peerASN: 64500, interface: eth1, nodeSelectors: [{matchExpressions: [{key: zone, operator: DoesNotExist}]}]}") +
+				peer("b", "{myASN: 64512, peerASN: 64501, interface: eth1, nodeSelectors: [{matchExpressions: [{key: rack, operator: DoesNotExist}]}]}"),
+			addresses: []netip.Addr{v4}, wantRouterID: v4, wantPeers: []string{"a"},
+			wantProblems: []PeerProblem{{Peer: "b", Refused: true,
+				Reason: "BGPPeers a and b both select node node1 for peer interface eth1: one session per address or interface, b is left out"}},
 		},
 	}
 	for _, tt := range tests {
@@ -241,6 +256,9 @@ func TestNodeSessions(t *testing.T) {
 			var names, dual []string
 			for _, p := range plan.Peers {
 				names = append(names, p.Name)
+				if p.Interface != cfg.Peers[p.Name].Interface || p.Address != cfg.Peers[p.Name].Address {
+					t.Errorf("session %s: interface %q, address %s; want the BGPPeer's", p.Name, p.Interface, p.Address)
+				}
 				if p.DualStackAddressFamily {
 					dual = append(dual, p.Name)
 				}

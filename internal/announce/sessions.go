@@ -14,9 +14,9 @@ import (
 // router ID: the one judge of the facts that depend on the node. The
 // configuration has already accepted every BGPPeer on its own; here a peer
 // selecting the node is
-//   - left out when an earlier one (by name) has the same address on this
-//     node (the embedded BGP server keeps one neighbour per address, even
-//     when the ports differ);
+//   - left out when an earlier one (by name) has the same address, or the
+//     same interface for unnumbered peers, on this node (the embedded BGP
+//     server keeps one neighbour per address, even when the ports differ);
 //   - left out when it sets a routerID other than the node's (one BGP
 //     identifier per node: the embedded server has one);
 //   - kept without its second family when it asks for
@@ -35,11 +35,11 @@ func nodeSessions(cfg *config.Config, self Node) BGPPlan {
 	if len(matched) == 0 {
 		return plan
 	}
-	addresses := map[netip.Addr]string{} // → the peer that has it
+	neighbors := map[string]string{} // Peer.Neighbor → the peer that has it
 	for _, p := range matched {
-		if first, taken := addresses[p.Address]; taken {
+		if first, taken := neighbors[p.Neighbor()]; taken {
 			plan.Problems = append(plan.Problems, problemf(p.Name, true,
-				"BGPPeers %s and %s both select node %s for peer address %s: one session per address, %s is left out", first, p.Name, self.Name, p.Address, p.Name))
+				"BGPPeers %s and %s both select node %s for peer %s: one session per address or interface, %s is left out", first, p.Name, self.Name, p.Neighbor(), p.Name))
 			continue
 		}
 		if p.RouterID.IsValid() && p.RouterID != plan.RouterID {
@@ -48,7 +48,7 @@ func nodeSessions(cfg *config.Config, self Node) BGPPlan {
 				p.RouterID, plan.RouterID, self.Name, p.Name))
 			continue
 		}
-		addresses[p.Address] = p.Name
+		neighbors[p.Neighbor()] = p.Name
 		session, problem := sessionFor(p, self)
 		if problem != nil {
 			plan.Problems = append(plan.Problems, *problem)
@@ -114,6 +114,7 @@ func sessionFor(p *config.Peer, node Node) (bgpspec.Peer, *PeerProblem) {
 		MyASN:                  myASN,
 		PeerASN:                p.PeerASN,
 		Address:                p.Address,
+		Interface:              p.Interface,
 		Port:                   p.Port,
 		SourceAddress:          p.SourceAddress,
 		HoldTime:               p.HoldTime,

@@ -95,7 +95,6 @@ func (l *birdLab) run(name string, args ...string) string {
 func (l *birdLab) startBird() {
 	l.t.Helper()
 	dir := l.t.TempDir()
-	conf := filepath.Join(dir, "bird.conf")
 	l.socket = filepath.Join(dir, "bird.ctl")
 	bfdProtocol, bfdOn := "", ""
 	if l.bfd != "" {
@@ -125,27 +124,37 @@ protocol bgp speaker6 {
 	ipv6 { import all; export none; };
 }
 `, l.birdV4, l.hostV4, l.birdV6, l.hostV6, l.birdASN, speakerASN, bfdProtocol, bfdOn)
+	l.birdCmd, l.birdDone = runBIRD(l.t, l.netns, dir, config)
+}
+
+// runBIRD writes config to dir and runs BIRD 2 with it in netns, in the
+// foreground so that the test owns the process and stops it by PID at
+// cleanup; its control socket is dir/bird.ctl. It returns once BIRD is up.
+func runBIRD(t *testing.T, netns, dir, config string) (*exec.Cmd, chan struct{}) {
+	t.Helper()
+	conf, socket := filepath.Join(dir, "bird.conf"), filepath.Join(dir, "bird.ctl")
 	if err := os.WriteFile(conf, []byte(config), 0o600); err != nil {
-		l.t.Fatal(err)
+		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", l.netns, birdBinary, "-f", "-c", conf, "-s", l.socket, "-P", filepath.Join(dir, "bird.pid"))
-	cmd.Stdout, cmd.Stderr = testWriterFor(l.t), testWriterFor(l.t)
+	cmd := exec.Command("ip", "netns", "exec", netns, birdBinary, "-f", "-c", conf, "-s", socket, "-P", filepath.Join(dir, "bird.pid"))
+	cmd.Stdout, cmd.Stderr = testWriterFor(t), testWriterFor(t)
 	if err := cmd.Start(); err != nil {
-		l.t.Fatalf("starting BIRD: %v", err)
+		t.Fatalf("starting BIRD: %v", err)
 	}
-	l.birdCmd, l.birdDone = cmd, make(chan struct{})
+	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
-		close(l.birdDone)
+		close(done)
 	}()
-	l.t.Cleanup(func() {
+	t.Cleanup(func() {
 		_ = cmd.Process.Kill() // the PID we started (ip netns exec execs BIRD in place)
-		<-l.birdDone
+		<-done
 	})
-	eventually(l.t, 10*time.Second, func() (bool, string) {
-		out, err := exec.Command("/usr/sbin/birdc", "-s", l.socket, "show", "status").CombinedOutput()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		out, err := exec.Command("/usr/sbin/birdc", "-s", socket, "show", "status").CombinedOutput()
 		return err == nil && strings.Contains(string(out), "Daemon is up and running"), "BIRD not up: " + string(out)
 	})
+	return cmd, done
 }
 
 // birdc runs a BIRD client command and returns its output.

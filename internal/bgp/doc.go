@@ -15,6 +15,11 @@
 // the routers (RFC 4724), and the next process opens them as a restarting speaker.
 // [Speaker.Status] reports each session's state and last error for metrics and status.
 //
+// An unnumbered peer (Interface set) is given the router's IPv6 link-local
+// address on its interface, from the kernel's neighbour table as gobgp reads
+// it, and the node sends router advertisements there so the router learns
+// its address (see docs/bgp.md, Unnumbered sessions).
+//
 // A peer whose BFD field is set also gets a BFD session (package bfd) to its
 // address; when that session fails, the speaker resets the BGP session.
 // [Speaker.BFDStatus] reports the BFD sessions.

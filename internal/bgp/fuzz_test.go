@@ -31,9 +31,12 @@ func FuzzConversion(f *testing.F) {
 				NextHopIPv4:            in.addr(),
 				NextHopIPv6:            in.addr(),
 			})
+			if in.byte()%4 == 0 {
+				peers[len(peers)-1].Interface = "eth1" // unnumbered: both families, no next hop of ours
+			}
 		}
 		for _, p := range peers {
-			neighborFor(p, "peer-1")
+			neighborFor(p, "peer-1", GracefulRestartTime)
 			planned := bgpspec.Adverts{}
 			for range in.byte() % 6 {
 				addr := in.addr()

@@ -44,11 +44,19 @@ func vrfFor(name string, id uint32) (*api.Vrf, error) {
 	return &api.Vrf{Name: name, Rd: rd, ImportRt: []*anypb.Any{rt}, ExportRt: []*anypb.Any{rt}}, nil
 }
 
-// neighborFor is the gobgp neighbour configuration of a peer bound to its VRF.
-func neighborFor(p bgpspec.Peer, vrf string) *api.Peer {
+// neighborFor is the gobgp neighbour configuration of a peer bound to its VRF,
+// offering restartTime when the peer has graceful restart.
+// An unnumbered peer is given by its interface and the link-local address
+// (with the interface as zone) SetPeers found there, which gobgp keys the
+// neighbour by; gobgp looks the router up again on the interface the same
+// way, dials it from the interface's own link-local address (the kernel's
+// choice for a link-local destination) and, as for
+// every IPv4 session, offers the extended next hop capability (RFC 8950),
+// so IPv4 prefixes go with that IPv6 next hop.
+func neighborFor(p bgpspec.Peer, vrf string, restartTime time.Duration) *api.Peer {
 	families := []*api.Family{familyIPv4}
 	switch {
-	case p.DualStackAddressFamily:
+	case p.DualStackAddressFamily, p.Unnumbered():
 		families = []*api.Family{familyIPv4, familyIPv6}
 	case p.Address.Is6():
 		families = []*api.Family{familyIPv6}
@@ -61,17 +69,25 @@ func neighborFor(p bgpspec.Peer, vrf string) *api.Peer {
 		})
 	}
 	transport := &api.Transport{RemotePort: uint32(port(p))}
-	if p.SourceAddress.IsValid() {
+	switch {
+	case p.SourceAddress.IsValid():
 		transport.LocalAddress = p.SourceAddress.String()
+	case p.Unnumbered():
+		// Left empty, gobgp would take the interface's link-local address
+		// with its zone as local address, which it then fails to parse and
+		// advertises "::" as next hop. "::" makes it take the connection's
+		// own address (the same link-local address) instead.
+		transport.LocalAddress = netip.IPv6Unspecified().String()
 	}
 	n := &api.Peer{
 		Conf: &api.PeerConf{
-			NeighborAddress: p.Address.String(),
-			PeerAsn:         p.PeerASN,
-			LocalAsn:        p.MyASN,
-			AuthPassword:    p.Password,
-			Description:     p.Name,
-			Vrf:             vrf,
+			NeighborAddress:   p.Address.String(),
+			NeighborInterface: p.Interface,
+			PeerAsn:           p.PeerASN,
+			LocalAsn:          p.MyASN,
+			AuthPassword:      p.Password,
+			Description:       p.Name,
+			Vrf:               vrf,
 		},
 		Transport: transport,
 		Timers: &api.Timers{Config: &api.TimersConfig{
@@ -88,7 +104,7 @@ func neighborFor(p bgpspec.Peer, vrf string) *api.Peer {
 		n.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: multiHopTTL}
 	}
 	if p.GracefulRestart {
-		n.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(GracefulRestartTime / time.Second)}
+		n.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(restartTime / time.Second)}
 	}
 	return n
 }

@@ -26,6 +26,8 @@ func TestPeerCarries(t *testing.T) {
 		{"IPv6 session", validPeer("a", "2001:db8::2"), false, true},
 		{"dual stack IPv4 session", bgpspec.Peer{Address: netip.MustParseAddr("10.0.0.2"), DualStackAddressFamily: true}, true, true},
 		{"dual stack IPv6 session", bgpspec.Peer{Address: netip.MustParseAddr("2001:db8::2"), DualStackAddressFamily: true}, true, true},
+		{"unnumbered session, not resolved yet", bgpspec.Peer{Interface: "eth1"}, true, true},
+		{"unnumbered session", bgpspec.Peer{Interface: "eth1", Address: netip.MustParseAddr("fe80::1%eth1")}, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

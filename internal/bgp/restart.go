@@ -75,6 +75,7 @@ func (s *Speaker) close(ctx context.Context, restart bool) error {
 		return nil
 	}
 	s.closed = true
+	s.advertiser.stop()
 	var kept, closing []string
 	for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
 		if keptForRestart(s.sessions[name].peer, restart) {

@@ -23,6 +23,14 @@ import (
 // TestSpeakerProcessRestart instead of the tests (runRestartChild).
 const restartChildEnv = "IRONLB_BGP_RESTART_CHILD"
 
+// restartChildSourceEnv and restartChildTimeEnv, when set, are the speaker
+// process's source address (default speakerAddr) and the restart time it
+// offers (a time.Duration; default GracefulRestartTime).
+const (
+	restartChildSourceEnv = "IRONLB_BGP_RESTART_CHILD_SOURCE"
+	restartChildTimeEnv   = "IRONLB_BGP_RESTART_CHILD_TIME"
+)
+
 func TestMain(m *testing.M) {
 	if router := os.Getenv(restartChildEnv); router != "" {
 		if err := runRestartChild(router, os.Stdin, os.Stdout); err != nil {
@@ -48,7 +56,18 @@ var restartChildRoutes = []route{
 // process exit, not gobgp, closes the session.
 func runRestartChild(routers string, in io.Reader, out io.Writer) error {
 	ctx := context.Background()
-	s, err := New(ctx, Config{RouterID: netip.MustParseAddr("10.255.0.1"), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	source := speakerAddr
+	if env := os.Getenv(restartChildSourceEnv); env != "" {
+		source = env
+	}
+	var restartTime time.Duration
+	if env := os.Getenv(restartChildTimeEnv); env != "" {
+		var err error
+		if restartTime, err = time.ParseDuration(env); err != nil {
+			return err
+		}
+	}
+	s, err := New(ctx, Config{RouterID: netip.MustParseAddr("10.255.0.1"), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), GracefulRestartTime: restartTime})
 	if err != nil {
 		return err
 	}
@@ -59,7 +78,7 @@ func runRestartChild(routers string, in io.Reader, out io.Writer) error {
 			return err
 		}
 		peers = append(peers, bgpspec.Peer{Name: fmt.Sprintf("r%d", i), MyASN: speakerASN, PeerASN: 64500, Address: ap.Addr(), Port: ap.Port(),
-			SourceAddress: netip.MustParseAddr(speakerAddr), ConnectTime: time.Second, GracefulRestart: true})
+			SourceAddress: netip.MustParseAddr(source), ConnectTime: time.Second, GracefulRestart: true})
 	}
 	if err := s.SetRoutes(ctx, unfold(restartChildRoutes)); err != nil {
 		return err
@@ -103,8 +122,16 @@ func startRestartChild(t *testing.T, routers ...*testRouter) *restartChild {
 	for i, r := range routers {
 		addrs[i] = netip.AddrPortFrom(r.addr, r.port).String()
 	}
+	return startRestartChildWith(t, addrs)
+}
+
+// startRestartChildWith starts a speaker process towards the routers at
+// addrs ("address:port"), with more of its settings in env (restartChild*Env),
+// and waits until its UPDATEs went out.
+func startRestartChildWith(t *testing.T, addrs []string, env ...string) *restartChild {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), restartChildEnv+"="+strings.Join(addrs, ","))
+	cmd.Env = append(append(os.Environ(), restartChildEnv+"="+strings.Join(addrs, ",")), env...)
 	cmd.Stderr = &testWriter{t: t}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -135,6 +162,13 @@ func (c *restartChild) stop(t *testing.T) {
 	if err := c.cmd.Wait(); err != nil {
 		t.Fatalf("speaker process: %v", err)
 	}
+}
+
+// kill kills the process (SIGKILL: it closes nothing itself) and waits
+// until it is gone.
+func (c *restartChild) kill() {
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
 }
 
 // receivedCount returns how many paths the router holds from the speaker.

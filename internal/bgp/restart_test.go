@@ -55,9 +55,21 @@ func TestKeptForRestart(t *testing.T) {
 	}
 }
 
+// The restart time offered is the speaker's (Config.GracefulRestartTime).
+func TestNeighborRestartTime(t *testing.T) {
+	p := bgpspec.Peer{Name: "p", Address: netip.MustParseAddr("192.0.2.1"), GracefulRestart: true}
+	if got := neighborFor(p, "peer-1", 5*time.Second).GracefulRestart.RestartTime; got != 5 {
+		t.Errorf("restart time %d s, want 5", got)
+	}
+	p.GracefulRestart = false
+	if gr := neighborFor(p, "peer-1", 5*time.Second).GracefulRestart; gr != nil {
+		t.Errorf("graceful restart %+v offered to a peer without it", gr)
+	}
+}
+
 func TestMarkRestarting(t *testing.T) {
 	p := bgpspec.Peer{Name: "p", Address: netip.MustParseAddr("192.0.2.1"), GracefulRestart: true}
-	n := neighborFor(p, "peer-1")
+	n := neighborFor(p, "peer-1", GracefulRestartTime)
 	markRestarting(n)
 	if !n.GracefulRestart.LocalRestarting || n.GracefulRestart.DeferralTime != SelectionDeferralTime {
 		t.Errorf("markRestarting: %+v, want LocalRestarting and deferral %d", n.GracefulRestart, SelectionDeferralTime)

@@ -138,7 +138,7 @@ func (s *Speaker) releaseNext(ctx context.Context) {
 		if sess.peer.Address != addr {
 			continue
 		}
-		n := neighborFor(sess.peer, sess.vrf)
+		n := neighborFor(sess.peer, sess.vrf, s.cfg.GracefulRestartTime)
 		markRestarting(n)
 		// gobgp re-creates a neighbour whose OPEN changes (here its
 		// administrative state), taking LocalRestarting from n.

@@ -46,7 +46,8 @@ func advertsFor(p bgpspec.Peer, planned bgpspec.Adverts) (peerAdverts, error) {
 }
 
 // nextHopFor returns the next hop advertised for prefix to p; zero means the
-// session's local address.
+// session's local address, which on an unnumbered session is the node's
+// link-local address for both families.
 func nextHopFor(prefix netip.Prefix, p bgpspec.Peer) (netip.Addr, error) {
 	addr := prefix.Addr()
 	switch {
@@ -54,7 +55,7 @@ func nextHopFor(prefix netip.Prefix, p bgpspec.Peer) (netip.Addr, error) {
 		return netip.Addr{}, errors.New("not a masked IPv4 or IPv6 prefix")
 	case !p.Carries(addr):
 		return netip.Addr{}, fmt.Errorf("the session to %s does not carry this address family (no dualStackAddressFamily)", p.Address)
-	case addr.Is4() == p.Address.Is4():
+	case p.Unnumbered() || addr.Is4() == p.Address.Is4():
 		return netip.Addr{}, nil
 	case addr.Is4() && p.NextHopIPv4.Is4():
 		return p.NextHopIPv4, nil

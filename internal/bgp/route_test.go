@@ -22,6 +22,9 @@ func TestAdvertsFor(t *testing.T) {
 	dual6.NextHopIPv4 = netip.MustParseAddr("10.9.9.9")
 	dualNoNextHop := validPeer("dual", "10.0.0.4")
 	dualNoNextHop.DualStackAddressFamily = true
+	unnumbered := validPeer("tor", "fe80::1%eth1")
+	unnumbered.Interface = "eth1"
+	unnumbered.NextHopIPv4 = netip.MustParseAddr("10.9.9.9") // the planner's, for dual stack: unused
 
 	pfx := netip.MustParsePrefix
 	attrs := bgpspec.Attributes{LocalPref: 150, Communities: []uint32{1, 2}, LargeCommunities: []bgpspec.LargeCommunity{{GlobalAdmin: 1, LocalData1: 2, LocalData2: 3}}}
@@ -52,6 +55,11 @@ func TestAdvertsFor(t *testing.T) {
 			name: "IPv6 session with IPv4 prefixes", peer: dual6,
 			planned: bgpspec.Adverts{pfx("2001:db8:10::/64"): {}, pfx("203.0.113.0/24"): {}},
 			want:    peerAdverts{pfx("2001:db8:10::/64"): {}, pfx("203.0.113.0/24"): {nextHop: netip.MustParseAddr("10.9.9.9")}},
+		},
+		{
+			name: "unnumbered: both families, the session's link-local address as next hop (RFC 8950 for IPv4)", peer: unnumbered,
+			planned: bgpspec.Adverts{pfx("2001:db8:10::1/128"): {}, pfx("203.0.113.10/32"): {}},
+			want:    peerAdverts{pfx("2001:db8:10::1/128"): {}, pfx("203.0.113.10/32"): {}},
 		},
 		{
 			name: "family not carried: left out, the rest kept", peer: ebgp,

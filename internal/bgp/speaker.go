@@ -47,6 +47,16 @@ type Config struct {
 	// Only tests change them.
 	BFDListenAddrs []netip.Addr
 	BFDPort        int
+	// LinkLocalNeighbor finds the router of an unnumbered peer on its
+	// interface; nil: the kernel's neighbour table, as gobgp reads it.
+	// SendRouterAdvertisement sends one router advertisement on an
+	// unnumbered peer's interface; nil: sendRouterAdvertisement. Only
+	// tests change them.
+	LinkLocalNeighbor       func(iface string) (netip.Addr, error)
+	SendRouterAdvertisement func(iface string) error
+	// GracefulRestartTime is the restart time offered to graceful-restart
+	// peers; zero: bgp.GracefulRestartTime. Only tests change it.
+	GracefulRestartTime time.Duration
 }
 
 // Speaker keeps BGP sessions and advertisements in line with the desired state it is
@@ -73,8 +83,10 @@ type Speaker struct {
 	// session to an address follows a restart of the speaker (restartingOpen).
 	opened map[netip.Addr]bool
 	// gate opens the restarting sessions one at a time (restartGate).
-	gate   restartGate
-	closed bool
+	gate restartGate
+	// advertiser announces the node on the links of unnumbered peers.
+	advertiser *routerAdvertiser
+	closed     bool
 }
 
 // gobgpInstance is one running gobgp server and what belongs to it.
@@ -100,8 +112,18 @@ func New(ctx context.Context, cfg Config) (*Speaker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.LinkLocalNeighbor == nil {
+		cfg.LinkLocalNeighbor = linkLocalNeighbor
+	}
+	if cfg.GracefulRestartTime == 0 {
+		cfg.GracefulRestartTime = GracefulRestartTime
+	}
+	if cfg.SendRouterAdvertisement == nil {
+		cfg.SendRouterAdvertisement = sendRouterAdvertisement
+	}
 	s := &Speaker{cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}, opened: map[netip.Addr]bool{},
-		bfd: bfdSessions{applied: map[netip.Addr]bfd.SessionSpec{}}}
+		advertiser: newRouterAdvertiser(cfg.Logger, cfg.SendRouterAdvertisement),
+		bfd:        bfdSessions{applied: map[netip.Addr]bfd.SessionSpec{}}}
 	inst, err := s.startGobgp(ctx, cfg.RouterID)
 	if err != nil {
 		return nil, err
@@ -153,6 +175,9 @@ func (s *Speaker) onPeerEvent(book *statusBook, r *api.WatchEventResponse) {
 	addr, err := netip.ParseAddr(ev.Peer.State.NeighborAddress)
 	if err != nil {
 		return
+	}
+	if iface := ev.Peer.GetConf().GetNeighborInterface(); iface != "" {
+		addr = addr.WithZone(iface) // gobgp's events drop the zone of an unnumbered peer's address
 	}
 	st, changed := book.setState(addr, SessionState(ev.Peer.State.SessionState), time.Now())
 	if !changed {
@@ -220,7 +245,9 @@ func (s *Speaker) SetRouterID(ctx context.Context, routerID netip.Addr) error {
 // password, address, families, graceful restart); removed peers get a Cease
 // NOTIFICATION. Each peer is applied on its own: one that gobgp refuses is reported
 // as a *PeerError and left out, and the others are applied. The routes of the last
-// SetRoutes are applied to the sessions that were added or changed.
+// SetRoutes are applied to the sessions that were added or changed. An
+// unnumbered peer's address is looked up on its interface at each call
+// (resolveUnnumbered); a router not found yet is a *PeerError.
 func (s *Speaker) SetPeers(ctx context.Context, peers []bgpspec.Peer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,6 +263,11 @@ func (s *Speaker) setPeers(ctx context.Context, peers []bgpspec.Peer) error {
 		applied[name] = sess.peer
 	}
 	errs := peerErrors{}
+	s.advertiser.set(interfacesOf(peers))
+	peers, unresolved := resolveUnnumbered(peers, applied, s.cfg.LinkLocalNeighbor)
+	for name, err := range unresolved {
+		errs.add(name, err)
+	}
 	s.applyPeerPlan(ctx, planPeers(applied, peers), errs)
 	s.takeBFD(peers)
 	s.applyBFD(ctx, errs)
@@ -300,7 +332,7 @@ func (s *Speaker) applyPeerPlan(ctx context.Context, plan peerPlan, errs peerErr
 	}
 	for _, c := range inPlace {
 		sess := s.sessions[c.new.Name]
-		if _, err := srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: neighborFor(c.new, sess.vrf)}); err != nil {
+		if _, err := srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: neighborFor(c.new, sess.vrf, s.cfg.GracefulRestartTime)}); err != nil {
 			errs.add(c.new.Name, fmt.Errorf("updating session: %w", err))
 			continue
 		}
@@ -356,7 +388,7 @@ func (s *Speaker) addSession(ctx context.Context, p bgpspec.Peer, errs peerError
 func (s *Speaker) addNeighbor(ctx context.Context, p bgpspec.Peer, vrf string) error {
 	s.gobgp.book.track(p, time.Now())
 	restarting := restartingOpen(p, s.opened)
-	n := neighborFor(p, vrf)
+	n := neighborFor(p, vrf, s.cfg.GracefulRestartTime)
 	gated := false
 	if restarting {
 		markRestarting(n)

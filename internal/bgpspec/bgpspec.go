@@ -23,8 +23,16 @@ type Peer struct {
 	// OPEN, and refuses the session when that AS is MyASN.
 	MyASN, PeerASN uint32
 	// Address is the peer's IP; Port the TCP port dialled (0: 179).
+	// For an unnumbered peer the planner leaves it zero and the BGP shell
+	// fills in the router's IPv6 link-local address found on Interface
+	// (with that zone).
 	Address netip.Addr
-	Port    uint16
+	// Interface, when set, makes the session unnumbered (BGPPeer
+	// spec.interface): it runs over the IPv6 link-local addresses of this
+	// node interface, a point-to-point link to the router, and carries both
+	// families, IPv4 prefixes with an IPv6 next hop (RFC 8950).
+	Interface string
+	Port      uint16
 	// SourceAddress, if set, is the local address the session is dialled from.
 	SourceAddress netip.Addr
 	// HoldTime and KeepaliveTime are proposed in OPEN, in whole seconds;
@@ -70,9 +78,15 @@ func (p Peer) IsInternal() bool { return p.MyASN == p.PeerASN }
 // any AS but MyASN (dynamicASN external).
 func (p Peer) DynamicExternal() bool { return p.PeerASN == 0 }
 
-// Carries reports whether prefixes of addr's family are advertised on this session.
+// Unnumbered reports whether the session runs over Interface's link-local
+// addresses rather than to a configured address.
+func (p Peer) Unnumbered() bool { return p.Interface != "" }
+
+// Carries reports whether prefixes of addr's family are advertised on this
+// session: both families on an unnumbered or dual-stack session, else the
+// family of the peer's address.
 func (p Peer) Carries(addr netip.Addr) bool {
-	return addr.Is4() == p.Address.Is4() || p.DualStackAddressFamily
+	return p.Unnumbered() || p.DualStackAddressFamily || addr.Is4() == p.Address.Is4()
 }
 
 // LargeCommunity is a BGP large community (RFC 8092), written GlobalAdmin:LocalData1:LocalData2.

@@ -275,8 +275,19 @@ func TestRejections(t *testing.T) {
 			[]string{`BFDProfile metallb-system/e: spec.echoMode: the BFD echo function is not supported: remove echoMode`}},
 		{"VRF not supported", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red}"),
 			[]string{`BGPPeer metallb-system/p: spec.vrf: VRFs are not supported: the speaker opens every session in the node's default VRF`}},
-		{"unnumbered not supported", peer("p", "{myASN: 64500, peerASN: 64501, interface: eth0}"),
-			[]string{`BGPPeer metallb-system/p: spec.interface: unnumbered BGP sessions (RFC 8950, over the interface's IPv6 link-local address) are not supported: set peerAddress`}},
+		{"neither peerAddress nor interface", peer("p", "{myASN: 64500, peerASN: 64501}"),
+			[]string{`BGPPeer metallb-system/p: spec.peerAddress: peerAddress or interface is required`}},
+		{"interface with peerAddress", peer("p", "{myASN: 64500, peerASN: 64501, interface: eth0, peerAddress: 10.0.0.1}"),
+			[]string{`BGPPeer metallb-system/p: spec.interface: peerAddress and interface are mutually exclusive`}},
+		{"interface not a name", peer("p", "{myASN: 64500, peerASN: 64501, interface: \"eth0/1\"}"),
+			[]string{`BGPPeer metallb-system/p: spec.interface: interface name "eth0/1" contains '/'`}},
+		{"unnumbered with sourceAddress", peer("p", "{myASN: 64500, peerASN: 64501, interface: eth0, sourceAddress: \"fd00::1\"}"),
+			[]string{`BGPPeer metallb-system/p: spec.sourceAddress: an unnumbered session (interface eth0) is dialled from that interface's IPv6 link-local address: remove sourceAddress`}},
+		{"unnumbered with BFD", peer("p", "{myASN: 64500, peerASN: 64501, interface: eth0, bfdProfile: fast}") +
+			"apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\n",
+			[]string{`BGPPeer metallb-system/p: spec.bfdProfile: BFD on unnumbered sessions (spec.interface) is not supported yet`}},
+		{"two unnumbered peers on one interface", peer("a", "{myASN: 64500, peerASN: 64501, interface: eth1}") + peer("b", "{myASN: 64500, peerASN: 64502, interface: eth1}"),
+			[]string{`BGPPeer metallb-system/b: spec.interface: BGPPeer a already peers with interface eth1 port 179 from the same nodes`}},
 		{"BFD profile bounds", "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: b, namespace: metallb-system}\nspec: {receiveInterval: 5, detectMultiplier: 1, minimumTtl: 255, echoInterval: 5}\n",
 			[]string{
 				`BFDProfile metallb-system/b: spec.detectMultiplier: must be between 2 and 255, got 1`,
@@ -304,6 +315,24 @@ func TestRejections(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An unnumbered peer names its interface and no address; it may be eBGP
+// multi-hop (harmless on a link) as MetalLB allows.
+func TestUnnumberedPeer(t *testing.T) {
+	cfg, err := buildYAML(t, `
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, interface: eth1, ebgpMultiHop: true}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Peers["tor"]
+	if p == nil || p.Interface != "eth1" || p.Address.IsValid() || p.Neighbor() != "interface eth1" {
+		t.Errorf("peer %+v, want interface eth1 and no address", p)
 	}
 }
 

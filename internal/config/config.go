@@ -121,9 +121,12 @@ type Peer struct {
 	// LocalASN, when not 0, is the ASN presented to this peer instead of
 	// MyASN.
 	LocalASN uint32
-	// Address is the peer's address.
+	// Address is the peer's address; zero for an unnumbered peer.
 	Address netip.Addr
-	Port    uint16
+	// Interface, for an unnumbered peer (spec.interface), is the node
+	// interface whose IPv6 link-local neighbour is the peer.
+	Interface string
+	Port      uint16
 	// SourceAddress is the local address of the session; invalid (zero)
 	// means chosen by the kernel.
 	SourceAddress netip.Addr

@@ -81,7 +81,7 @@ func TestBGPRulesFollowMetalLB(t *testing.T) {
 		{"disableMP with dualStackAddressFamily", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, disableMP: true, dualStackAddressFamily: true}"), ""},
 		{"fractional keepalive", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, holdTime: 10s}"), ""},
 		{"link-local peer", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: \"fe80::1\"}"),
-			"BGPPeer metallb-system/p: spec.peerAddress: fe80::1 is link-local"},
+			"BGPPeer metallb-system/p: spec.peerAddress: fe80::1 is link-local: to peer over a link's link-local addresses, set interface"},
 		{"unspecified peer", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 0.0.0.0}"),
 			"BGPPeer metallb-system/p: spec.peerAddress: 0.0.0.0 is not a unicast address"},
 		{"password beyond TCP-MD5", peer("p", "{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, password: "+strings.Repeat("x", 81)+"}"),

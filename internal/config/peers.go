@@ -29,9 +29,9 @@ func (b *builder) peers(bfd map[string]*BFDProfile) map[string]*Peer {
 		if !ok {
 			continue
 		}
-		endpoint := fmt.Sprintf("%s port %d", p.Address, p.Port)
+		endpoint := fmt.Sprintf("%s port %d", p.Neighbor(), p.Port)
 		if i := slices.IndexFunc(endpoints[endpoint], func(other *Peer) bool { return shareNodes(other.NodeSelectors, p.NodeSelectors) }); i >= 0 {
-			b.add(obj, "spec.peerAddress", "BGPPeer %s already peers with %s from the same nodes: one session per node and endpoint; give each BGPPeer its own nodeSelectors",
+			b.add(obj, p.neighborField(), "BGPPeer %s already peers with %s from the same nodes: one session per node and endpoint; give each BGPPeer its own nodeSelectors",
 				endpoints[endpoint][i].Name, endpoint)
 			continue
 		}
@@ -82,34 +82,7 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 		b.checkASN(obj, "spec.peerASN", spec.PeerASN, true)
 	}
 
-	switch {
-	case spec.Interface != "":
-		b.add(obj, "spec.interface", "unnumbered BGP sessions (RFC 8950, over the interface's IPv6 link-local address) are not supported: set peerAddress to the router's address")
-	case spec.PeerAddress == "":
-		b.add(obj, "spec.peerAddress", "peerAddress is required")
-	default:
-		addr, err := netip.ParseAddr(spec.PeerAddress)
-		addr = addr.Unmap()
-		switch {
-		case err != nil:
-			b.add(obj, "spec.peerAddress", "%q is not an IP address", spec.PeerAddress)
-		case addr.IsUnspecified() || addr.IsMulticast():
-			b.add(obj, "spec.peerAddress", "%s is not a unicast address", addr)
-		case addr.Zone() != "" || addr.IsLinkLocalUnicast():
-			b.add(obj, "spec.peerAddress", "%s is link-local: such sessions need an interface (unnumbered BGP), which is not supported yet", spec.PeerAddress)
-		}
-		p.Address = addr
-	}
-	if spec.SourceAddress != "" {
-		addr, err := netip.ParseAddr(spec.SourceAddress)
-		switch {
-		case err != nil:
-			b.add(obj, "spec.sourceAddress", "%q is not an IP address", spec.SourceAddress)
-		case p.Address.IsValid() && addr.Unmap().Is4() != p.Address.Is4():
-			b.add(obj, "spec.sourceAddress", "%s and peerAddress %s are of different IP families", addr, p.Address)
-		}
-		p.SourceAddress = addr.Unmap()
-	}
+	b.peerEndpoint(obj, spec, p)
 	if spec.RouterID != "" {
 		addr, err := netip.ParseAddr(spec.RouterID)
 		if err != nil || !addr.Is4() {
@@ -136,6 +109,8 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 		switch {
 		case !known && indexByName(b.res.BFDProfiles, spec.BFDProfile) < 0:
 			b.add(obj, "spec.bfdProfile", "unknown BFDProfile %q", spec.BFDProfile)
+		case p.Interface != "":
+			b.add(obj, "spec.bfdProfile", "BFD on unnumbered sessions (spec.interface) is not supported yet: the speaker's BFD needs the router's address; remove bfdProfile or peer with peerAddress")
 		case p.EBGPMultiHop:
 			b.add(obj, "spec.bfdProfile", "multi-hop BFD (RFC 5883) is not supported: the speaker's BFD is single hop only (RFC 5881, TTL 255 required); remove bfdProfile or ebgpMultiHop")
 		default:
@@ -146,6 +121,68 @@ func (b *builder) peer(obj objectRef, in *v1beta2.BGPPeer, bfd map[string]*BFDPr
 		b.add(obj, "spec.vrf", "VRFs are not supported: the speaker opens every session in the node's default VRF (ironlb has no VRF support: none of its test kernels has the VRF driver to try it against); remove vrf")
 	}
 	return p, len(b.errs) == errsBefore
+}
+
+// Neighbor names whom the session goes to: the peer's address, or for an
+// unnumbered peer "interface <name>". A node keeps one session per neighbour.
+func (p *Peer) Neighbor() string {
+	if p.Interface != "" {
+		return "interface " + p.Interface
+	}
+	return p.Address.String()
+}
+
+// neighborField is the BGPPeer field that names the neighbour.
+func (p *Peer) neighborField() string {
+	if p.Interface != "" {
+		return "spec.interface"
+	}
+	return "spec.peerAddress"
+}
+
+// peerEndpoint judges whom the session goes to: peerAddress, or interface
+// for an unnumbered session over the interface's IPv6 link-local addresses
+// (RFC 8950); exactly one of them, as MetalLB requires. An unnumbered session
+// is always dialled from the interface's own link-local address, so it
+// takes no sourceAddress.
+func (b *builder) peerEndpoint(obj objectRef, spec *v1beta2.BGPPeerSpec, p *Peer) {
+	switch {
+	case spec.Interface != "" && spec.PeerAddress != "":
+		b.add(obj, "spec.interface", "peerAddress and interface are mutually exclusive: set interface alone for an unnumbered session")
+	case spec.Interface != "":
+		if err := checkInterfaceName(spec.Interface); err != nil {
+			b.add(obj, "spec.interface", "%v", err)
+		}
+		if spec.SourceAddress != "" {
+			b.add(obj, "spec.sourceAddress", "an unnumbered session (interface %s) is dialled from that interface's IPv6 link-local address: remove sourceAddress", spec.Interface)
+		}
+		p.Interface = spec.Interface
+		return
+	case spec.PeerAddress == "":
+		b.add(obj, "spec.peerAddress", "peerAddress or interface is required")
+	default:
+		addr, err := netip.ParseAddr(spec.PeerAddress)
+		addr = addr.Unmap()
+		switch {
+		case err != nil:
+			b.add(obj, "spec.peerAddress", "%q is not an IP address", spec.PeerAddress)
+		case addr.IsUnspecified() || addr.IsMulticast():
+			b.add(obj, "spec.peerAddress", "%s is not a unicast address", addr)
+		case addr.Zone() != "" || addr.IsLinkLocalUnicast():
+			b.add(obj, "spec.peerAddress", "%s is link-local: to peer over a link's link-local addresses, set interface (unnumbered BGP) instead of peerAddress", spec.PeerAddress)
+		}
+		p.Address = addr
+	}
+	if spec.SourceAddress != "" {
+		addr, err := netip.ParseAddr(spec.SourceAddress)
+		switch {
+		case err != nil:
+			b.add(obj, "spec.sourceAddress", "%q is not an IP address", spec.SourceAddress)
+		case p.Address.IsValid() && addr.Unmap().Is4() != p.Address.Is4():
+			b.add(obj, "spec.sourceAddress", "%s and peerAddress %s are of different IP families", addr, p.Address)
+		}
+		p.SourceAddress = addr.Unmap()
+	}
 }
 
 // checkASN refuses AS 0 (RFC 7607) and AS_TRANS; when required, 0 means the

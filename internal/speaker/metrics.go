@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -128,7 +129,7 @@ func (b *bgpSessions) setPeers(peers []bgpspec.Peer) {
 		if port == 0 {
 			port = bgp.DefaultPort
 		}
-		current[p.Name] = metrics.PeerLabel(p.Address, port)
+		current[p.Name] = peerLabel(p, port)
 	}
 	for name, label := range b.labels {
 		if current[name] != label {
@@ -142,6 +143,16 @@ func (b *bgpSessions) setPeers(peers []bgpspec.Peer) {
 		}
 	}
 	b.labels = current
+}
+
+// peerLabel is the peer label of a session's metrics: the address and
+// port (metrics.PeerLabel), or for an unnumbered session, whose router's
+// address is only found on the node, the interface and port ("eth1:179").
+func peerLabel(p bgpspec.Peer, port uint16) string {
+	if p.Unnumbered() {
+		return fmt.Sprintf("%s:%d", p.Interface, port)
+	}
+	return metrics.PeerLabel(p.Address, port)
 }
 
 // observe exports one status snapshot.

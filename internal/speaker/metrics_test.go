@@ -9,6 +9,7 @@ import (
 	"github.com/ironlb/ironlb/internal/announce"
 	"github.com/ironlb/ironlb/internal/bfd"
 	"github.com/ironlb/ironlb/internal/bgp"
+	"github.com/ironlb/ironlb/internal/bgpspec"
 	"github.com/ironlb/ironlb/internal/metrics"
 )
 
@@ -57,5 +58,21 @@ func TestBFDSnapshot(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("bfdSnapshot = %+v, want %+v", got, want)
+	}
+}
+
+func TestPeerLabel(t *testing.T) {
+	for _, tc := range []struct {
+		peer bgpspec.Peer
+		want string
+	}{
+		{bgpspec.Peer{Address: netip.MustParseAddr("192.0.2.1")}, "192.0.2.1:179"},
+		{bgpspec.Peer{Address: netip.MustParseAddr("2001:db8::1")}, "[2001:db8::1]:179"},
+		// The router's address is only found on the node, and may change.
+		{bgpspec.Peer{Interface: "eth1", Address: netip.MustParseAddr("fe80::1%eth1")}, "eth1:179"},
+	} {
+		if got := peerLabel(tc.peer, 179); got != tc.want {
+			t.Errorf("peerLabel(%+v) = %q, want %q", tc.peer, got, tc.want)
+		}
 	}
 }
