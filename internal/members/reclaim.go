@@ -10,16 +10,19 @@ import (
 // be decrypted for a while, e.g. during a key rotation done wrong) is alive
 // in its own view. memberlist tells it that the others hold it dead only by
 // gossip, retransmitted a few times right after the death (lost, as its
-// other messages were), or by a push/pull: every 30 s, and only with members
-// the initiator holds alive. Until then it stays dead in their views, though
-// it may hold them alive and keep probing them, and its join loop, which
-// skips members it sees, does not contact them. So a member that hears a
-// packet from the address of a member it holds departed joins that address:
-// the push/pull carries the death, the other refutes it with a higher
-// incarnation, and its alive message (gossiped, now decrypted) brings it
-// back in every view. memberlist does not say whether a departure was a
-// death or a Leave; a member that left keeps ignoring what it is told until
-// it shuts down.
+// other messages were), or by a push/pull: every 30 s, with one random
+// member the initiator holds alive; an alive message about it at the
+// incarnation it was declared dead with is ignored. Until then it stays
+// dead in their views, though it may hold them alive and keep probing them,
+// and its join loop, which skips members it sees, does not contact them. So
+// a member that hears a packet from the address of a member it holds
+// departed joins that address: the push/pull carries the death, the other
+// refutes it with a higher incarnation, and its alive message (gossiped,
+// now decrypted) brings it back in every view. memberlist does not say
+// whether a departure was a death or a Leave; a member that left keeps
+// ignoring what it is told until it shuts down. A packet forged from a
+// departed member's address costs one push/pull a second to that address,
+// which only a holder of the key answers.
 const (
 	// reclaimInterval is the shortest time between two attempts to tell
 	// one departed member.
