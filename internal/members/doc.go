@@ -46,5 +46,5 @@
 // an exited process; one that drops it does not. Each member holds one
 // socket and two idle goroutines per other member; the streams' only
 // traffic is TCP keepalives (every 15 s). Config.ProbesOnly turns the watch
-// off.
+// off, and the telling of members held dead: memberlist as MetalLB runs it.
 package members

@@ -33,8 +33,7 @@ const (
 
 // startTransport opens memberlist's listeners itself (as memberlist.Create
 // would) so that the held streams share its TCP port and every packet's
-// sender is seen (heardFrom), and sets mc to use them. With ProbesOnly there
-// is no exit watch and a held stream is closed at once.
+// sender is seen (heardFrom), and sets mc to use them.
 func (l *List) startTransport(mc *memberlist.Config) error {
 	nc := &memberlist.NetTransportConfig{BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger}
 	var inner *memberlist.NetTransport
@@ -51,12 +50,8 @@ func (l *List) startTransport(mc *memberlist.Config) error {
 	if mc.BindPort == 0 {
 		mc.BindPort, mc.AdvertisePort = inner.GetAutoBindPort(), inner.GetAutoBindPort()
 	}
-	held := func(conn net.Conn) { conn.Close() }
-	if !l.cfg.ProbesOnly {
-		l.watch = newExitWatch(l.cfg.NodeName, l.cfg.BindAddr, l.cfg.StreamTimeout, l.setGone, l.isGone)
-		held = l.watch.accept
-	}
-	mc.Transport = newMuxTransport(inner, l.cfg.StreamTimeout, held, l.heardFrom)
+	l.watch = newExitWatch(l.cfg.NodeName, l.cfg.BindAddr, l.cfg.StreamTimeout, l.setGone, l.isGone)
+	mc.Transport = newMuxTransport(inner, l.cfg.StreamTimeout, l.watch.accept, l.heardFrom)
 	return nil
 }
 

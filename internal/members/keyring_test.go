@@ -218,7 +218,7 @@ func TestKeyRotationNeverSplitsTheRing(t *testing.T) {
 // switches straight to a key the others do not accept. The ring loses it and
 // the decryption failures are counted, on its side and on theirs; once each
 // side accepts the other's key the ring heals. It used to stay split in
-// about 1 run of 8: a member held dead by another while it held that one
+// about 1 run in 6: a member held dead by another while it held that one
 // alive was never told so, and stayed dead in its view until memberlist's
 // push/pull, 30 s or more later (reclaim.go).
 func TestSkippedRotationStepIsCounted(t *testing.T) {

@@ -55,9 +55,10 @@ type Config struct {
 	// another process that none of the keys decrypts: a speaker with a
 	// different key, or a stranger on the port.
 	OnDecryptFailure func()
-	// ProbesOnly turns the exit watch off (no held streams): a member whose
-	// process exited is then detected by memberlist's probes and suspicion
-	// alone, as in MetalLB.
+	// ProbesOnly runs memberlist as MetalLB does: no exit watch (no held
+	// streams: a member whose process exited is detected by memberlist's
+	// probes and suspicion alone) and a member held dead is not told when
+	// it sends (reclaim.go).
 	ProbesOnly bool
 }
 
@@ -222,8 +223,10 @@ func New(cfg Config) (*List, error) {
 	mc.Logger = newLogLogger(logger, l.signalAccused, cfg.OnDecryptFailure)
 	mc.Events = (*events)(l)
 	mc.Delegate = (*delegate)(l)
-	if err := l.startTransport(mc); err != nil {
-		return nil, fmt.Errorf("members: starting memberlist for node %q on %s: %w", cfg.NodeName, net.JoinHostPort(mc.BindAddr, strconv.Itoa(cfg.Port)), err)
+	if !cfg.ProbesOnly {
+		if err := l.startTransport(mc); err != nil {
+			return nil, fmt.Errorf("members: starting memberlist for node %q on %s: %w", cfg.NodeName, net.JoinHostPort(mc.BindAddr, strconv.Itoa(cfg.Port)), err)
+		}
 	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 )
 
 // muxTransport is memberlist's NetTransport with the held streams on the
-// same TCP port: a stream whose first byte is heldStreamMarker goes to held
-// (the exit watch), every other stream, its first byte replayed, to
+// same TCP port: a stream whose first byte is heldStreamMarker goes to the
+// exit watch, every other stream, its first byte replayed, to
 // memberlist. The first byte must arrive within the stream timeout, as
 // memberlist requires of its own streams. Every packet's sender is shown to
 // heard before memberlist reads the packet.

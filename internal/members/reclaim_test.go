@@ -1,6 +1,7 @@
 package members
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -52,4 +53,36 @@ func TestForgetOld(t *testing.T) {
 	if _, ok := departed["old"]; ok || len(departed) != 2 {
 		t.Errorf("after forgetOld: %v, want recent and edge only", departed)
 	}
+}
+
+// TestPacketFromDepartedMemberIsTold: a packet from the address of a member
+// that a holds departed makes a join that address (a push/pull over TCP).
+func TestPacketFromDepartedMemberIsTold(t *testing.T) {
+	a := start(t, "a", 51, clusterKey)
+	// x plays the departed member: a TCP listener and a UDP socket on one
+	// port, as memberlist listens.
+	tcp, err := net.Listen("tcp", "127.0.0.52:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	x := netip.MustParseAddrPort(tcp.Addr().String())
+	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	a.mu.Lock()
+	a.departed["x"] = departedMember{addr: x, since: time.Now()}
+	a.mu.Unlock()
+
+	if _, err := udp.WriteToUDPAddrPort([]byte("x is still running"), a.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	tcp.(*net.TCPListener).SetDeadline(time.Now().Add(converge))
+	conn, err := tcp.Accept()
+	if err != nil {
+		t.Fatalf("a did not contact x after a packet from it: %v", err)
+	}
+	conn.Close()
 }
