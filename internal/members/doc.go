@@ -10,7 +10,10 @@
 // holds a CPU-starved member alive and detects a silent member (a frozen,
 // powered-off or cut-off node) in 2–5 s; FastConfig does so in about 0.6 s
 // but declares a starved member dead. A graceful Leave is seen by the others
-// within one gossip round.
+// within one gossip round. A member declared dead while it runs, and not
+// told (its packets were lost or not decrypted), is told by the first
+// member that hears a packet from it and holds it dead, and refutes
+// (reclaim.go).
 //
 // # Exit watch
 //
@@ -43,5 +46,5 @@
 // an exited process; one that drops it does not. Each member holds one
 // socket and two idle goroutines per other member; the streams' only
 // traffic is TCP keepalives (every 15 s). Config.ProbesOnly turns the watch
-// off.
+// off, and the telling of members held dead: memberlist as MetalLB runs it.
 package members

@@ -31,10 +31,10 @@ const (
 	firstRedial    = 50 * time.Millisecond
 )
 
-// startExitWatch opens memberlist's listeners itself (as memberlist.Create
-// would) so that the held streams share its TCP port, and sets mc to use
-// them.
-func (l *List) startExitWatch(mc *memberlist.Config) error {
+// startTransport opens memberlist's listeners itself (as memberlist.Create
+// would) so that the held streams share its TCP port and every packet's
+// sender is seen (heardFrom), and sets mc to use them.
+func (l *List) startTransport(mc *memberlist.Config) error {
 	nc := &memberlist.NetTransportConfig{BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger}
 	var inner *memberlist.NetTransport
 	var err error
@@ -51,7 +51,7 @@ func (l *List) startExitWatch(mc *memberlist.Config) error {
 		mc.BindPort, mc.AdvertisePort = inner.GetAutoBindPort(), inner.GetAutoBindPort()
 	}
 	l.watch = newExitWatch(l.cfg.NodeName, l.cfg.BindAddr, l.cfg.StreamTimeout, l.setGone, l.isGone)
-	mc.Transport = newMuxTransport(inner, l.cfg.StreamTimeout, l.watch.accept)
+	mc.Transport = newMuxTransport(inner, l.cfg.StreamTimeout, l.watch.accept, l.heardFrom)
 	return nil
 }
 

@@ -55,9 +55,10 @@ type Config struct {
 	// another process that none of the keys decrypts: a speaker with a
 	// different key, or a stranger on the port.
 	OnDecryptFailure func()
-	// ProbesOnly turns the exit watch off (no held streams): a member whose
-	// process exited is then detected by memberlist's probes and suspicion
-	// alone, as in MetalLB.
+	// ProbesOnly runs memberlist as MetalLB does: no exit watch (no held
+	// streams: a member whose process exited is detected by memberlist's
+	// probes and suspicion alone) and a member held dead is not told when
+	// it sends (reclaim.go).
 	ProbesOnly bool
 }
 
@@ -137,14 +138,17 @@ type List struct {
 	// watch holds a stream to every other member; nil with ProbesOnly.
 	watch *exitWatch
 
-	mu sync.Mutex // guards alive, gone, meta, stopped and sends on changes
+	mu sync.Mutex // guards alive, gone, departed, meta, stopped and sends on changes
 	// alive are the members memberlist lists as alive; gone those of them
 	// whose process exited (the exit watch's verdict). The live members
 	// are alive less gone.
-	alive   map[string]Member
-	gone    map[string]bool
-	meta    []byte
-	stopped bool
+	alive map[string]Member
+	gone  map[string]bool
+	// departed are the members memberlist declared dead or left, until it
+	// adds them again (reclaim.go).
+	departed map[string]departedMember
+	meta     []byte
+	stopped  bool
 }
 
 // New starts a member listening on cfg.BindAddr:cfg.Port. It is alone until
@@ -178,10 +182,10 @@ func New(cfg Config) (*List, error) {
 	if cfg.ProbeTimeout >= cfg.ProbeInterval {
 		return nil, fmt.Errorf("members: probe timeout %v must be shorter than probe interval %v", cfg.ProbeTimeout, cfg.ProbeInterval)
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	logger := cfg.Logger
 	if cfg.Keys.Primary == nil {
 		logger.Warn("memberlist gossip is not encrypted: no secret key configured")
 	} else if err := checkKeys(cfg.Keys); err != nil {
@@ -189,12 +193,13 @@ func New(cfg Config) (*List, error) {
 	}
 
 	l := &List{
-		cfg:     cfg,
-		changes: make(chan []Member, 1),
-		accused: make(chan struct{}, 1),
-		alive:   make(map[string]Member),
-		gone:    make(map[string]bool),
-		meta:    slices.Clone(cfg.Meta),
+		cfg:      cfg,
+		changes:  make(chan []Member, 1),
+		accused:  make(chan struct{}, 1),
+		alive:    make(map[string]Member),
+		gone:     make(map[string]bool),
+		departed: make(map[string]departedMember),
+		meta:     slices.Clone(cfg.Meta),
 	}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.NodeName
@@ -219,7 +224,7 @@ func New(cfg Config) (*List, error) {
 	mc.Events = (*events)(l)
 	mc.Delegate = (*delegate)(l)
 	if !cfg.ProbesOnly {
-		if err := l.startExitWatch(mc); err != nil {
+		if err := l.startTransport(mc); err != nil {
 			return nil, fmt.Errorf("members: starting memberlist for node %q on %s: %w", cfg.NodeName, net.JoinHostPort(mc.BindAddr, strconv.Itoa(cfg.Port)), err)
 		}
 	}
@@ -359,7 +364,7 @@ func memberAddr(n *memberlist.Node) netip.AddrPort {
 type events List
 
 // A member memberlist adds anew (after it was dead or left) is no longer
-// gone; one it removes is no longer watched.
+// gone nor departed; one it removes is no longer watched and is departed.
 func (e *events) NotifyJoin(n *memberlist.Node)   { e.set(n, true) }
 func (e *events) NotifyUpdate(n *memberlist.Node) { e.set(n, false) }
 
@@ -368,10 +373,13 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	if l.watch != nil {
 		l.watch.untrack(n.Name)
 	}
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.alive, n.Name)
 	delete(l.gone, n.Name)
+	forgetOld(l.departed, now)
+	l.departed[n.Name] = departedMember{addr: memberAddr(n), since: now}
 	l.publishLocked()
 }
 
@@ -384,6 +392,7 @@ func (e *events) set(n *memberlist.Node, joined bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.alive[n.Name] = m
+	delete(l.departed, n.Name)
 	if joined {
 		delete(l.gone, n.Name)
 	}

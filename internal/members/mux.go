@@ -10,25 +10,35 @@ import (
 
 // muxTransport is memberlist's NetTransport with the held streams on the
 // same TCP port: a stream whose first byte is heldStreamMarker goes to the
-// exit watch, every other stream, its first byte replayed, to memberlist.
-// The first byte must arrive within the stream timeout, as memberlist
-// requires of its own streams.
+// exit watch, every other stream, its first byte replayed, to
+// memberlist. The first byte must arrive within the stream timeout, as
+// memberlist requires of its own streams. Every packet's sender is shown to
+// heard before memberlist reads the packet.
 type muxTransport struct {
 	*memberlist.NetTransport
 	timeout time.Duration
 	held    func(net.Conn)
+	heard   func(from net.Addr)
 	streams chan net.Conn
+	packets chan *memberlist.Packet
 	done    chan struct{}
 }
 
-func newMuxTransport(inner *memberlist.NetTransport, timeout time.Duration, held func(net.Conn)) *muxTransport {
-	t := &muxTransport{NetTransport: inner, timeout: timeout, held: held, streams: make(chan net.Conn), done: make(chan struct{})}
+func newMuxTransport(inner *memberlist.NetTransport, timeout time.Duration, held func(net.Conn), heard func(net.Addr)) *muxTransport {
+	t := &muxTransport{
+		NetTransport: inner, timeout: timeout, held: held, heard: heard,
+		streams: make(chan net.Conn), packets: make(chan *memberlist.Packet), done: make(chan struct{}),
+	}
 	go t.route()
+	go t.forwardPackets()
 	return t
 }
 
 // StreamCh delivers memberlist's streams.
 func (t *muxTransport) StreamCh() <-chan net.Conn { return t.streams }
+
+// PacketCh delivers the packets.
+func (t *muxTransport) PacketCh() <-chan *memberlist.Packet { return t.packets }
 
 // Shutdown closes the listeners; streams accepted but not yet routed are
 // closed.
@@ -43,6 +53,22 @@ func (t *muxTransport) route() {
 		select {
 		case conn := <-t.NetTransport.StreamCh():
 			go t.dispatch(conn)
+		case <-t.done:
+			return
+		}
+	}
+}
+
+func (t *muxTransport) forwardPackets() {
+	for {
+		select {
+		case p := <-t.NetTransport.PacketCh():
+			t.heard(p.From)
+			select {
+			case t.packets <- p:
+			case <-t.done:
+				return
+			}
 		case <-t.done:
 			return
 		}
