@@ -2,8 +2,6 @@ package bgp
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,12 +66,7 @@ func TestCrashWithoutRestartWithBIRD(t *testing.T) {
 // TestCrashWithoutRestartWithFRR: FRR's bgpd (graceful restart helper, its
 // default) likewise.
 func TestCrashWithoutRestartWithFRR(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(frrDir, "bgpd")); err != nil {
-		t.Skipf("FRR is not installed: %v", err)
-	}
-	lab := newBirdLab(t)
-	_ = lab.birdCmd.Process.Kill() // FRR's bgpd takes port 179 in the namespace
-	<-lab.birdDone
+	lab := newFRRLab(t)
 	runFRR(t, lab.netns, map[string]string{
 		"zebra": "hostname router\nlog stdout\n",
 		"bgpd": fmt.Sprintf("frr defaults traditional\nhostname router\nlog stdout\n!\nrouter bgp %d\n bgp router-id 10.255.255.2\n no bgp ebgp-requires-policy\n"+

@@ -205,17 +205,25 @@ func frrBFDStatuses(vty string) (map[string]string, string) {
 	return all, string(out)
 }
 
-// TestBFDWithFRRRestart: FRR's bgpd asks bfdd for the session of its BGP
-// neighbour (`neighbor … bfd profile`), 100 ms × 3 on both sides, as the
-// lab's router does; after FRR restarts (every daemon, as the lab's
-// Router.Use does), the session comes Up again on both sides.
-func TestBFDWithFRRRestart(t *testing.T) {
+// newFRRLab is newBirdLab's namespace and link with BIRD stopped, for the
+// test to run FRR's daemons there (runFRR).
+func newFRRLab(t *testing.T) *birdLab {
+	t.Helper()
 	if _, err := os.Stat(filepath.Join(frrDir, "bgpd")); err != nil {
 		t.Skipf("FRR is not installed: %v", err)
 	}
 	lab := newBirdLab(t)
 	_ = lab.birdCmd.Process.Kill() // FRR's bgpd takes port 179 in the namespace
 	<-lab.birdDone
+	return lab
+}
+
+// TestBFDWithFRRRestart: FRR's bgpd asks bfdd for the session of its BGP
+// neighbour (`neighbor … bfd profile`), 100 ms × 3 on both sides, as the
+// lab's router does; after FRR restarts (every daemon, as the lab's
+// Router.Use does), the session comes Up again on both sides.
+func TestBFDWithFRRRestart(t *testing.T) {
+	lab := newFRRLab(t)
 	configs := map[string]string{
 		"zebra": "hostname router\nlog stdout\n",
 		"bfdd":  "hostname router\nlog stdout\nbfd\n profile lab\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n !\n!\n",
