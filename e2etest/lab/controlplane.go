@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -277,13 +278,28 @@ func (cp *controlPlane) clients() (kubernetes.Interface, dynamic.Interface, erro
 	return kube, dyn, nil
 }
 
-// stop ends kube-apiserver, then etcd.
+// stop ends the control plane for good.
 func (cp *controlPlane) stop() {
+	// The lab goes away with it: all at once and a short grace (one after
+	// the other, each shutting down cleanly, they took seconds).
+	var stops sync.WaitGroup
+	for _, p := range cp.processes() {
+		stops.Go(func() { p.Stop(time.Second) })
+	}
+	stops.Wait()
+}
+
+// processes are the control plane's running processes in the order a
+// control-plane node stops them: scheduler, controller-manager, API
+// server, etcd.
+func (cp *controlPlane) processes() []*Process {
+	var out []*Process
 	for _, p := range []*Process{cp.scheduler, cp.controllerManager, cp.apiserver, cp.etcd} {
 		if p != nil {
-			p.Stop(5 * time.Second)
+			out = append(out, p)
 		}
 	}
+	return out
 }
 
 // writeCredentials writes the token file with one admin token (in

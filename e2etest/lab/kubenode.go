@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -244,13 +245,18 @@ conntrack:
 	return err
 }
 
-// stop ends kube-proxy, the kubelet and containerd, in that order.
+// stop ends kube-proxy, the kubelet and containerd.
 func (k *kubeNode) stop() {
+	// The lab goes away with them: no order and a short grace. Stopped one
+	// after the other, each with its own clean shutdown, they took 5 s per
+	// node (kube-proxy 1 s, the kubelet and containerd 2 s each).
+	var stops sync.WaitGroup
 	for _, p := range []*Process{k.proxy, k.kubelet, k.containerd} {
 		if p != nil {
-			p.Stop(5 * time.Second)
+			stops.Go(func() { p.Stop(time.Second) })
 		}
 	}
+	stops.Wait()
 }
 
 // routePodNetworks makes the nodes forward (IPv4 and IPv6) and every node's

@@ -19,10 +19,8 @@ import (
 // heartbeats that is minutes old, marks every node NotReady, and so every
 // endpoint, for a minute after the API server is back.
 func (l *Lab) StopAPIServer() {
-	for _, p := range []*Process{l.cp.scheduler, l.cp.controllerManager, l.cp.apiserver, l.cp.etcd} {
-		if p != nil {
-			p.Stop(5 * time.Second)
-		}
+	for _, p := range l.cp.processes() {
+		p.Stop(5 * time.Second)
 	}
 }
 

@@ -60,26 +60,32 @@ func Main(m *testing.M, opts Options) int {
 	if opts.Pods && !reportUnusedGrants(l, opts.RequireGrantsUsed && fullRun()) {
 		code = 1
 	}
+	downStart := time.Now()
 	if err := l.Down(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2etest: lab down:", err)
 		return 1
 	}
-	recordSuiteTimes(l, code, upEnd.Sub(start), testsEnd.Sub(upEnd), time.Since(testsEnd))
+	recordSuiteTimes(l, code, suiteTimes{up: upEnd.Sub(start), tests: testsEnd.Sub(upEnd),
+		audit: downStart.Sub(testsEnd), down: time.Since(downStart)})
 	return code
 }
 
+// suiteTimes is where a package's time went.
+type suiteTimes struct{ up, tests, audit, down time.Duration }
+
 // recordSuiteTimes appends the package's line to SuiteTimesPath: where a
 // suite's time went (waiting for another lab, bringing the lab up, the
-// tests, the checks after them and taking it down).
-func recordSuiteTimes(l *Lab, code int, up, tests, after time.Duration) {
+// tests, the audit log's checks and taking the lab down).
+func recordSuiteTimes(l *Lab, code int, times suiteTimes) {
 	dir, err := os.Getwd()
 	if err == nil {
 		if rel, relErr := filepath.Rel(l.repo, dir); relErr == nil {
 			dir = rel
 		}
 	}
-	line := fmt.Sprintf("%-26s exit %d  total %6.1fs = waited for another lab %6.1fs + up %5.1fs + tests %6.1fs + audit and down %4.1fs\n",
-		dir, code, (up + tests + after).Seconds(), l.lockWait.Seconds(), (up - l.lockWait).Seconds(), tests.Seconds(), after.Seconds())
+	total := times.up + times.tests + times.audit + times.down
+	line := fmt.Sprintf("%-26s exit %d  total %6.1fs = waited for another lab %6.1fs + up %5.1fs + tests %6.1fs + audit %4.1fs + down %4.1fs\n",
+		dir, code, total.Seconds(), l.lockWait.Seconds(), (times.up - l.lockWait).Seconds(), times.tests.Seconds(), times.audit.Seconds(), times.down.Seconds())
 	f, err := os.OpenFile(SuiteTimesPath(l.repo), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2etest: recording the suite's times:", err)
