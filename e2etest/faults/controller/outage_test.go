@@ -22,7 +22,7 @@ import (
 const outageEnv = "IRONLB_APISERVER_OUTAGE"
 
 // defaultOutage keeps `make test` short.
-const defaultOutage = 90 * time.Second
+const defaultOutage = time.Minute
 
 // outageDuration reads outageEnv.
 func outageDuration(tb testing.TB) time.Duration {
