@@ -3,8 +3,8 @@
 // through the downward API (resourceFieldRef limits.memory, in bytes) in
 // EnvVar; with the soft limit the garbage collector works harder as the
 // process nears it, instead of letting the heap grow to twice its live data
-// (GOGC=100) and the kernel kill the container. ReleaseAfterBursts returns
-// the heap a burst of work left behind once the process is quiet again.
+// (GOGC=100) and the kernel kill the container. TrimHeapWhenQuiet keeps a
+// quiet process's heap near its live data, returning the rest to the kernel.
 package memlimit
 
 import (

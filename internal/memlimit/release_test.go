@@ -42,10 +42,10 @@ func TestShouldRelease(t *testing.T) {
 // sink keeps the burst's allocations reachable until the test drops them.
 var sink [][]byte
 
-// TestReleaseAfterBurstsReturnsTheHeap runs the releaser on this process:
+// TestTrimHeapWhenQuietReturnsTheHeap runs the trimmer on this process:
 // after a burst leaves much more heap than live data and the process goes
 // quiet, the heap it holds comes back down near the live data.
-func TestReleaseAfterBurstsReturnsTheHeap(t *testing.T) {
+func TestTrimHeapWhenQuietReturnsTheHeap(t *testing.T) {
 	samples := make([]metrics.Sample, len(runtimeMetrics))
 	for i, name := range runtimeMetrics {
 		samples[i].Name = name
@@ -56,7 +56,7 @@ func TestReleaseAfterBurstsReturnsTheHeap(t *testing.T) {
 	sink = nil // the burst is over: 128 MiB of garbage
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { ReleaseAfterBursts(ctx, slog.New(slog.DiscardHandler), 100*time.Millisecond); close(done) }()
+	go func() { TrimHeapWhenQuiet(ctx, slog.New(slog.DiscardHandler), 100*time.Millisecond); close(done) }()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
