@@ -31,25 +31,15 @@ const (
 	firstRedial    = 50 * time.Millisecond
 )
 
-// startTransport opens memberlist's listeners itself (as memberlist.Create
-// would) so that the held streams share its TCP port and every packet's
-// sender is seen (heardFrom), and sets mc to use them.
+// startTransport opens memberlist's listeners itself (netTransport) so
+// that the held streams share its TCP port and every packet's sender is
+// seen (heardFrom), and sets mc to use them.
 func (l *List) startTransport(mc *memberlist.Config) error {
-	nc := &memberlist.NetTransportConfig{BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger}
-	var inner *memberlist.NetTransport
-	var err error
-	// A free port (0) is picked for TCP first; UDP may find it taken.
-	for range 10 {
-		if inner, err = memberlist.NewNetTransport(nc); err == nil || mc.BindPort != 0 {
-			break
-		}
-	}
+	inner, err := listen(l.cfg.BindAddr, mc.BindPort)
 	if err != nil {
 		return err
 	}
-	if mc.BindPort == 0 {
-		mc.BindPort, mc.AdvertisePort = inner.GetAutoBindPort(), inner.GetAutoBindPort()
-	}
+	mc.BindPort, mc.AdvertisePort = inner.Port(), inner.Port()
 	l.watch = newExitWatch(l.cfg.NodeName, l.cfg.BindAddr, l.cfg.StreamTimeout, l.setGone, l.isGone)
 	mc.Transport = newMuxTransport(inner, l.cfg.StreamTimeout, l.watch.accept, l.heardFrom)
 	return nil

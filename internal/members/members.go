@@ -220,6 +220,11 @@ func New(cfg Config) (*List, error) {
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.GossipInterval = cfg.GossipInterval
 	mc.TCPTimeout = cfg.StreamTimeout
+	// Compressing a packet costs a 64 KiB LZW table, and memberlist's
+	// packets are a few hundred bytes: it saved little and allocated half
+	// of what an idle speaker did. Members still read compressed messages
+	// (MetalLB's speakers send them).
+	mc.EnableCompression = false
 	mc.Logger = newLogLogger(logger, l.signalAccused, cfg.OnDecryptFailure)
 	mc.Events = (*events)(l)
 	mc.Delegate = (*delegate)(l)

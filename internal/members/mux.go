@@ -8,14 +8,14 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// muxTransport is memberlist's NetTransport with the held streams on the
+// muxTransport is netTransport with the held streams on the
 // same TCP port: a stream whose first byte is heldStreamMarker goes to the
 // exit watch, every other stream, its first byte replayed, to
 // memberlist. The first byte must arrive within the stream timeout, as
 // memberlist requires of its own streams. Every packet's sender is shown to
 // heard before memberlist reads the packet.
 type muxTransport struct {
-	*memberlist.NetTransport
+	*netTransport
 	timeout time.Duration
 	held    func(net.Conn)
 	heard   func(from net.Addr)
@@ -24,9 +24,9 @@ type muxTransport struct {
 	done    chan struct{}
 }
 
-func newMuxTransport(inner *memberlist.NetTransport, timeout time.Duration, held func(net.Conn), heard func(net.Addr)) *muxTransport {
+func newMuxTransport(inner *netTransport, timeout time.Duration, held func(net.Conn), heard func(net.Addr)) *muxTransport {
 	t := &muxTransport{
-		NetTransport: inner, timeout: timeout, held: held, heard: heard,
+		netTransport: inner, timeout: timeout, held: held, heard: heard,
 		streams: make(chan net.Conn), packets: make(chan *memberlist.Packet), done: make(chan struct{}),
 	}
 	go t.route()
@@ -43,7 +43,7 @@ func (t *muxTransport) PacketCh() <-chan *memberlist.Packet { return t.packets }
 // Shutdown closes the listeners; streams accepted but not yet routed are
 // closed.
 func (t *muxTransport) Shutdown() error {
-	err := t.NetTransport.Shutdown() // route keeps draining until the listeners stopped
+	err := t.netTransport.Shutdown() // route keeps draining until the listeners stopped
 	close(t.done)
 	return err
 }
@@ -51,7 +51,7 @@ func (t *muxTransport) Shutdown() error {
 func (t *muxTransport) route() {
 	for {
 		select {
-		case conn := <-t.NetTransport.StreamCh():
+		case conn := <-t.netTransport.StreamCh():
 			go t.dispatch(conn)
 		case <-t.done:
 			return
@@ -62,7 +62,7 @@ func (t *muxTransport) route() {
 func (t *muxTransport) forwardPackets() {
 	for {
 		select {
-		case p := <-t.NetTransport.PacketCh():
+		case p := <-t.netTransport.PacketCh():
 			t.heard(p.From)
 			select {
 			case t.packets <- p:
