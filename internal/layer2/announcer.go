@@ -8,8 +8,9 @@
 // ARP requests and neighbour solicitations. Each received frame is decided by
 // a pure function (decideARP, decideNDP) against an immutable snapshot of the
 // owned IPs: one map lookup, no lock, no allocation beyond parsing. The
-// interfaces are rescanned periodically; a link that appears gets
-// responders, and one that vanishes loses only its own.
+// interfaces are listed again whenever rtnetlink reports a change (and every
+// RescanInterval besides); a link that appears gets responders, and one
+// that vanishes loses only its own.
 package layer2
 
 import (
@@ -67,7 +68,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Counters receives per-packet events; nil keeps none.
 	Counters Counters
-	// RescanInterval is how often interfaces are listed (default 1 s).
+	// RescanInterval is how often interfaces are listed when rtnetlink
+	// reported no change (default 10 s): a safety net, as every change of
+	// a link or an address is listed at once.
 	RescanInterval time.Duration
 	// GratuitousSchedule overrides DefaultGratuitousSchedule.
 	GratuitousSchedule []time.Duration
@@ -78,6 +81,8 @@ type Announcer struct {
 	cfg   Config
 	log   *slog.Logger
 	owned atomic.Pointer[ownedSet]
+	// current is the last listing of the interfaces.
+	current atomic.Pointer[[]Link]
 
 	mu        sync.Mutex
 	runCtx    context.Context // nil until Run
@@ -98,7 +103,7 @@ func New(cfg Config) *Announcer {
 		cfg.Counters = noCounters{}
 	}
 	if cfg.RescanInterval <= 0 {
-		cfg.RescanInterval = time.Second
+		cfg.RescanInterval = 10 * time.Second
 	}
 	if cfg.GratuitousSchedule == nil {
 		cfg.GratuitousSchedule = DefaultGratuitousSchedule
@@ -187,6 +192,15 @@ func (a *Announcer) Interfaces() []string {
 	return names
 }
 
+// CurrentLinks returns the last listing of the interfaces (nil before Run
+// listed them): what Run's responders follow, without listing again.
+func (a *Announcer) CurrentLinks() []Link {
+	if links := a.current.Load(); links != nil {
+		return *links
+	}
+	return nil
+}
+
 // Started is closed once Run has started the responders of the interfaces
 // usable at start: from then on, owned IPs are answered.
 func (a *Announcer) Started() <-chan struct{} {
@@ -195,6 +209,9 @@ func (a *Announcer) Started() <-chan struct{} {
 
 // Run watches the interfaces and runs their responders until ctx ends.
 // It returns an error only if the interfaces cannot be listed at start.
+// It lists them again when rtnetlink reports a change of a link or an
+// address (once a burst of reports has settled) and every RescanInterval
+// besides.
 func (a *Announcer) Run(ctx context.Context) error {
 	links, err := Links()
 	if err != nil {
@@ -205,15 +222,32 @@ func (a *Announcer) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	defer a.stopAll()
 
+	changed := watchLinks(ctx, func(err error) {
+		a.log.Warn("following link changes failed; interfaces are listed every rescan interval meanwhile",
+			"rescanInterval", a.cfg.RescanInterval, logging.KeyError, err)
+	})
 	ticker := time.NewTicker(a.cfg.RescanInterval)
 	defer ticker.Stop()
 	for {
+		if links != nil {
+			a.current.Store(&links)
+		}
 		a.reconcile(ctx, links)
 		a.startedOnce.Do(func() { close(a.started) })
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
+		case <-changed:
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(rescanSettle):
+			}
+			select { // reported during the settling: this listing covers it
+			case <-changed:
+			default:
+			}
 		}
 		if links, err = Links(); err != nil {
 			a.log.Warn("listing interfaces failed, keeping the current responders", logging.KeyError, err)
@@ -222,6 +256,11 @@ func (a *Announcer) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// rescanSettle is how long a reported link change waits before the
+// interfaces are listed: a new link comes with a burst of reports (the
+// link, its state, its addresses), which one listing covers.
+const rescanSettle = 50 * time.Millisecond
 
 // reconcile starts responders on usable links that lack them and stops those
 // whose link vanished, became unusable, or changed index or address.

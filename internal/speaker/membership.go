@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/ironlb/ironlb/internal/layer2"
 	"github.com/ironlb/ironlb/internal/members"
 )
 
@@ -171,9 +170,8 @@ func (s *Speaker) maintainMembership(ctx context.Context, backoff *members.JoinB
 }
 
 func (s *Speaker) interfacesMeta() []byte {
-	links, err := layer2.Links()
-	if err != nil {
-		s.log.Warn("listing interfaces", "err", err)
+	links := s.announcer.CurrentLinks()
+	if links == nil { // not listed yet: gossip nothing rather than no interfaces
 		return nil
 	}
 	meta, err := encodeInterfaces(links, members.MaxMetaSize)
