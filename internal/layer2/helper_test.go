@@ -73,8 +73,8 @@ func (c printCounters) GratuitousSent(proto Protocol, iface string, ip netip.Add
 func runAnnouncer() {
 	p := &printer{}
 	a := New(Config{
-		Logger:         slog.New(slog.NewTextHandler(os.Stderr, nil)),
-		Counters:       printCounters{p},
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Counters: printCounters{p},
 		// Longer than any test: links are listed again only when
 		// rtnetlink reports a change, which is what the tests check.
 		RescanInterval: time.Hour,
