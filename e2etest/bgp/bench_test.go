@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -233,16 +234,17 @@ func scaleRun(b *testing.B, n int) {
 	waitAllSessions(b, l)
 	rss, peak := speakersMemory(b, l)
 	logGoMemory(b, l, 1)
-	saveHeapProfile(b, l, 1)
 	allAssigned := <-assigned
-	b.Logf("n=%d: writes took %s (create call p50 %s, p99 %s); all assigned %s and all routed %s after the last write; speaker RSS %.1f MiB idle, %.1f MiB after",
+	steady := speakersSteadyMemory(b, l)
+	b.Logf("n=%d: writes took %s (create call p50 %s, p99 %s); all assigned %s and all routed %s after the last write; speaker RSS %.1f MiB idle, %.1f MiB after, %.1f MiB at most in steady state",
 		n, lastWrite.Sub(firstWrite).Round(time.Millisecond), percentile(calls, 0.5).Round(time.Millisecond), percentile(calls, 0.99).Round(time.Millisecond),
 		allAssigned.Sub(lastWrite).Round(time.Millisecond),
-		converged.Sub(lastWrite).Round(time.Millisecond), mib(idle), mib(rss))
+		converged.Sub(lastWrite).Round(time.Millisecond), mib(idle), mib(rss), mib(steady))
 	b.ReportMetric(converged.Sub(lastWrite).Seconds(), "converge-s")
 	b.ReportMetric(converged.Sub(firstWrite).Seconds(), "first-write-to-converge-s")
 	b.ReportMetric(allAssigned.Sub(lastWrite).Seconds(), "assigned-s")
 	b.ReportMetric(mib(rss), "speaker-rss-MiB")
+	b.ReportMetric(mib(steady), "speaker-steady-rss-MiB")
 	b.ReportMetric(mib(atConverge), "speaker-converge-rss-MiB")
 	b.ReportMetric(mib(peak), "speaker-peak-rss-MiB")
 	b.ReportMetric(mib(idle), "speaker-idle-rss-MiB")
@@ -315,6 +317,93 @@ func speakersMemory(b *testing.B, l *lab.Lab) (rss, peak uint64) {
 		rss, peak = max(rss, m.RSS), max(peak, m.Peak)
 	}
 	return rss, peak
+}
+
+// A speaker is idle once it used under idleCPUShare of a core over one
+// idleProbe; the steady state begins when every speaker is idle, at most
+// maxSettle after convergence.
+const (
+	idleProbe    = 5 * time.Second
+	idleCPUShare = 0.05
+	steadyWindow = time.Minute
+	maxSettle    = 15 * time.Minute
+)
+
+// speakersSteadyMemory waits until every speaker is idle (its status
+// objects written, its heap collected) and returns the largest RSS any of
+// them had over steadyWindow from then, sampled every idleProbe: what the
+// speakers hold while the Services just stay announced.
+func speakersSteadyMemory(b *testing.B, l *lab.Lab) uint64 {
+	ctx := b.Context()
+	cpu := func() []time.Duration {
+		times := make([]time.Duration, l.NodeCount())
+		for i := range times {
+			t, err := l.SpeakerCPU(ctx, i+1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			times[i] = t
+		}
+		return times
+	}
+	start := time.Now()
+	before := cpu()
+	for {
+		time.Sleep(idleProbe)
+		now := cpu()
+		busy := -1
+		for i := range now {
+			if share := float64(now[i]-before[i]) / float64(idleProbe); share >= idleCPUShare {
+				busy = i + 1
+			}
+		}
+		if busy < 0 {
+			break
+		}
+		if time.Since(start) > maxSettle {
+			b.Fatalf("node%d's speaker still busy %s after convergence", busy, maxSettle)
+		}
+		before = now
+	}
+	b.Logf("every speaker idle %s after the measurement at convergence", time.Since(start).Round(time.Second))
+	allocatedBefore, windowStart := allocatedBytes(b, l, 1), time.Now()
+	var top uint64
+	for range steadyWindow / idleProbe {
+		time.Sleep(idleProbe)
+		for i := 1; i <= l.NodeCount(); i++ {
+			m, err := l.SpeakerMemory(ctx, i)
+			if err != nil {
+				b.Fatal(err)
+			}
+			top = max(top, m.RSS)
+		}
+	}
+	rate := (allocatedBytes(b, l, 1) - allocatedBefore) / time.Since(windowStart).Seconds()
+	b.ReportMetric(rate/1e3, "speaker-steady-alloc-kB/s")
+	speakersMemory(b, l)
+	logGoMemory(b, l, 1)
+	saveHeapProfile(b, l, 1)
+	return top
+}
+
+// allocatedBytes returns how many bytes of heap node i's speaker has
+// allocated since it started (go_memstats_alloc_bytes_total).
+func allocatedBytes(b *testing.B, l *lab.Lab, i int) float64 {
+	metrics, err := l.SpeakerMetrics(b.Context(), i)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(metrics, "\n") {
+		if value, ok := strings.CutPrefix(line, "go_memstats_alloc_bytes_total "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if err != nil {
+				b.Fatalf("node%d's speaker: go_memstats_alloc_bytes_total %q: %v", i, value, err)
+			}
+			return v
+		}
+	}
+	b.Fatalf("node%d's speaker exports no go_memstats_alloc_bytes_total", i)
+	return 0
 }
 
 func mib(bytes uint64) float64 { return float64(bytes) / (1 << 20) }

@@ -2,7 +2,9 @@ package lab
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -44,6 +46,40 @@ func (l *Lab) SpeakerMemory(ctx context.Context, i int) (Memory, error) {
 		return Memory{}, err
 	}
 	return readMemory(name, pid)
+}
+
+// SpeakerCPU returns the CPU time node i's speaker has used.
+func (l *Lab) SpeakerCPU(ctx context.Context, i int) (time.Duration, error) {
+	if !l.opts.Pods {
+		p := l.Speaker(i)
+		if p == nil {
+			return 0, fmt.Errorf("lab: %s has no speaker", NodeName(i))
+		}
+		return CPUTime(p.PID())
+	}
+	pid, err := l.SpeakerContainerPID(ctx, i)
+	if err != nil {
+		return 0, err
+	}
+	return CPUTime(pid)
+}
+
+// CPUTime returns the user plus system CPU time of process pid.
+func CPUTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces) start at state.
+	rest := data[bytes.LastIndexByte(data, ')')+2:]
+	fields := strings.Fields(string(rest))
+	if len(fields) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
 }
 
 // SignalSpeaker sends sig to node i's speaker and returns at once: to its

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ironlb/ironlb/e2etest/lab"
 )
 
 // Parameters, from the environment so that `make bench-lab` runs the
@@ -213,7 +215,7 @@ func measureLoad(b *testing.B, c *cluster, n int, window time.Duration) load {
 	cpu := func() []time.Duration {
 		out := make([]time.Duration, n)
 		for i, m := range c.members[:n] {
-			t, err := cpuTime(m.cmd.Process.Pid)
+			t, err := lab.CPUTime(m.cmd.Process.Pid)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,7 +10,6 @@ package memberscale
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -236,24 +235,6 @@ func parseCounters(out []byte) map[string][2]int64 {
 		}
 	}
 	return counters
-}
-
-// cpuTime returns the user plus system CPU time of process pid.
-func cpuTime(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name (which may hold spaces) start at state.
-	rest := data[bytes.LastIndexByte(data, ')')+2:]
-	fields := strings.Fields(string(rest))
-	if len(fields) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const ticksPerSecond = 100 // USER_HZ
-	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
 }
 
 // close kills every member still running and deletes the namespace.
