@@ -22,7 +22,11 @@ import (
 //   - IRONLB_STARVE_PERIOD: the CFS period of the 10 % quota (100ms, as Kubernetes' CPU limits);
 //   - IRONLB_SCALE_WINDOW: the traffic and CPU window (20s);
 //   - IRONLB_SCALE_PROFILES: the timing profiles of both (default,fast,metallb;
-//     a profile may end in -gossip-<interval>, e.g. default-gossip-100ms).
+//     a profile may end in -gossip-<interval>, e.g. default-gossip-100ms);
+//   - IRONLB_SCALE_PER_PROCESS: members per memberlab process (1). The
+//     members a benchmark kills, stops or starves run alone in theirs.
+//     200 processes do not fit on 2 cores (each its own Go runtime, their
+//     timers woken by the kernel), 200 members in 10 processes do.
 //
 // victims is the number of members of each kind (crash, leave) per run.
 const victims = 3
@@ -41,6 +45,14 @@ func envSizes(b *testing.B, key, def string) []int {
 		sizes = append(sizes, n)
 	}
 	return sizes
+}
+
+func envCount(b *testing.B, key, def string) int {
+	n, err := strconv.Atoi(envOr(key, def))
+	if err != nil || n < 1 {
+		b.Fatalf("%s: %q is not a positive count", key, envOr(key, def))
+	}
+	return n
 }
 
 func envDuration(b *testing.B, key, def string) time.Duration {
@@ -116,10 +128,13 @@ func startCluster(b *testing.B, n int, profile string) *cluster {
 		}
 	})
 	b.Cleanup(c.close)
+	perProcess := envCount(b, "IRONLB_SCALE_PER_PROCESS", "1")
 	names := make([]string, n)
 	for i := range n {
 		names[i] = memberName(i)
-		if err := c.start(i); err != nil {
+	}
+	for _, group := range processGroups(n, perProcess, runsAlone(n)) {
+		if err := c.start(group[0], group[1]); err != nil {
 			b.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond) // no thundering join on the seed
@@ -131,6 +146,42 @@ func startCluster(b *testing.B, n int, profile string) *cluster {
 	}
 	b.ReportMetric(1, "converged")
 	return c
+}
+
+// starvedMember is the member BenchmarkMemberlistStarvation starves.
+const starvedMember = 1
+
+// crashVictim and leaveVictim are the v-th member (0 ≤ v < victims) that
+// BenchmarkMemberlistScale kills and tells to leave.
+func crashVictim(n, v int) int { return n - 1 - v }
+func leaveVictim(n, v int) int { return n - 1 - victims - v }
+
+// runsAlone reports which of n members must run alone in their process:
+// the starved one and the victims.
+func runsAlone(n int) map[int]bool {
+	alone := map[int]bool{starvedMember: true}
+	for v := range victims {
+		alone[crashVictim(n, v)], alone[leaveVictim(n, v)] = true, true
+	}
+	return alone
+}
+
+// processGroups splits members 0…n-1 into runs of consecutive members
+// [first, last] of at most perProcess members, each member in alone a run
+// of its own.
+func processGroups(n, perProcess int, alone map[int]bool) [][2]int {
+	var groups [][2]int
+	for i := 0; i < n; {
+		last := i
+		if !alone[i] {
+			for last+1 < n && last+1-i < perProcess && !alone[last+1] {
+				last++
+			}
+		}
+		groups = append(groups, [2]int{i, last})
+		i = last + 1
+	}
+	return groups
 }
 
 // BenchmarkMemberlistScale measures, per member count and timing profile:
@@ -172,9 +223,9 @@ func measureScale(b *testing.B, n int, profile string, window time.Duration) {
 		var samples []time.Duration
 		var allAgree time.Duration
 		for v := range victims {
-			victim := n - 1 - v
+			victim := crashVictim(n, v)
 			if kind == "leave" {
-				victim -= victims
+				victim = leaveVictim(n, v)
 			}
 			alive[victim] = false
 			var observers []string
@@ -210,25 +261,26 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 type load struct{ pktsPerSec, bytesPerSec, maxBytesPerSec, cpuPercent float64 }
 
 // measureLoad reads each member's traffic counters and CPU time across
-// window and returns the means per member (and the busiest member's bytes).
+// window and returns the means per member (and the busiest member's bytes);
+// CPU per member is the processes' CPU time shared equally by the members.
 func measureLoad(b *testing.B, c *cluster, n int, window time.Duration) load {
-	cpu := func() []time.Duration {
-		out := make([]time.Duration, n)
-		for i, m := range c.members[:n] {
-			t, err := lab.CPUTime(m.cmd.Process.Pid)
+	cpu := func() time.Duration {
+		var total time.Duration
+		for _, p := range c.procs {
+			t, err := lab.CPUTime(p.cmd.Process.Pid)
 			if err != nil {
 				b.Fatal(err)
 			}
-			out[i] = t
+			total += t
 		}
-		return out
+		return total
 	}
 	cpu0, traffic0 := cpu(), mustTraffic(b, c)
 	start := time.Now()
 	time.Sleep(window)
 	cpu1, traffic1 := cpu(), mustTraffic(b, c)
 	elapsed := time.Since(start).Seconds()
-	var l load
+	l := load{cpuPercent: 100 * (cpu1 - cpu0).Seconds() / elapsed / float64(n)}
 	for i := range n {
 		addr := memberAddr(i)
 		pkts := float64(traffic1[addr][0]-traffic0[addr][0]) / elapsed
@@ -236,7 +288,6 @@ func measureLoad(b *testing.B, c *cluster, n int, window time.Duration) load {
 		l.pktsPerSec += pkts / float64(n)
 		l.bytesPerSec += bytes / float64(n)
 		l.maxBytesPerSec = max(l.maxBytesPerSec, bytes)
-		l.cpuPercent += 100 * (cpu1[i] - cpu0[i]).Seconds() / elapsed / float64(n)
 	}
 	return l
 }
@@ -274,9 +325,12 @@ func measureStarvation(b *testing.B, n int, profile string, starveFor, period ti
 	if c == nil {
 		return
 	}
-	const starved = 1
-	name := memberName(starved)
-	s, err := starve(c.binary, c.members[starved].cmd.Process.Pid, 10, period)
+	name := memberName(starvedMember)
+	proc, err := c.alone(starvedMember)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := starve(c.binary, proc.cmd.Process.Pid, 10, period)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -286,7 +340,7 @@ func measureStarvation(b *testing.B, n int, profile string, starveFor, period ti
 	periods, throttled := s.throttled()
 	s.stop()
 	select {
-	case <-c.members[starved].done:
+	case <-proc.done:
 		b.Fatalf("the starved member %s exited (logs in %s)", name, c.logDir)
 	default:
 	}

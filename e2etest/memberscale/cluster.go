@@ -1,7 +1,9 @@
-// Package memberscale is the memberlist scale lab: N real member processes
+// Package memberscale is the memberlist scale lab: N real members
 // (e2etest/cmd/memberlab, each one speaker's internal/members layer with a
 // timing profile) on their own loopback addresses inside one network
-// namespace the lab creates and deletes. It measures crash and leave
+// namespace the lab creates and deletes, one process per member or several
+// members per process (the members a benchmark kills, stops or starves are
+// always alone in theirs). It measures crash and leave
 // detection, traffic and CPU per member, and the false failovers of one
 // member starved by a cgroup CPU quota. It needs root but not the k8s lab,
 // and takes no lab lock. The benchmarks run with `make bench-lab`.
@@ -40,12 +42,18 @@ func memberAddr(i int) string { return fmt.Sprintf("127.0.%d.%d", 1+i/250, 1+i%2
 
 func memberName(i int) string { return fmt.Sprintf("m%03d", i) }
 
-// member is one running memberlab process.
+// process is one running memberlab process.
+type process struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	done  chan struct{} // closed when its output ends
+	names []string      // its members
+}
+
+// member is one member of the cluster and the process it runs in.
 type member struct {
 	name, addr string
-	cmd        *exec.Cmd
-	stdin      io.WriteCloser
-	done       chan struct{} // closed when its output ends
+	proc       *process
 }
 
 // cluster is N members in the network namespace netns.
@@ -55,7 +63,8 @@ type cluster struct {
 	mu      sync.Mutex
 	events  []Event
 	count   map[string]int // last "members" count per member
-	members []*member
+	members []*member      // by index
+	procs   []*process
 }
 
 // newCluster creates the network namespace with loopback up and counter
@@ -88,54 +97,72 @@ func (c *cluster) inNetns(name string, args ...string) *exec.Cmd {
 	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + c.netns, name}, args...)...)
 }
 
-// start starts member i, joining the seed (member 0) and the member
-// before it.
-func (c *cluster) start(i int) error {
-	m := &member{name: memberName(i), addr: memberAddr(i), done: make(chan struct{})}
-	args := []string{"-name", m.name, "-addr", m.addr, "-port", strconv.Itoa(memberPort), "-profile", c.profile}
-	if i > 0 {
+// start starts members first to last in one process: the first joins the
+// seed (member 0) and the member before it, each next one those and the
+// member before it.
+func (c *cluster) start(first, last int) error {
+	p := &process{done: make(chan struct{})}
+	var specs []string
+	for i := first; i <= last; i++ {
+		p.names = append(p.names, memberName(i))
+		specs = append(specs, memberName(i)+"@"+memberAddr(i))
+	}
+	args := []string{"-members", strings.Join(specs, ","), "-port", strconv.Itoa(memberPort), "-profile", c.profile}
+	if first > 0 {
 		join := []string{fmt.Sprintf("%s:%d", memberAddr(0), memberPort)}
-		if i > 1 {
-			join = append(join, fmt.Sprintf("%s:%d", memberAddr(i-1), memberPort))
+		if first > 1 {
+			join = append(join, fmt.Sprintf("%s:%d", memberAddr(first-1), memberPort))
 		}
 		args = append(args, "-join", strings.Join(join, ","))
 	}
-	m.cmd = c.inNetns(c.binary, args...)
-	logFile, err := os.Create(filepath.Join(c.logDir, m.name+".log"))
+	p.cmd = c.inNetns(c.binary, args...)
+	logFile, err := os.Create(filepath.Join(c.logDir, p.names[0]+".log"))
 	if err != nil {
 		return err
 	}
-	m.cmd.Stderr = logFile
-	stdout, err := m.cmd.StdoutPipe()
+	p.cmd.Stderr = logFile
+	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	if m.stdin, err = m.cmd.StdinPipe(); err != nil {
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		return err
 	}
-	if err := m.cmd.Start(); err != nil {
+	if err := p.cmd.Start(); err != nil {
 		return err
 	}
 	logFile.Close()
 	c.mu.Lock()
-	c.members = append(c.members, m)
+	c.procs = append(c.procs, p)
+	for i := first; i <= last; i++ {
+		c.members = append(c.members, &member{name: memberName(i), addr: memberAddr(i), proc: p})
+	}
 	c.mu.Unlock()
-	go c.read(m, stdout)
+	go c.read(p, stdout)
 	return nil
 }
 
-func (c *cluster) read(m *member, stdout io.Reader) {
-	defer close(m.done)
+// alone returns the process of member i, which must run alone in it.
+func (c *cluster) alone(i int) (*process, error) {
+	p := c.members[i].proc
+	if len(p.names) != 1 {
+		return nil, fmt.Errorf("member %s shares its process with %d others", memberName(i), len(p.names)-1)
+	}
+	return p, nil
+}
+
+func (c *cluster) read(p *process, stdout io.Reader) {
+	defer close(p.done)
 	scanner := bufio.NewScanner(stdout)
 	for scanner.Scan() {
-		e, err := ParseEvent(m.name, scanner.Text())
+		e, err := ParseEvent(scanner.Text())
 		if err != nil {
 			continue
 		}
 		c.mu.Lock()
 		c.events = append(c.events, e)
 		if e.Kind == "members" {
-			c.count[m.name], _ = strconv.Atoi(e.Arg)
+			c.count[e.Member], _ = strconv.Atoi(e.Arg)
 		}
 		c.mu.Unlock()
 	}
@@ -189,27 +216,35 @@ func (c *cluster) waitConverged(names []string, want int, timeout time.Duration)
 	return nil
 }
 
-// kill sends SIGKILL to member i and returns when it was sent.
+// kill sends SIGKILL to member i, alone in its process, and returns when
+// it was sent.
 func (c *cluster) kill(i int) (time.Duration, error) {
-	m := c.members[i]
-	at := now()
-	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	p, err := c.alone(i)
+	if err != nil {
 		return 0, err
 	}
-	<-m.done
-	m.cmd.Wait()
+	at := now()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return 0, err
+	}
+	<-p.done
+	p.cmd.Wait()
 	return at, nil
 }
 
-// leave tells member i to leave gracefully and returns when it was told.
+// leave tells member i, alone in its process, to leave gracefully and
+// returns when it was told.
 func (c *cluster) leave(i int) (time.Duration, error) {
-	m := c.members[i]
-	at := now()
-	if err := m.stdin.Close(); err != nil {
+	p, err := c.alone(i)
+	if err != nil {
 		return 0, err
 	}
-	<-m.done
-	return at, m.cmd.Wait()
+	at := now()
+	if err := p.stdin.Close(); err != nil {
+		return 0, err
+	}
+	<-p.done
+	return at, p.cmd.Wait()
 }
 
 // traffic reads the packet and byte counters of each member's source
@@ -237,12 +272,12 @@ func parseCounters(out []byte) map[string][2]int64 {
 	return counters
 }
 
-// close kills every member still running and deletes the namespace.
+// close kills every process still running and deletes the namespace.
 func (c *cluster) close() {
-	for _, m := range c.members {
-		if m.cmd.ProcessState == nil {
-			m.cmd.Process.Kill()
-			m.cmd.Wait()
+	for _, p := range c.procs {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
 		}
 	}
 	run("ip", "netns", "del", c.netns)

@@ -18,18 +18,18 @@ type Event struct {
 	Arg    string
 }
 
-// ParseEvent parses one line of memberlab's output ("<ns> <kind> <arg>")
-// reported by member.
-func ParseEvent(member, line string) (Event, error) {
+// ParseEvent parses one line of memberlab's output
+// ("<ns> <member> <kind> <arg>").
+func ParseEvent(line string) (Event, error) {
 	fields := strings.Fields(line)
-	if len(fields) != 3 {
-		return Event{}, fmt.Errorf("member %s: line %q: want \"<ns> <kind> <arg>\"", member, line)
+	if len(fields) != 4 {
+		return Event{}, fmt.Errorf("line %q: want \"<ns> <member> <kind> <arg>\"", line)
 	}
 	ns, err := strconv.ParseInt(fields[0], 10, 64)
 	if err != nil || ns < 0 {
-		return Event{}, fmt.Errorf("member %s: line %q: bad time %q", member, line, fields[0])
+		return Event{}, fmt.Errorf("line %q: bad time %q", line, fields[0])
 	}
-	return Event{At: time.Duration(ns), Member: member, Kind: fields[1], Arg: fields[2]}, nil
+	return Event{At: time.Duration(ns), Member: fields[1], Kind: fields[2], Arg: fields[3]}, nil
 }
 
 // Detections returns, for each observer in observers, how long after since

@@ -1,6 +1,7 @@
 package memberscale
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -13,15 +14,16 @@ func TestParseEvent(t *testing.T) {
 		want    Event
 		wantErr bool
 	}{
-		{line: "1500000 down m007", want: Event{At: millis(1) + 500*time.Microsecond, Member: "m001", Kind: "down", Arg: "m007"}},
-		{line: "42 members 10", want: Event{At: 42, Member: "m001", Kind: "members", Arg: "10"}},
-		{line: "x down m007", wantErr: true},
-		{line: "-5 down m007", wantErr: true},
-		{line: "5 down", wantErr: true},
+		{line: "1500000 m001 down m007", want: Event{At: millis(1) + 500*time.Microsecond, Member: "m001", Kind: "down", Arg: "m007"}},
+		{line: "42 m001 members 10", want: Event{At: 42, Member: "m001", Kind: "members", Arg: "10"}},
+		{line: "x m001 down m007", wantErr: true},
+		{line: "-5 m001 down m007", wantErr: true},
+		{line: "5 m001 down", wantErr: true},
+		{line: "5 down m007", wantErr: true},
 		{line: "", wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := ParseEvent("m001", tt.line)
+		got, err := ParseEvent(tt.line)
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("ParseEvent(%q) = %+v, %v; want %+v, error %v", tt.line, got, err, tt.want, tt.wantErr)
 		}
@@ -148,5 +150,51 @@ func TestMemberAddr(t *testing.T) {
 		if got := memberAddr(i); got != want {
 			t.Errorf("memberAddr(%d) = %s, want %s", i, got, want)
 		}
+	}
+}
+
+func TestProcessGroups(t *testing.T) {
+	tests := []struct {
+		n, perProcess int
+		alone         map[int]bool
+		want          [][2]int
+	}{
+		{n: 4, perProcess: 1, want: [][2]int{{0, 0}, {1, 1}, {2, 2}, {3, 3}}},
+		{n: 5, perProcess: 2, want: [][2]int{{0, 1}, {2, 3}, {4, 4}}},
+		{n: 7, perProcess: 3, alone: map[int]bool{1: true, 5: true}, want: [][2]int{{0, 0}, {1, 1}, {2, 4}, {5, 5}, {6, 6}}},
+		{n: 3, perProcess: 10, want: [][2]int{{0, 2}}},
+	}
+	for _, tt := range tests {
+		got := processGroups(tt.n, tt.perProcess, tt.alone)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("processGroups(%d, %d, %v) = %v, want %v", tt.n, tt.perProcess, tt.alone, got, tt.want)
+		}
+	}
+}
+
+// The starved member and every victim run alone; no member is left out or
+// run twice.
+func TestRunsAloneCoversTheVictims(t *testing.T) {
+	const n = 200
+	alone := runsAlone(n)
+	for v := range victims {
+		for _, i := range []int{crashVictim(n, v), leaveVictim(n, v)} {
+			if !alone[i] {
+				t.Errorf("victim %d does not run alone", i)
+			}
+		}
+	}
+	next := 0
+	for _, g := range processGroups(n, 25, alone) {
+		if g[0] != next || g[1] < g[0] || g[1]-g[0] >= 25 {
+			t.Fatalf("group %v after member %d", g, next-1)
+		}
+		if alone[g[0]] && g[1] != g[0] {
+			t.Errorf("member %d shares group %v", g[0], g)
+		}
+		next = g[1] + 1
+	}
+	if next != n {
+		t.Errorf("groups end at member %d, want %d", next-1, n-1)
 	}
 }

@@ -1,18 +1,20 @@
-// Command memberlab runs one speaker's membership layer (internal/members,
+// Command memberlab runs speakers' membership layers (internal/members,
 // with the timing of a named profile) for the memberlist scale lab
-// (e2etest/memberscale), or, with -hog, burns CPU beside a starved member.
+// (e2etest/memberscale): one member, or several in one process, each on its
+// own address; or, with -hog, it burns CPU beside a starved member.
 //
 // A member writes one line per event to stdout, each starting with the
 // CLOCK_MONOTONIC time in nanoseconds so that the lab can compare times
-// across processes:
+// across processes, then the member's name:
 //
-//	<ns> ready <addr:port>
-//	<ns> members <count>
-//	<ns> up <name>
-//	<ns> down <name>
+//	<ns> <name> ready <addr:port>
+//	<ns> <name> members <count>
+//	<ns> <name> up <other>
+//	<ns> <name> down <other>
 //
-// It joins the -join peers, and leaves gracefully (Leave, then exits) when
-// its stdin reaches end of file; SIGKILL is a crash.
+// The first member joins the -join peers, each next one those and the
+// member before it. Every member leaves gracefully (Leave, then exits) when
+// stdin reaches end of file; SIGKILL is a crash of them all.
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,10 +40,13 @@ func main() {
 	}
 }
 
+// startGap separates the starts of the members of one process, so that
+// they do not all join at once.
+const startGap = 10 * time.Millisecond
+
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	flags := flag.NewFlagSet("memberlab", flag.ContinueOnError)
-	name := flags.String("name", "", "member (node) name")
-	addr := flags.String("addr", "", "address to listen on")
+	memberList := flags.String("members", "", "comma-separated members to run, each name@address")
 	port := flags.Int("port", members.DefaultPort, "memberlist port")
 	profile := flags.String("profile", "default", "timing profile: "+strings.Join(profileNames(), ", ")+", optionally followed by -gossip-<interval>")
 	join := flags.String("join", "", "comma-separated addr:port of members to join")
@@ -52,28 +58,22 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if *hog {
 		burn()
 	}
+	specs, err := parseMembers(*memberList)
+	if err != nil {
+		return err
+	}
 	cfg, err := profileConfig(*profile)
 	if err != nil {
 		return err
 	}
-	cfg.NodeName = *name
 	cfg.Port = *port
-	if cfg.BindAddr, err = netip.ParseAddr(*addr); err != nil {
-		return fmt.Errorf("-addr: %w", err)
-	}
 	key, err := members.DeriveKey([]byte(*secret))
 	if err != nil {
 		return err
 	}
 	cfg.Keys = members.Keys{Primary: key}
-	list, err := members.New(cfg)
-	if err != nil {
-		return err
-	}
-	out := &eventWriter{w: bufio.NewWriter(stdout)}
-	out.write("ready %s", list.LocalAddr())
+	var peers []netip.AddrPort
 	if *join != "" {
-		var peers []netip.AddrPort
 		for _, s := range strings.Split(*join, ",") {
 			p, err := netip.ParseAddrPort(s)
 			if err != nil {
@@ -81,18 +81,71 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 			}
 			peers = append(peers, p)
 		}
-		go joinUntilMember(list, peers)
 	}
+	out := &eventWriter{w: bufio.NewWriter(stdout)}
 	eof := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, stdin)
 		close(eof)
 	}()
+	errs := make(chan error, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		if i > 0 {
+			time.Sleep(startGap)
+		}
+		mc := cfg
+		mc.NodeName, mc.BindAddr = spec.name, spec.addr
+		list, err := members.New(mc)
+		if err != nil {
+			return err
+		}
+		out.write(spec.name, "ready %s", list.LocalAddr())
+		if len(peers) > 0 {
+			go joinUntilMember(list, peers)
+		}
+		peers = append(peers, list.LocalAddr())
+		wg.Go(func() { errs <- follow(list, spec.name, out, eof) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type memberSpec struct {
+	name string
+	addr netip.Addr
+}
+
+// parseMembers parses -members: name@address, comma-separated.
+func parseMembers(s string) ([]memberSpec, error) {
+	var specs []memberSpec
+	for _, field := range strings.Split(s, ",") {
+		name, addr, ok := strings.Cut(field, "@")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("-members: %q is not name@address", field)
+		}
+		a, err := netip.ParseAddr(addr)
+		if err != nil {
+			return nil, fmt.Errorf("-members: %q: %w", field, err)
+		}
+		specs = append(specs, memberSpec{name: name, addr: a})
+	}
+	return specs, nil
+}
+
+// follow reports list's member changes until eof, then leaves.
+func follow(list *members.List, name string, out *eventWriter, eof <-chan struct{}) error {
 	known := map[string]bool{}
 	for {
 		select {
 		case set := <-list.Changes():
-			known = out.diff(known, set)
+			known = out.diff(name, known, set)
 		case <-eof:
 			if err := list.Leave(time.Second); err != nil {
 				return err
@@ -150,32 +203,38 @@ func profileConfig(name string) (members.Config, error) {
 
 func profileNames() []string { return []string{"default", "fast", "metallb"} }
 
-// eventWriter writes timestamped event lines and flushes each one.
-type eventWriter struct{ w *bufio.Writer }
+// eventWriter writes timestamped event lines and flushes each one; the
+// members of one process share it.
+type eventWriter struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
 
-func (e *eventWriter) write(format string, args ...any) {
+func (e *eventWriter) write(member, format string, args ...any) {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	fmt.Fprintf(e.w, "%d "+format+"\n", append([]any{ts.Nano()}, args...)...)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Fprintf(e.w, "%d %s "+format+"\n", append([]any{ts.Nano(), member}, args...)...)
 	e.w.Flush()
 }
 
-// diff writes the members that came and went since known and returns the
-// new set of names.
-func (e *eventWriter) diff(known map[string]bool, set []members.Member) map[string]bool {
+// diff writes the members that member saw come and go since known and
+// returns the new set of names.
+func (e *eventWriter) diff(member string, known map[string]bool, set []members.Member) map[string]bool {
 	now := make(map[string]bool, len(set))
 	for _, m := range set {
 		now[m.Name] = true
 		if !known[m.Name] {
-			e.write("up %s", m.Name)
+			e.write(member, "up %s", m.Name)
 		}
 	}
 	for name := range known {
 		if !now[name] {
-			e.write("down %s", name)
+			e.write(member, "down %s", name)
 		}
 	}
-	e.write("members %d", len(set))
+	e.write(member, "members %d", len(set))
 	return now
 }
 
