@@ -128,6 +128,9 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if clients.APIServers != nil {
+		go clients.APIServers.Follow(ctx, clients.Kube, log)
+	}
 	recorder, stopEvents := k8s.NewEventRecorder(clients.Kube, "metallb-controller")
 	defer stopEvents()
 	keeper := &k8s.MemberlistSecretKeeper{Kube: clients.Kube, Namespace: *f.namespace, Recorder: recorder, Log: log}

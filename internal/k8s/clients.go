@@ -44,6 +44,10 @@ type Clients struct {
 	// versions, decoding into the typed objects of internal/api.
 	MetalLBv1beta1 rest.Interface
 	MetalLBv1beta2 rest.Interface
+	// APIServers is the in-cluster clients' dialer (nil with a
+	// kubeconfig): run its Follow to reach the API server directly while
+	// the kubernetes Service refuses.
+	APIServers *APIServerDialer
 }
 
 // NewClients connects with the kubeconfig at path, or the in-cluster
@@ -57,6 +61,11 @@ func NewClients(kubeconfig, userAgent string) (*Clients, error) {
 	}
 	cfg.QPS = 1000
 	cfg.Burst = 2000
+	var apiServers *APIServerDialer
+	if service := inClusterService(); kubeconfig == "" && service != "" {
+		apiServers = newAPIServerDialer(service)
+		cfg.Dial = apiServers.DialContext
+	}
 	kube, err := kubernetes.NewForConfig(builtinConfig(cfg))
 	if err != nil {
 		return nil, err
@@ -69,7 +78,7 @@ func NewClients(kubeconfig, userAgent string) (*Clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Clients{Kube: kube, MetalLBv1beta1: v1, MetalLBv1beta2: v2}, nil
+	return &Clients{Kube: kube, MetalLBv1beta1: v1, MetalLBv1beta2: v2, APIServers: apiServers}, nil
 }
 
 // RESTConfig is the client configuration of the kubeconfig at path, or the

@@ -47,6 +47,7 @@ var ControllerPermissions = append([]Permission{
 	{Resources: []string{"events"}, Verbs: []string{"create"}, UsedBy: "k8s.NewEventRecorder"},
 	{Resources: []string{"events"}, Verbs: []string{"patch"}, UsedBy: "k8s.NewEventRecorder: an Event repeated", Rare: eventPatchTest},
 	{Group: "admissionregistration.k8s.io", Resources: []string{"validatingwebhookconfigurations"}, Names: []string{"metallb-webhook-configuration"}, Verbs: []string{"get", "update"}, UsedBy: "webhook.CertRotator publishes its CA"},
+	{Group: "discovery.k8s.io", Resources: []string{"endpointslices"}, Names: []string{apiServerSliceName}, Verbs: []string{"get"}, UsedBy: "k8s.APIServerDialer.Follow: the API servers' own addresses (default/kubernetes)"},
 	{Namespaced: true, Group: "metallb.io", Resources: configKinds, Verbs: []string{"list", "watch"}, UsedBy: "k8s.ConfigWatcher; k8s.Clients.ListConfig (webhook)"},
 	{Namespaced: true, Group: "metallb.io", Resources: []string{"ipaddresspools/status"}, Verbs: []string{"patch"}, UsedBy: "controller pool status writer"},
 	{Namespaced: true, Group: "metallb.io", Resources: []string{"configurationstates"}, Verbs: []string{"get", "create"}, UsedBy: "configstate.Reporter"},
