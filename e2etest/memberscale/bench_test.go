@@ -23,6 +23,7 @@ import (
 //   - IRONLB_SCALE_WINDOW: the traffic and CPU window (20s);
 //   - IRONLB_SCALE_PROFILES: the timing profiles of both (default,fast,metallb;
 //     a profile may end in -gossip-<interval>, e.g. default-gossip-100ms);
+//   - IRONLB_SCALE_START_GAP: time between two members' starts (10ms);
 //   - IRONLB_SCALE_PER_PROCESS: members per memberlab process (1). The
 //     members a benchmark kills, stops or starves run alone in theirs.
 //     200 processes do not fit on 2 cores (each its own Go runtime, their
@@ -129,6 +130,7 @@ func startCluster(b *testing.B, n int, profile string) *cluster {
 	})
 	b.Cleanup(c.close)
 	perProcess := envCount(b, "IRONLB_SCALE_PER_PROCESS", "1")
+	c.startGap = envDuration(b, "IRONLB_SCALE_START_GAP", "10ms")
 	names := make([]string, n)
 	for i := range n {
 		names[i] = memberName(i)
@@ -137,7 +139,7 @@ func startCluster(b *testing.B, n int, profile string) *cluster {
 		if err := c.start(group[0], group[1]); err != nil {
 			b.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond) // no thundering join on the seed
+		time.Sleep(c.startGap) // no thundering join on the seed
 	}
 	if err := c.waitConverged(names, n, time.Minute+time.Duration(n)*time.Second); err != nil {
 		b.ReportMetric(0, "converged")

@@ -59,6 +59,7 @@ type member struct {
 // cluster is N members in the network namespace netns.
 type cluster struct {
 	binary, netns, logDir, profile string
+	startGap                       time.Duration // between two members' starts
 
 	mu      sync.Mutex
 	events  []Event
@@ -107,7 +108,8 @@ func (c *cluster) start(first, last int) error {
 		p.names = append(p.names, memberName(i))
 		specs = append(specs, memberName(i)+"@"+memberAddr(i))
 	}
-	args := []string{"-members", strings.Join(specs, ","), "-port", strconv.Itoa(memberPort), "-profile", c.profile}
+	args := []string{"-members", strings.Join(specs, ","), "-port", strconv.Itoa(memberPort), "-profile", c.profile,
+		"-start-gap", c.startGap.String()}
 	if first > 0 {
 		join := []string{fmt.Sprintf("%s:%d", memberAddr(0), memberPort)}
 		if first > 1 {

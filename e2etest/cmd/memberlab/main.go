@@ -40,10 +40,6 @@ func main() {
 	}
 }
 
-// startGap separates the starts of the members of one process, so that
-// they do not all join at once.
-const startGap = 10 * time.Millisecond
-
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	flags := flag.NewFlagSet("memberlab", flag.ContinueOnError)
 	memberList := flags.String("members", "", "comma-separated members to run, each name@address")
@@ -52,6 +48,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	join := flags.String("join", "", "comma-separated addr:port of members to join")
 	secret := flags.String("secret", "memberlab-secret-key-0123456789", "memberlist secret (gossip is encrypted as in production)")
 	hog := flags.Bool("hog", false, "burn CPU until killed instead of running a member")
+	startGap := flags.Duration("start-gap", 10*time.Millisecond, "time between the starts of this process's members, so that they do not all join at once")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -92,7 +89,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	var wg sync.WaitGroup
 	for i, spec := range specs {
 		if i > 0 {
-			time.Sleep(startGap)
+			time.Sleep(*startGap)
 		}
 		mc := cfg
 		mc.NodeName, mc.BindAddr = spec.name, spec.addr
