@@ -44,7 +44,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	flags := flag.NewFlagSet("memberlab", flag.ContinueOnError)
 	memberList := flags.String("members", "", "comma-separated members to run, each name@address")
 	port := flags.Int("port", members.DefaultPort, "memberlist port")
-	profile := flags.String("profile", "default", "timing profile: "+strings.Join(profileNames(), ", ")+", optionally followed by -gossip-<interval>")
+	profile := flags.String("profile", "default", "timing profile: "+strings.Join(profileNames(), ", ")+", optionally followed by -gossip-<interval>, then -probes-only (no exit watch)")
 	join := flags.String("join", "", "comma-separated addr:port of members to join")
 	secret := flags.String("secret", "memberlab-secret-key-0123456789", "memberlist secret (gossip is encrypted as in production)")
 	hog := flags.Bool("hog", false, "burn CPU until killed instead of running a member")
@@ -168,8 +168,14 @@ func joinUntilMember(list *members.List, peers []netip.AddrPort) {
 // (members.FastConfig), "metallb" memberlist's DefaultLANConfig, which
 // MetalLB's speaker uses unchanged, without the exit watch.
 // A profile name may end in -gossip-<duration> (default-gossip-100ms) to
-// change its gossip interval.
+// change its gossip interval, and in -probes-only to run it without the
+// exit watch (default-probes-only).
 func profileConfig(name string) (members.Config, error) {
+	if base, ok := strings.CutSuffix(name, "-probes-only"); ok {
+		cfg, err := profileConfig(base)
+		cfg.ProbesOnly = true
+		return cfg, err
+	}
 	if base, interval, ok := strings.Cut(name, "-gossip-"); ok {
 		cfg, err := profileConfig(base)
 		if err != nil {

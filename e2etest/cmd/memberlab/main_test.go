@@ -35,7 +35,11 @@ func TestProfileConfig(t *testing.T) {
 	if want := members.DefaultConfig(); err != nil || slow.GossipInterval != 100*time.Millisecond || slow.ProbeInterval != want.ProbeInterval {
 		t.Errorf("profileConfig(\"default-gossip-100ms\") = %+v, %v; want the default with gossip every 100 ms", slow, err)
 	}
-	for _, bad := range []string{"default-gossip-", "default-gossip-0s", "tuned-gossip-100ms"} {
+	probesOnly, err := profileConfig("default-gossip-100ms-probes-only")
+	if want := members.DefaultConfig(); err != nil || !probesOnly.ProbesOnly || probesOnly.GossipInterval != 100*time.Millisecond || probesOnly.ProbeTimeout != want.ProbeTimeout {
+		t.Errorf("profileConfig(\"default-gossip-100ms-probes-only\") = %+v, %v; want the default with gossip every 100 ms and no exit watch", probesOnly, err)
+	}
+	for _, bad := range []string{"default-gossip-", "default-gossip-0s", "tuned-gossip-100ms", "tuned-probes-only"} {
 		if _, err := profileConfig(bad); err == nil {
 			t.Errorf("profileConfig(%q) = nil error, want one", bad)
 		}
