@@ -22,7 +22,8 @@ import (
 //   - IRONLB_STARVE_PERIOD: the CFS period of the 10 % quota (100ms, as Kubernetes' CPU limits);
 //   - IRONLB_SCALE_WINDOW: the traffic and CPU window (20s);
 //   - IRONLB_SCALE_PROFILES: the timing profiles of both (default,fast,metallb;
-//     a profile may end in -gossip-<interval>, e.g. default-gossip-100ms);
+//     a profile may end in -gossip-<interval>, e.g. default-gossip-100ms,
+//     and then in -probes-only: without the exit watch);
 //   - IRONLB_SCALE_START_GAP: time between two members' starts (10ms);
 //   - IRONLB_SCALE_PER_PROCESS: members per memberlab process (1). The
 //     members a benchmark kills, stops or starves run alone in theirs.
