@@ -25,6 +25,9 @@ import (
 //     a profile may end in -gossip-<interval>, e.g. default-gossip-100ms,
 //     and then in -probes-only: without the exit watch);
 //   - IRONLB_SCALE_START_GAP: time between two members' starts (10ms);
+//   - IRONLB_SCALE_STAGED: when set, each process starts once the members
+//     started before it all see each other (at most a minute each), as in a
+//     rollout, rather than all at once;
 //   - IRONLB_SCALE_PER_PROCESS: members per memberlab process (1). The
 //     members a benchmark kills, stops or starves run alone in theirs.
 //     200 processes do not fit on 2 cores (each its own Go runtime, their
@@ -136,11 +139,17 @@ func startCluster(b *testing.B, n int, profile string) *cluster {
 	for i := range n {
 		names[i] = memberName(i)
 	}
+	staged := os.Getenv("IRONLB_SCALE_STAGED") != ""
 	for _, group := range processGroups(n, perProcess, runsAlone(n)) {
 		if err := c.start(group[0], group[1]); err != nil {
 			b.Fatal(err)
 		}
 		time.Sleep(c.startGap) // no thundering join on the seed
+		if started := group[1] + 1; staged && started < n {
+			if err := c.waitConverged(names[:started], started, time.Minute); err != nil {
+				b.Logf("%s: with %d members started: %v", b.Name(), started, err)
+			}
+		}
 	}
 	if err := c.waitConverged(names, n, time.Minute+time.Duration(n)*time.Second); err != nil {
 		b.ReportMetric(0, "converged")
@@ -265,7 +274,8 @@ type load struct{ pktsPerSec, bytesPerSec, maxBytesPerSec, cpuPercent float64 }
 
 // measureLoad reads each member's traffic counters and CPU time across
 // window and returns the means per member (and the busiest member's bytes);
-// CPU per member is the processes' CPU time shared equally by the members.
+// CPU per member is the processes' CPU time, and memberlist's own TCP
+// (from sharedSource) its traffic, shared equally by the members.
 func measureLoad(b *testing.B, c *cluster, n int, window time.Duration) load {
 	cpu := func() time.Duration {
 		var total time.Duration
@@ -284,13 +294,18 @@ func measureLoad(b *testing.B, c *cluster, n int, window time.Duration) load {
 	cpu1, traffic1 := cpu(), mustTraffic(b, c)
 	elapsed := time.Since(start).Seconds()
 	l := load{cpuPercent: 100 * (cpu1 - cpu0).Seconds() / elapsed / float64(n)}
+	// memberlist's own connections leave from sharedSource: their packets
+	// and bytes are shared equally by the members.
+	sharedPkts := float64(traffic1[sharedSource][0]-traffic0[sharedSource][0]) / elapsed / float64(n)
+	sharedBytes := float64(traffic1[sharedSource][1]-traffic0[sharedSource][1]) / elapsed / float64(n)
+	l.pktsPerSec, l.bytesPerSec = sharedPkts, sharedBytes
 	for i := range n {
 		addr := memberAddr(i)
 		pkts := float64(traffic1[addr][0]-traffic0[addr][0]) / elapsed
 		bytes := float64(traffic1[addr][1]-traffic0[addr][1]) / elapsed
 		l.pktsPerSec += pkts / float64(n)
 		l.bytesPerSec += bytes / float64(n)
-		l.maxBytesPerSec = max(l.maxBytesPerSec, bytes)
+		l.maxBytesPerSec = max(l.maxBytesPerSec, bytes+sharedBytes)
 	}
 	return l
 }

@@ -37,6 +37,10 @@ func now() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
+// sharedSource is the source address of the connections memberlist dials
+// itself, which name no member's address.
+const sharedSource = "127.0.0.1"
+
 // memberAddr is the loopback address of member i (0-based): 127.0.1.1 on.
 func memberAddr(i int) string { return fmt.Sprintf("127.0.%d.%d", 1+i/250, 1+i%250) }
 
@@ -84,6 +88,9 @@ func newCluster(binary, logDir, profile string, n int) (*cluster, error) {
 	for i := range n {
 		fmt.Fprintf(&rules, "-A OUTPUT -s %s/32\n", memberAddr(i))
 	}
+	// memberlist dials its own TCP connections (push-pulls, fallback
+	// pings) without a source address: they leave from sharedSource.
+	fmt.Fprintf(&rules, "-A OUTPUT -s %s/32\n", sharedSource)
 	rules.WriteString("COMMIT\n")
 	cmd := c.inNetns("iptables-restore", "--noflush")
 	cmd.Stdin = strings.NewReader(rules.String())
