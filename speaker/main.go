@@ -136,7 +136,7 @@ func serve(args []string, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go memlimit.TrimHeapWhenQuiet(ctx, log, memlimit.ReleaseInterval)
+	go memlimit.TrimHeapWhenQuiet(ctx, log, memlimit.SampleInterval)
 	clients, err := k8s.NewClients(*f.kubeconfig, "ironlb-speaker/"+*f.nodeName)
 	if err != nil {
 		return err

@@ -4,7 +4,9 @@
 // EnvVar; with the soft limit the garbage collector works harder as the
 // process nears it, instead of letting the heap grow to twice its live data
 // (GOGC=100) and the kernel kill the container. TrimHeapWhenQuiet keeps a
-// quiet process's heap near its live data, returning the rest to the kernel.
+// quiet process's heap near its live data: it collects with a lower GOGC
+// while the process allocates little, and returns the free heap to the
+// kernel after a burst.
 package memlimit
 
 import (

@@ -10,16 +10,23 @@ import (
 
 // The Go runtime lets the heap grow to twice its live data before it
 // collects (GOGC=100) and returns freed pages to the kernel slowly, so a
-// speaker holding 70 MB of Services keeps up to twice that resident, on
-// every node. While the process is quiet (allocating under quietRate) the
-// trimmer keeps the heap it holds within max(minWaste, a quarter of the
-// live data) of the live data: past that it collects and returns the free
-// pages at once (debug.FreeOSMemory). During a burst of work it does
-// nothing: GOGC and the soft memory limit govern. Measured in the lab with
-// 10,000 Services (docs/bgp.md), a collection every ~45 s, each returning
-// ~33 MB.
+// speaker holding 60 MB of Services keeps up to twice that resident, on
+// every node. That is the right trade during a burst of work, when the
+// heap's headroom saves collections; it is waste while the process is
+// quiet. So while the process is quiet (allocating under quietRate) the
+// trimmer
+//   - runs the collector with quietGCPercent instead of GOGC: the heap
+//     grows only a quarter past its live data before the next collection,
+//     and the runtime's scavenger returns what lies beyond that goal. At
+//     quiet allocation rates the extra collections cost little (a
+//     collection per quarter of the live heap allocated);
+//   - once the heap it holds beyond the live data reaches max(minWaste, a
+//     quarter of the live data), as after a burst, collects and returns the
+//     free pages at once (debug.FreeOSMemory) instead of leaving that to
+//     the scavenger's pace.
+// When work resumes, GOGC and the soft memory limit govern again.
 
-// Heap figures the release decision reads, in bytes.
+// Heap figures the pacing decision reads, in bytes.
 type HeapSample struct {
 	// Allocated is the total ever allocated on the heap (it only grows).
 	Allocated uint64
@@ -30,79 +37,122 @@ type HeapSample struct {
 	Retained uint64
 }
 
-// Release thresholds.
+// Pacing thresholds.
 const (
-	// ReleaseInterval is how often the heap is sampled.
-	ReleaseInterval = 5 * time.Second
+	// SampleInterval is how often the heap is sampled: the trimmer acts
+	// within two of them after a burst ends.
+	SampleInterval = 2 * time.Second
 	// quietRate is the allocation rate under which the process counts as
-	// quiet (an idle speaker allocates a few kB/s for gossip and scrapes).
+	// quiet (an idle speaker allocates some hundred kB/s for gossip,
+	// probes and scrapes).
 	quietRate = 1 << 20 // bytes per second
+	// quietGCPercent is the collector's GOGC while the process is quiet.
+	quietGCPercent = 25
 	// minWaste is the least held-but-unused heap worth a release.
 	minWaste = 32 << 20
 )
 
-// ShouldRelease decides from two samples taken period apart whether to
-// release the unused heap now: the process was quiet during the period,
-// and the heap it holds beyond the live data is at least minWaste and a
-// quarter of the live data. Live is as the last collection found it, which
-// may have run in the middle of the burst: the waste is then understated,
-// never overstated.
-func ShouldRelease(previous, current HeapSample, period time.Duration) bool {
-	if period <= 0 || current.Allocated < previous.Allocated {
-		return false
-	}
-	quiet := float64(current.Allocated-previous.Allocated) < quietRate*period.Seconds()
-	if !quiet || current.Retained <= current.Live {
-		return false
-	}
-	waste := current.Retained - current.Live
-	return waste >= max(minWaste, current.Live/4)
+// Pace is what the trimmer sets for the next sample period.
+type Pace struct {
+	// GCPercent is the collector's target heap growth (debug.SetGCPercent).
+	GCPercent int
+	// Release asks for a collection and the return of the free heap now.
+	Release bool
 }
 
-// runtimeMetrics are the runtime/metrics names a HeapSample is read from.
+// Decide paces the collector from two samples taken period apart. gogc is
+// the collector's setting for busy periods (the process's GOGC): a quiet
+// period gets quietGCPercent unless gogc is lower or collection is off
+// (negative), and a release when the heap held beyond the live data is at
+// least minWaste and a quarter of the live data. Live is as the last
+// collection found it, which may have run in the middle of a burst: the
+// waste is then understated, never overstated. Samples that cannot come
+// from one process period apart count as busy.
+func Decide(previous, current HeapSample, period time.Duration, gogc int) Pace {
+	busy := Pace{GCPercent: gogc}
+	if gogc < 0 || period <= 0 || current.Allocated < previous.Allocated {
+		return busy
+	}
+	if float64(current.Allocated-previous.Allocated) >= quietRate*period.Seconds() {
+		return busy
+	}
+	quiet := Pace{GCPercent: min(gogc, quietGCPercent)}
+	if current.Retained > current.Live {
+		waste := current.Retained - current.Live
+		quiet.Release = waste >= max(minWaste, current.Live/4)
+	}
+	return quiet
+}
+
+// runtimeMetrics are the runtime/metrics names a HeapSample is read from,
+// then the collector's GOGC.
 var runtimeMetrics = []string{
 	"/gc/heap/allocs:bytes",
 	"/gc/heap/live:bytes",
 	"/memory/classes/heap/objects:bytes",
 	"/memory/classes/heap/free:bytes",
+	"/gc/gogc:percent",
 }
 
-// readHeap samples the runtime's heap figures.
-func readHeap(samples []metrics.Sample) HeapSample {
-	metrics.Read(samples)
-	value := func(i int) uint64 {
-		if samples[i].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		return samples[i].Value.Uint64()
-	}
-	return HeapSample{Allocated: value(0), Live: value(1), Retained: value(2) + value(3)}
-}
+// heapReader samples the runtime's heap figures.
+type heapReader []metrics.Sample
 
-// TrimHeapWhenQuiet samples the heap every interval (ReleaseInterval)
-// until ctx ends and returns the unused heap to the kernel when
-// ShouldRelease says so.
-func TrimHeapWhenQuiet(ctx context.Context, log *slog.Logger, interval time.Duration) {
-	samples := make([]metrics.Sample, len(runtimeMetrics))
+func newHeapReader() heapReader {
+	samples := make(heapReader, len(runtimeMetrics))
 	for i, name := range runtimeMetrics {
 		samples[i].Name = name
 	}
+	return samples
+}
+
+func (samples heapReader) value(i int) uint64 {
+	if samples[i].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return samples[i].Value.Uint64()
+}
+
+func (samples heapReader) read() HeapSample {
+	metrics.Read(samples)
+	return HeapSample{Allocated: samples.value(0), Live: samples.value(1), Retained: samples.value(2) + samples.value(3)}
+}
+
+// gcPercent returns the collector's GOGC as the runtime has it, negative
+// when collection is off.
+func (samples heapReader) gcPercent() int {
+	metrics.Read(samples)
+	return int(int32(samples.value(4)))
+}
+
+// TrimHeapWhenQuiet samples the heap every interval (SampleInterval) until
+// ctx ends and sets the collector's pace Decide gives. It restores the
+// busy GOGC before it returns.
+func TrimHeapWhenQuiet(ctx context.Context, log *slog.Logger, interval time.Duration) {
+	heap := newHeapReader()
+	gogc := heap.gcPercent()
+	current := gogc
+	defer func() { debug.SetGCPercent(gogc) }()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
-	previous, at := readHeap(samples), time.Now()
+	previous, at := heap.read(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-ticker.C:
-			current := readHeap(samples)
-			if ShouldRelease(previous, current, now.Sub(at)) {
-				debug.FreeOSMemory()
-				after := readHeap(samples)
-				log.Debug("returned unused heap to the kernel", "heldMiB", current.Retained>>20, "liveMiB", after.Live>>20, "nowHeldMiB", after.Retained>>20)
-				current = after
+			sample := heap.read()
+			pace := Decide(previous, sample, now.Sub(at), gogc)
+			if pace.GCPercent != current {
+				debug.SetGCPercent(pace.GCPercent)
+				current = pace.GCPercent
 			}
-			previous, at = current, time.Now()
+			if pace.Release {
+				debug.FreeOSMemory()
+				after := heap.read()
+				log.Debug("returned unused heap to the kernel", "heldMiB", sample.Retained>>20, "liveMiB", after.Live>>20, "nowHeldMiB", after.Retained>>20)
+				sample = after
+			}
+			previous, at = sample, time.Now()
 		}
 	}
 }
