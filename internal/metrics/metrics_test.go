@@ -128,7 +128,7 @@ func TestSpeakerAnnouncedFollowsTheSet(t *testing.T) {
 	web := Announcement{Service: "default/web", Protocol: ProtocolLayer2, IP: netip.MustParseAddr("192.0.2.10")}
 	dns := Announcement{Service: "kube-system/dns", Protocol: ProtocolBGP, IP: netip.MustParseAddr("2001:db8::53")}
 	s.SetAnnounced([]Announcement{web, dns})
-	s.SetAnnounced([]Announcement{dns}) // web withdrawn
+	s.SetAnnounced([]Announcement{dns, dns}) // web withdrawn; dns listed twice
 	compare(t, reg, `
 # HELP metallb_speaker_announced Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.
 # TYPE metallb_speaker_announced gauge

@@ -31,27 +31,22 @@ type Announcement struct {
 // ownership changes, failover duration, announce latency and the memberlist
 // size this speaker sees.
 type Speaker struct {
-	node             string
-	announced        *prometheus.GaugeVec
+	announced        *announcedCollector
 	ownershipChanges *prometheus.CounterVec
 	failover         prometheus.Histogram
 	announceLatency  *prometheus.HistogramVec
 	members          prometheus.Gauge
 	decryptFailures  prometheus.Counter
 	keys             *prometheus.GaugeVec
-
-	mu      sync.Mutex
-	current map[Announcement]bool
 }
 
 // NewSpeaker registers the speaker metrics of node on reg.
 func NewSpeaker(reg prometheus.Registerer, node string) *Speaker {
 	s := &Speaker{
-		node: node,
-		announced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespaceMetalLB, Subsystem: "speaker", Name: "announced",
-			Help: "Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.",
-		}, []string{"service", "protocol", "node", "ip"}),
+		announced: &announcedCollector{node: node, desc: prometheus.NewDesc(
+			prometheus.BuildFQName(namespaceMetalLB, "speaker", "announced"),
+			"Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.",
+			[]string{"service", "protocol", "node", "ip"}, nil)},
 		ownershipChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespaceIronLB, Subsystem: "layer2", Name: "ownership_changes_total",
 			Help: "Times this node gained or lost the layer 2 ownership of an IP (change=gained|lost).",
@@ -78,30 +73,53 @@ func NewSpeaker(reg prometheus.Registerer, node string) *Speaker {
 			Namespace: namespaceIronLB, Subsystem: "memberlist", Name: "key_info",
 			Help: "1 for each memberlist key this speaker holds, by fingerprint (first 8 hex digits of the key's SHA-256): role=primary encrypts what it sends, role=accepted only decrypts.",
 		}, []string{"fingerprint", "role"}),
-		current: map[Announcement]bool{},
 	}
 	reg.MustRegister(s.announced, s.ownershipChanges, s.failover, s.announceLatency, s.members, s.decryptFailures, s.keys)
 	return s
 }
 
 // SetAnnounced replaces the set of announcements exported for this node
-// with list.
+// with list, which it keeps: the caller must not change it afterwards.
 func (s *Speaker) SetAnnounced(list []Announcement) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := make(map[Announcement]bool, len(list))
+	s.announced.set(list)
+}
+
+// announcedCollector exports metallb_speaker_announced, one series of
+// value 1 per announcement, from the list last set. It builds the series
+// when scraped instead of keeping a labelled gauge per address: with
+// 10,000 Services that is 10,000 small structs held, against about 9 MB
+// of series, and a new plan costs no series bookkeeping.
+type announcedCollector struct {
+	desc *prometheus.Desc
+	node string
+
+	mu   sync.Mutex
+	list []Announcement
+}
+
+func (c *announcedCollector) set(list []Announcement) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.list = list
+}
+
+// Describe implements prometheus.Collector.
+func (c *announcedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector. A repeated announcement is
+// exported once: the registry refuses a scrape with duplicate series.
+func (c *announcedCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	list := c.list
+	c.mu.Unlock()
+	seen := make(map[Announcement]bool, len(list))
 	for _, a := range list {
-		next[a] = true
-		if !s.current[a] {
-			s.announced.WithLabelValues(a.Service, a.Protocol, s.node, a.IP.String()).Set(1)
+		if seen[a] {
+			continue
 		}
+		seen[a] = true
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 1, a.Service, a.Protocol, c.node, a.IP.String())
 	}
-	for a := range s.current {
-		if !next[a] {
-			s.announced.DeleteLabelValues(a.Service, a.Protocol, s.node, a.IP.String())
-		}
-	}
-	s.current = next
 }
 
 // OwnershipGained counts this node becoming the layer 2 owner of ip.
