@@ -370,13 +370,16 @@ func speakersSteadyMemory(b *testing.B, l *lab.Lab) uint64 {
 	var top uint64
 	for range steadyWindow / idleProbe {
 		time.Sleep(idleProbe)
+		var sample []string
 		for i := 1; i <= l.NodeCount(); i++ {
 			m, err := l.SpeakerMemory(ctx, i)
 			if err != nil {
 				b.Fatal(err)
 			}
 			top = max(top, m.RSS)
+			sample = append(sample, fmt.Sprintf("node%d %.1f (anonymous %.1f)", i, mib(m.RSS), mib(m.Anon)))
 		}
+		b.Logf("steady +%s: RSS MiB %s", time.Since(windowStart).Round(time.Second), strings.Join(sample, ", "))
 	}
 	rate := (allocatedBytes(b, l, 1) - allocatedBefore) / time.Since(windowStart).Seconds()
 	b.ReportMetric(rate/1e3, "speaker-steady-alloc-kB/s")
