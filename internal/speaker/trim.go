@@ -1,6 +1,8 @@
 package speaker
 
 import (
+	"sync"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -78,12 +80,58 @@ func trimEndpointSlice(slice *discoveryv1.EndpointSlice) *discoveryv1.EndpointSl
 	if len(slice.Endpoints) > 0 {
 		out.Endpoints = make([]discoveryv1.Endpoint, len(slice.Endpoints))
 		for i, ep := range slice.Endpoints {
-			out.Endpoints[i] = discoveryv1.Endpoint{NodeName: ep.NodeName, Conditions: discoveryv1.EndpointConditions{
-				Ready: ep.Conditions.Ready, Serving: ep.Conditions.Serving,
+			out.Endpoints[i] = discoveryv1.Endpoint{NodeName: sharedNodeName(ep.NodeName), Conditions: discoveryv1.EndpointConditions{
+				Ready: sharedBool(ep.Conditions.Ready), Serving: sharedBool(ep.Conditions.Serving),
 			}}
 		}
 	}
 	return out
+}
+
+// Endpoints repeat a few node names and two truth values many thousand
+// times; the trimmed slices point to one shared copy of each instead of
+// holding the decoded ones (two small objects per field and endpoint).
+// What an informer holds is read-only, so sharing is safe.
+var (
+	sharedTrue, sharedFalse = true, false
+	nodeNames               struct {
+		sync.Mutex
+		shared map[string]*string
+	}
+)
+
+// maxSharedNodeNames bounds the node names kept for sharing: Kubernetes'
+// largest supported cluster. A cluster that keeps replacing its nodes
+// starts a new set rather than growing one forever.
+const maxSharedNodeNames = 5000
+
+// sharedBool returns the shared pointer to *b's value, nil for nil.
+func sharedBool(b *bool) *bool {
+	switch {
+	case b == nil:
+		return nil
+	case *b:
+		return &sharedTrue
+	}
+	return &sharedFalse
+}
+
+// sharedNodeName returns a shared pointer to the node name *name, nil for
+// nil.
+func sharedNodeName(name *string) *string {
+	if name == nil {
+		return nil
+	}
+	nodeNames.Lock()
+	defer nodeNames.Unlock()
+	if shared, ok := nodeNames.shared[*name]; ok {
+		return shared
+	}
+	if len(nodeNames.shared) >= maxSharedNodeNames || nodeNames.shared == nil {
+		nodeNames.shared = map[string]*string{}
+	}
+	nodeNames.shared[*name] = name
+	return name
 }
 
 // trimNode keeps what the speaker reads of a Node.

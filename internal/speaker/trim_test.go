@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -286,5 +287,37 @@ func sameReference(t *testing.T, trimmed, original interface {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Event reference of trimmed %s = %+v, want %+v", original.GetName(), got, want)
+	}
+}
+
+// TestTrimmedEndpointSlicesShareNodeNamesAndConditions: two slices'
+// endpoints on one node point to one node name and one value per
+// condition, and the values stay right.
+func TestTrimmedEndpointSlicesShareNodeNamesAndConditions(t *testing.T) {
+	a := trimEndpointSlice(fullEndpointSlice("a", endpoint("node1", ptr.To(true), ptr.To(false), nil)))
+	b := trimEndpointSlice(fullEndpointSlice("b", endpoint("node1", ptr.To(true), ptr.To(false), nil)))
+	ea, eb := a.Endpoints[0], b.Endpoints[0]
+	if ea.NodeName != eb.NodeName || ea.Conditions.Ready != eb.Conditions.Ready || ea.Conditions.Serving != eb.Conditions.Serving {
+		t.Errorf("the endpoints hold their own copies: node %p %p, ready %p %p, serving %p %p",
+			ea.NodeName, eb.NodeName, ea.Conditions.Ready, eb.Conditions.Ready, ea.Conditions.Serving, eb.Conditions.Serving)
+	}
+	if *eb.NodeName != "node1" || !*eb.Conditions.Ready || *eb.Conditions.Serving {
+		t.Errorf("shared values changed: node %q ready %v serving %v", *eb.NodeName, *eb.Conditions.Ready, *eb.Conditions.Serving)
+	}
+}
+
+// TestSharedNodeNamesAreBounded: past maxSharedNodeNames names the set
+// starts over instead of growing.
+func TestSharedNodeNamesAreBounded(t *testing.T) {
+	for i := range maxSharedNodeNames + 10 {
+		name := fmt.Sprintf("node%d", i)
+		if got := sharedNodeName(&name); *got != name {
+			t.Fatalf("sharedNodeName(%q) = %q", name, *got)
+		}
+	}
+	nodeNames.Lock()
+	defer nodeNames.Unlock()
+	if n := len(nodeNames.shared); n > maxSharedNodeNames {
+		t.Errorf("%d node names kept, want at most %d", n, maxSharedNodeNames)
 	}
 }
