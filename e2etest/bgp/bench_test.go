@@ -383,6 +383,7 @@ func speakersSteadyMemory(b *testing.B, l *lab.Lab) uint64 {
 	}
 	rate := (allocatedBytes(b, l, 1) - allocatedBefore) / time.Since(windowStart).Seconds()
 	b.ReportMetric(rate/1e3, "speaker-steady-alloc-kB/s")
+	b.Logf("node1's speaker allocated %.1f kB/s over the steady minute", rate/1e3)
 	speakersMemory(b, l)
 	logGoMemory(b, l, 1)
 	saveHeapProfile(b, l, 1)
