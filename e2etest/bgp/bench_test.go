@@ -325,7 +325,7 @@ func speakersMemory(b *testing.B, l *lab.Lab) (rss, peak uint64) {
 const (
 	idleProbe    = 5 * time.Second
 	idleCPUShare = 0.05
-	steadyWindow = time.Minute
+	steadyWindow = 3 * time.Minute
 	maxSettle    = 15 * time.Minute
 )
 
@@ -383,7 +383,7 @@ func speakersSteadyMemory(b *testing.B, l *lab.Lab) uint64 {
 	}
 	rate := (allocatedBytes(b, l, 1) - allocatedBefore) / time.Since(windowStart).Seconds()
 	b.ReportMetric(rate/1e3, "speaker-steady-alloc-kB/s")
-	b.Logf("node1's speaker allocated %.1f kB/s over the steady minute", rate/1e3)
+	b.Logf("node1's speaker allocated %.1f kB/s over the steady window", rate/1e3)
 	speakersMemory(b, l)
 	logGoMemory(b, l, 1)
 	saveHeapProfile(b, l, 1)
