@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -180,8 +181,11 @@ const scaleNamespace = "bgp-scale"
 // they converged (speaker-rss-MiB), at that moment
 // (speaker-converge-rss-MiB) and the highest it ever was
 // (speaker-peak-rss-MiB, VmHWM), and before the Services and their
-// EndpointSlices existed (speaker-idle-rss-MiB); and, after deleting them
-// all, when the last route left (withdrawn-s).
+// EndpointSlices existed (speaker-idle-rss-MiB); in steady state, once
+// every speaker has written its status objects and gone idle, the largest
+// RSS over steadyWindow (speaker-steady-rss-MiB) and node1's allocation
+// rate (speaker-steady-alloc-kB/s); and, after deleting them all, when the
+// last route left (withdrawn-s).
 func BenchmarkBGPScale(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
@@ -213,6 +217,7 @@ func scaleRun(b *testing.B, n int) {
 
 	routes := watchRouteCount(b, l, scalePool)
 	assigned := watchAssigned(b, kube, n)
+	statuses := watchBGPStatuses(b, l, n*l.NodeCount())
 	b.ResetTimer()
 	firstWrite := time.Now()
 	var callsMu sync.Mutex
@@ -235,6 +240,7 @@ func scaleRun(b *testing.B, n int) {
 	rss, peak := speakersMemory(b, l)
 	logGoMemory(b, l, 1)
 	allAssigned := <-assigned
+	waitStatuses(b, statuses, converged)
 	steady := speakersSteadyMemory(b, l)
 	b.Logf("n=%d: writes took %s (create call p50 %s, p99 %s); all assigned %s and all routed %s after the last write; speaker RSS %.1f MiB idle, %.1f MiB after, %.1f MiB at most in steady state",
 		n, lastWrite.Sub(firstWrite).Round(time.Millisecond), percentile(calls, 0.5).Round(time.Millisecond), percentile(calls, 0.99).Round(time.Millisecond),
@@ -329,8 +335,8 @@ const (
 	maxSettle    = 15 * time.Minute
 )
 
-// speakersSteadyMemory waits until every speaker is idle (its status
-// objects written, its heap collected) and returns the largest RSS any of
+// speakersSteadyMemory waits until every speaker is idle (after
+// waitStatuses: nothing left to write) and returns the largest RSS any of
 // them had over steadyWindow from then, sampled every idleProbe: what the
 // speakers hold while the Services just stay announced.
 func speakersSteadyMemory(b *testing.B, l *lab.Lab) uint64 {
@@ -570,6 +576,55 @@ func watchAssigned(b *testing.B, kube kubernetes.Interface, n int) <-chan time.T
 		}
 	}()
 	return done
+}
+
+// watchBGPStatuses follows the ServiceBGPStatus objects of the scale
+// namespace's Services and reports when want of them exist: each speaker
+// has written one per Service it announces. The channel closes without a
+// value if the watch ends first.
+func watchBGPStatuses(b *testing.B, l *lab.Lab, want int) <-chan time.Time {
+	w, err := l.Dynamic().Resource(bgpStatusResource).Namespace(lab.IronLBNamespace).Watch(b.Context(), metav1.ListOptions{
+		LabelSelector: "metallb.io/service-namespace=" + scaleNamespace})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan time.Time, 1)
+	go func() {
+		defer close(done)
+		defer w.Stop()
+		written := map[string]bool{}
+		for ev := range w.ResultChan() {
+			obj, ok := ev.Object.(metav1.Object)
+			if !ok {
+				continue
+			}
+			if ev.Type == watch.Deleted {
+				delete(written, obj.GetName())
+			} else {
+				written[obj.GetName()] = true
+			}
+			if len(written) == want {
+				done <- time.Now()
+				return
+			}
+		}
+	}()
+	return done
+}
+
+// waitStatuses waits, at most maxSettle, until every speaker has written
+// its status objects: until then the speakers are still working on the
+// burst, whatever their CPU use says.
+func waitStatuses(b *testing.B, statuses <-chan time.Time, converged time.Time) {
+	select {
+	case at, ok := <-statuses:
+		if !ok {
+			b.Fatal("the watch of the ServiceBGPStatus objects ended before they were all written")
+		}
+		b.Logf("every speaker's ServiceBGPStatus objects written %s after convergence", at.Sub(converged).Round(time.Millisecond))
+	case <-time.After(maxSettle):
+		b.Fatalf("the speakers' ServiceBGPStatus objects still not all written after another %s", maxSettle)
+	}
 }
 
 // BenchmarkBGPFrozenSpeaker: a speaker that hangs (SIGSTOP) keeps its
