@@ -29,7 +29,7 @@ func TestDecide(t *testing.T) {
 		{"waste exactly minWaste", HeapSample{}, HeapSample{Live: 8 * mib, Retained: 8*mib + minWaste}, period, 100, Pace{GCPercent: quietGCPercent, Release: true}},
 		{"nothing held beyond the live data", HeapSample{}, HeapSample{Live: 100 * mib, Retained: 100 * mib}, period, 100, Pace{GCPercent: quietGCPercent}},
 		{"live above retained (samples between a collection's steps)", HeapSample{}, HeapSample{Live: 100 * mib, Retained: 90 * mib}, period, 100, Pace{GCPercent: quietGCPercent}},
-		{"GOGC already below the quiet one stays", HeapSample{}, HeapSample{Live: 66 * mib, Retained: 80 * mib}, period, 10, Pace{GCPercent: 10}},
+		{"GOGC already below the quiet one stays", HeapSample{}, HeapSample{Live: 66 * mib, Retained: 80 * mib}, period, 5, Pace{GCPercent: 5}},
 		{"GOGC higher when busy", HeapSample{Allocated: 1000 * mib}, HeapSample{Allocated: 2000 * mib}, period, 400, Pace{GCPercent: 400}},
 		{"collection off stays off", HeapSample{}, HeapSample{Live: 66 * mib, Retained: 190 * mib}, period, -1, Pace{GCPercent: -1}},
 		{"no period", HeapSample{}, HeapSample{Live: 66 * mib, Retained: 190 * mib}, 0, 100, Pace{GCPercent: 100}},
