@@ -23,8 +23,8 @@ import (
 //     headroom, times the mark cost per byte: at quiet rates, under 1 MiB/s,
 //     it stays small (an idle speaker with 10,000 Services allocates
 //     about 160 kB/s: a collection of its 60 MB every ~40 s);
-//   - once the heap it holds beyond the live data reaches max(minWaste, a
-//     quarter of the live data), as after a burst, collects and returns the
+//   - once the heap it holds beyond the live data reaches max(minWaste, an
+//     eighth of the live data), as after a burst, collects and returns the
 //     free pages at once (debug.FreeOSMemory) instead of leaving that to
 //     the scavenger's pace.
 // When work resumes, GOGC and the soft memory limit govern again.
@@ -52,7 +52,7 @@ const (
 	// quietGCPercent is the collector's GOGC while the process is quiet.
 	quietGCPercent = 10
 	// minWaste is the least held-but-unused heap worth a release.
-	minWaste = 32 << 20
+	minWaste = 8 << 20
 )
 
 // Pace is what the trimmer sets for the next sample period.
@@ -67,7 +67,7 @@ type Pace struct {
 // the collector's setting for busy periods (the process's GOGC): a quiet
 // period gets quietGCPercent unless gogc is lower or collection is off
 // (negative), and a release when the heap held beyond the live data is at
-// least minWaste and a quarter of the live data. Live is as the last
+// least minWaste and an eighth of the live data. Live is as the last
 // collection found it, which may have run in the middle of a burst: the
 // waste is then understated, never overstated. Samples that cannot come
 // from one process period apart count as busy.
@@ -82,7 +82,7 @@ func Decide(previous, current HeapSample, period time.Duration, gogc int) Pace {
 	quiet := Pace{GCPercent: min(gogc, quietGCPercent)}
 	if current.Retained > current.Live {
 		waste := current.Retained - current.Live
-		quiet.Release = waste >= max(minWaste, current.Live/4)
+		quiet.Release = waste >= max(minWaste, current.Live/8)
 	}
 	return quiet
 }
